@@ -1,0 +1,48 @@
+# The host service. `make run` starts it in development mode; `make test`
+# installs what the tests need and runs them all against a private engine.
+SHELL := /bin/bash
+.DEFAULT_GOAL := build
+.PHONY: deps build run runstaging runprod test test-unit lint format bench visualize install clean
+
+DEPS_STAMP := node_modules/.deps-stamp
+
+$(DEPS_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+deps: $(DEPS_STAMP)
+
+build: deps
+	node scripts/build.mjs
+
+run: build
+	scripts/dev-run.sh development
+
+runstaging: build
+	scripts/dev-run.sh staging
+
+runprod: build
+	scripts/dev-run.sh production
+
+test: build
+	scripts/install-deps.sh engine rclone
+	scripts/test-engine.sh run -- npx vitest run
+
+# Unit tests of the machines and pure modules only: no engine needed.
+test-unit: deps
+	npx vitest run --project unit
+
+lint: deps
+	npx tsc --noEmit
+	npx eslint .
+	npx prettier --check .
+
+format: deps
+	npx prettier --write .
+
+bench: build
+	scripts/install-deps.sh engine rclone
+	scripts/test-engine.sh run -- node --expose-gc --import tsx bench/run.ts
+
+clean:
+	rm -rf build node_modules/.deps-stamp

@@ -1,0 +1,418 @@
+/**
+ * One container on the host, from the engine's `start` to its removal.
+ *
+ *   requested (inspecting → claiming → writingFiles)
+ *     → ttyAssigned (waiting → overdue)   folder, host port and tty written
+ *     → mounted                          start values written, `.ready` being written
+ *     → running (idle ⇄ updatingDpi)
+ *     → draining → removed
+ *
+ * A container that cannot be set up (no published port, no free TTY, a write
+ * that failed) is drained at once and then parked in `rejected` until the
+ * engine reports its death, so that a re-list does not retry it forever.
+ *
+ * Side effects are placeholders (`inspectContainer`, `writeStartFiles`, ...)
+ * that src/ supplies with `containerMachine.provide(...)`.
+ */
+import { assign, enqueueActions, fromPromise, sendParent, setup, type ActorRefFrom } from 'xstate';
+import { ECS_AGENT_NAME, timeNanoToMs, type ContainerInspection } from './events.js';
+
+export interface ContainerInput {
+  containerId: string;
+  /** How long to wait for the webserver's start values before reporting it. */
+  startValuesTimeoutMs: number;
+}
+
+export interface ContainerContext {
+  containerId: string;
+  name: string | undefined;
+  hostPort: number | undefined;
+  tty: number | undefined;
+  dpi: number | undefined;
+  startedAtMs: number | undefined;
+  /** Why the container was rejected or failed; shown in snapshots. */
+  error: string | undefined;
+  /** The API request whose reply is owed once the current write finishes. */
+  pendingRequestId: string | undefined;
+  /** The container died or the host is shutting down: after draining there is nothing to wait for. */
+  ended: boolean;
+  startValuesTimeoutMs: number;
+}
+
+export type ContainerEvent =
+  | { type: 'resources.granted'; tty: number }
+  | { type: 'resources.denied'; reason: string }
+  | { type: 'startValues.set'; requestId: string; dpi: number }
+  | { type: 'container.died'; timeNano: string }
+  | { type: 'host.draining' };
+
+/** Events the container sends to its parent, the host. */
+export type ContainerToHostEvent =
+  | { type: 'resources.claim'; containerId: string; hostPort: number }
+  | { type: 'resources.release'; containerId: string }
+  | { type: 'container.awaitingStartValues'; containerId: string; hostPort: number }
+  | { type: 'container.removed'; containerId: string }
+  | { type: 'api.reply'; requestId: string; status: 200; result: string }
+  | { type: 'api.reply'; requestId: string; status: 406; error: string };
+
+export type HostPortResult = { ok: true; hostPort: number } | { ok: false; reason: string };
+
+/**
+ * Engines publish one binding per address family; all must agree on the port.
+ */
+export function publishedHostPort(bindings: readonly number[]): HostPortResult {
+  if (bindings.length === 0) return { ok: false, reason: 'no host port is published for 32262/tcp' };
+  const distinct = [...new Set(bindings)];
+  if (distinct.length > 1) {
+    return {
+      ok: false,
+      reason: `the bindings of 32262/tcp disagree on the host port: ${distinct.join(', ')}`,
+    };
+  }
+  const hostPort = distinct[0]!;
+  if (!Number.isInteger(hostPort) || hostPort < 1 || hostPort > 65535) {
+    return { ok: false, reason: `32262/tcp is published on an invalid host port ${hostPort}` };
+  }
+  return { ok: true, hostPort };
+}
+
+const notProvided = (what: string) => () => {
+  throw new Error(`${what} is not provided`);
+};
+
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+export const containerMachine = setup({
+  types: {
+    context: {} as ContainerContext,
+    events: {} as ContainerEvent,
+    input: {} as ContainerInput,
+  },
+  actors: {
+    inspectContainer: fromPromise<ContainerInspection, { containerId: string }>(
+      notProvided('inspectContainer'),
+    ),
+    /** Makes the folder and writes `hostPort_for_my_32262_tcp`, then `tty`. */
+    writeStartFiles: fromPromise<void, { containerId: string; hostPort: number; tty: number }>(
+      notProvided('writeStartFiles'),
+    ),
+    /** Writes `DPI`, then `.ready`. */
+    writeStartValues: fromPromise<void, { containerId: string; dpi: number }>(
+      notProvided('writeStartValues'),
+    ),
+    /** Deletes the folder and unmounts cloud storage; every step attempted. */
+    cleanUpContainer: fromPromise<void, { containerId: string; hostPort: number | undefined }>(
+      notProvided('cleanUpContainer'),
+    ),
+  },
+  actions: {
+    /** Logs and reports (Sentry) a failure of this container. */
+    reportError: (_, _params: { message: string }) => {},
+    /** Logs a step of the lifecycle at info level. */
+    logStep: (_, _params: { message: string }) => {},
+    replyStartValuesWritten: sendParent(({ context }) => ({
+      type: 'api.reply' as const,
+      requestId: context.pendingRequestId ?? '',
+      status: 200 as const,
+      result: `DPI of container ${context.containerId} set to ${context.dpi}`,
+    })),
+    replyStartValuesFailed: sendParent(({ context }, params: { error: unknown }) => ({
+      type: 'api.reply' as const,
+      requestId: context.pendingRequestId ?? '',
+      status: 406 as const,
+      error: `could not write the start values: ${errorMessage(params.error)}`,
+    })),
+  },
+  guards: {
+    isEcsAgent: (_, params: { name: string }) => params.name === ECS_AGENT_NAME,
+    isNotRunning: (_, params: { running: boolean }) => !params.running,
+    /** A die older than this container's start belongs to an earlier life of the same id. */
+    isCurrentDeath: ({ context, event }) =>
+      event.type !== 'container.died' ||
+      context.startedAtMs === undefined ||
+      timeNanoToMs(event.timeNano) >= context.startedAtMs,
+    ended: ({ context }) => context.ended,
+  },
+  delays: {
+    startValuesTimeout: ({ context }) => context.startValuesTimeoutMs,
+  },
+}).createMachine({
+  id: 'container',
+  context: ({ input }) => ({
+    containerId: input.containerId,
+    name: undefined,
+    hostPort: undefined,
+    tty: undefined,
+    dpi: undefined,
+    startedAtMs: undefined,
+    error: undefined,
+    pendingRequestId: undefined,
+    ended: false,
+    startValuesTimeoutMs: input.startValuesTimeoutMs,
+  }),
+  initial: 'requested',
+  on: {
+    'container.died': {
+      guard: 'isCurrentDeath',
+      target: '.draining',
+      actions: assign({ ended: true }),
+    },
+    'host.draining': { target: '.draining', actions: assign({ ended: true }) },
+    // Start values are only taken in ttyAssigned and running; anywhere else the request is answered at once.
+    'startValues.set': {
+      actions: sendParent(({ context, event, self }) => ({
+        type: 'api.reply' as const,
+        requestId: event.requestId,
+        status: 406 as const,
+        error: `container ${context.containerId} cannot take start values while ${describeState(self.getSnapshot().value)}`,
+      })),
+    },
+  },
+  states: {
+    requested: {
+      initial: 'inspecting',
+      states: {
+        inspecting: {
+          invoke: {
+            src: 'inspectContainer',
+            input: ({ context }) => ({ containerId: context.containerId }),
+            onDone: [
+              {
+                guard: { type: 'isEcsAgent', params: ({ event }) => ({ name: event.output.name }) },
+                target: '#container.removed',
+                actions: {
+                  type: 'logStep',
+                  params: { message: 'the ECS agent container is not ours; ignored' },
+                },
+              },
+              {
+                guard: { type: 'isNotRunning', params: ({ event }) => ({ running: event.output.running }) },
+                target: '#container.removed',
+                actions: {
+                  type: 'logStep',
+                  params: { message: 'the container stopped before it was set up' },
+                },
+              },
+              {
+                guard: ({ event }) => publishedHostPort(event.output.hostPortBindings).ok,
+                target: 'claiming',
+                actions: assign(({ event }) => {
+                  const port = publishedHostPort(event.output.hostPortBindings);
+                  return {
+                    name: event.output.name,
+                    startedAtMs: event.output.startedAtMs,
+                    hostPort: port.ok ? port.hostPort : undefined,
+                  };
+                }),
+              },
+              {
+                target: '#container.draining',
+                actions: [
+                  assign(({ event }) => {
+                    const port = publishedHostPort(event.output.hostPortBindings);
+                    return { name: event.output.name, error: port.ok ? undefined : port.reason };
+                  }),
+                  { type: 'reportError', params: ({ context }) => ({ message: context.error ?? '' }) },
+                ],
+              },
+            ],
+            onError: {
+              target: '#container.draining',
+              actions: [
+                assign({ error: ({ event }) => `inspection failed: ${errorMessage(event.error)}` }),
+                { type: 'reportError', params: ({ context }) => ({ message: context.error ?? '' }) },
+              ],
+            },
+          },
+        },
+        claiming: {
+          entry: sendParent(({ context }) => ({
+            type: 'resources.claim' as const,
+            containerId: context.containerId,
+            hostPort: context.hostPort!,
+          })),
+          on: {
+            'resources.granted': {
+              target: 'writingFiles',
+              actions: assign({ tty: ({ event }) => event.tty }),
+            },
+            'resources.denied': {
+              target: '#container.draining',
+              actions: [
+                assign({ error: ({ event }) => event.reason }),
+                { type: 'reportError', params: ({ event }) => ({ message: event.reason }) },
+              ],
+            },
+          },
+        },
+        writingFiles: {
+          invoke: {
+            src: 'writeStartFiles',
+            input: ({ context }) => ({
+              containerId: context.containerId,
+              hostPort: context.hostPort!,
+              tty: context.tty!,
+            }),
+            onDone: { target: '#container.ttyAssigned' },
+            onError: {
+              target: '#container.draining',
+              actions: [
+                assign({
+                  error: ({ event }) => `writing the start files failed: ${errorMessage(event.error)}`,
+                }),
+                { type: 'reportError', params: ({ context }) => ({ message: context.error ?? '' }) },
+              ],
+            },
+          },
+        },
+      },
+    },
+    ttyAssigned: {
+      entry: [
+        sendParent(({ context }) => ({
+          type: 'container.awaitingStartValues' as const,
+          containerId: context.containerId,
+          hostPort: context.hostPort!,
+        })),
+        {
+          type: 'logStep',
+          params: ({ context }) => ({
+            message: `tty ${context.tty} and host port ${context.hostPort} written`,
+          }),
+        },
+      ],
+      initial: 'waiting',
+      on: {
+        'startValues.set': {
+          target: 'mounted',
+          actions: assign({
+            dpi: ({ event }) => event.dpi,
+            pendingRequestId: ({ event }) => event.requestId,
+          }),
+        },
+      },
+      states: {
+        waiting: {
+          after: { startValuesTimeout: 'overdue' },
+        },
+        // The container keeps waiting for `.ready`; the webserver may still send the values late.
+        overdue: {
+          entry: {
+            type: 'reportError',
+            params: ({ context }) => ({
+              message: `no start values from the webserver after ${context.startValuesTimeoutMs} ms`,
+            }),
+          },
+        },
+      },
+    },
+    mounted: {
+      invoke: {
+        src: 'writeStartValues',
+        input: ({ context }) => ({ containerId: context.containerId, dpi: context.dpi! }),
+        onDone: { target: 'running', actions: 'replyStartValuesWritten' },
+        onError: {
+          target: 'ttyAssigned',
+          actions: { type: 'replyStartValuesFailed', params: ({ event }) => ({ error: event.error }) },
+        },
+      },
+      exit: assign({ pendingRequestId: undefined }),
+    },
+    running: {
+      entry: { type: 'logStep', params: { message: 'start values written; the container is ready' } },
+      initial: 'idle',
+      states: {
+        idle: {
+          on: {
+            'startValues.set': {
+              target: 'updatingDpi',
+              actions: assign({
+                dpi: ({ event }) => event.dpi,
+                pendingRequestId: ({ event }) => event.requestId,
+              }),
+            },
+          },
+        },
+        updatingDpi: {
+          invoke: {
+            src: 'writeStartValues',
+            input: ({ context }) => ({ containerId: context.containerId, dpi: context.dpi! }),
+            onDone: { target: 'idle', actions: 'replyStartValuesWritten' },
+            onError: {
+              target: 'idle',
+              actions: { type: 'replyStartValuesFailed', params: ({ event }) => ({ error: event.error }) },
+            },
+          },
+          exit: assign({ pendingRequestId: undefined }),
+        },
+      },
+    },
+    draining: {
+      // A request caught mid-write still gets its answer.
+      entry: enqueueActions(({ context, enqueue }) => {
+        if (context.pendingRequestId === undefined) return;
+        enqueue.sendParent({
+          type: 'api.reply',
+          requestId: context.pendingRequestId,
+          status: 406,
+          error: `container ${context.containerId} is going away`,
+        });
+        enqueue.assign({ pendingRequestId: undefined });
+      }),
+      invoke: {
+        src: 'cleanUpContainer',
+        input: ({ context }) => ({ containerId: context.containerId, hostPort: context.hostPort }),
+        onDone: [{ guard: 'ended', target: 'removed' }, { target: 'rejected' }],
+        onError: [
+          {
+            guard: 'ended',
+            target: 'removed',
+            actions: {
+              type: 'reportError',
+              params: ({ event }) => ({ message: `clean-up incomplete: ${errorMessage(event.error)}` }),
+            },
+          },
+          {
+            target: 'rejected',
+            actions: {
+              type: 'reportError',
+              params: ({ event }) => ({ message: `clean-up incomplete: ${errorMessage(event.error)}` }),
+            },
+          },
+        ],
+      },
+      // The TTY and host port go back only once the folder is gone, so no newcomer meets stale files.
+      exit: sendParent(({ context }) => ({
+        type: 'resources.release' as const,
+        containerId: context.containerId,
+      })),
+      on: {
+        // Already draining: a die or a host shutdown only changes where we go next.
+        'container.died': { actions: assign({ ended: true }) },
+        'host.draining': { actions: assign({ ended: true }) },
+      },
+    },
+    // Set up failed; nothing is held. Waits for the engine to report the death.
+    rejected: {
+      on: {
+        'container.died': { target: 'removed' },
+        'host.draining': { target: 'removed' },
+      },
+    },
+    removed: {
+      type: 'final',
+      entry: sendParent(({ context }) => ({
+        type: 'container.removed' as const,
+        containerId: context.containerId,
+      })),
+    },
+  },
+});
+
+export type ContainerActorRef = ActorRefFrom<typeof containerMachine>;
+
+function describeState(value: unknown): string {
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}

@@ -1,0 +1,449 @@
+/**
+ * The host: owns the TTY table, the host-port index and the container actors.
+ *
+ *   booting → handshaking → serving (engine ∥ api ∥ heartbeats) → draining → stopped
+ *
+ * It is the single writer of shared state: container actors ask for
+ * resources (`resources.claim`) and give them back (`resources.release`); they
+ * never touch the table themselves. Engine observations and API requests
+ * arrive as events from invoked actors that src/ provides.
+ */
+import {
+  assign,
+  enqueueActions,
+  fromCallback,
+  fromEventObservable,
+  fromPromise,
+  setup,
+  type ActorRefFrom,
+  type AnyActorRef,
+  type EventObject,
+} from 'xstate';
+import type { Observable } from 'rxjs';
+import { containerMachine, type ContainerActorRef, type ContainerToHostEvent } from './container.js';
+import { ECS_AGENT_NAME, type ApiReply, type ApiRequest, type DockerObservation } from './events.js';
+import { claimTty, createTtyTable, releaseTty, ttysInUse, type TtyTable } from './ttyTable.js';
+
+export interface HostInput {
+  ttyCount: number;
+  /** How long a container may wait for its start values before it is reported. */
+  startValuesTimeoutMs: number;
+  /** How long an API request may wait for its container to appear. */
+  requestWaitMs: number;
+  /** How long draining may take before the host stops regardless. */
+  drainTimeoutMs: number;
+}
+
+export interface TrackedContainer {
+  ref: ContainerActorRef;
+  /** Set once its folder is complete: requests for its host port go to it from then on. */
+  acceptsRequests: boolean;
+  /** The engine started the same id again while the old life was still draining. */
+  restartPending: boolean;
+}
+
+export interface PendingRequest {
+  requestId: string;
+  request: ApiRequest;
+}
+
+export interface HostContext extends HostInput {
+  ttyTable: TtyTable;
+  /** Host port (as a string key) to the id of the container that holds it. */
+  hostPorts: Record<string, string>;
+  containers: Record<string, TrackedContainer>;
+  /** Requests waiting for their container's folder to be complete. */
+  pendingRequests: Record<string, PendingRequest>;
+  authToken: string | undefined;
+  stopReason: StopReason | undefined;
+}
+
+export interface StopReason {
+  fatal: boolean;
+  message: string;
+}
+
+export type HostEvent =
+  | DockerObservation
+  | ContainerToHostEvent
+  | { type: 'api.request'; requestId: string; request: ApiRequest }
+  | { type: 'api.request.expired'; requestId: string }
+  | { type: 'host.stop'; reason: StopReason };
+
+export interface HostOutput {
+  stopReason: StopReason;
+  leftoverContainers: string[];
+}
+
+const notProvided = (what: string) => () => {
+  throw new Error(`${what} is not provided`);
+};
+
+function toContainerEvent(requestId: string, request: ApiRequest) {
+  return { type: 'startValues.set' as const, requestId, dpi: request.dpi };
+}
+
+function containerForHostPort(context: HostContext, hostPort: number): TrackedContainer | undefined {
+  const id = context.hostPorts[hostPort];
+  return id === undefined ? undefined : context.containers[id];
+}
+
+function pendingTimerId(requestId: string): string {
+  return `request-expiry:${requestId}`;
+}
+
+function newTracked(ref: ContainerActorRef): TrackedContainer {
+  return { ref, acceptsRequests: false, restartPending: false };
+}
+
+function containerInput(context: HostContext, containerId: string) {
+  return { containerId, startValuesTimeoutMs: context.startValuesTimeoutMs };
+}
+
+function withRestartPending(context: HostContext, containerId: string): Record<string, TrackedContainer> {
+  const tracked = context.containers[containerId]!;
+  return { ...context.containers, [containerId]: { ...tracked, restartPending: true } };
+}
+
+/** Replies go to the API server while it runs; once it has stopped, it has answered its requests itself. */
+function apiServerOf(self: { getSnapshot(): { children: Record<string, unknown> } }) {
+  return self.getSnapshot().children['apiServer'] as AnyActorRef | undefined;
+}
+
+export const hostMachine = setup({
+  types: {
+    context: {} as HostContext,
+    events: {} as HostEvent,
+    input: {} as HostInput,
+    output: {} as HostOutput,
+  },
+  actors: {
+    container: containerMachine,
+    /** Root check, folders, reconciliation with what a previous run left. */
+    prepareHost: fromPromise<void, void>(notProvided('prepareHost')),
+    handshake: fromPromise<{ authToken: string }, void>(notProvided('handshake')),
+    dockerEvents: fromEventObservable<DockerObservation, void>(
+      notProvided('dockerEvents') as () => Observable<DockerObservation>,
+    ),
+    /** The HTTPS API: sends `api.request` events up, receives `api.reply` events. */
+    apiServer: fromCallback<ApiReply & EventObject, void>(notProvided('apiServer')),
+    heartbeats: fromCallback<EventObject, { authToken: string }>(notProvided('heartbeats')),
+  },
+  actions: {
+    reportError: (_, _params: { message: string }) => {},
+    logStep: (_, _params: { message: string }) => {},
+
+    trackStart: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'docker.start' || event.name === ECS_AGENT_NAME) return;
+      const tracked = context.containers[event.containerId];
+      if (tracked === undefined) {
+        enqueue.assign({
+          containers: ({ context, spawn }) => ({
+            ...context.containers,
+            [event.containerId]: newTracked(
+              spawn('container', {
+                id: event.containerId,
+                input: containerInput(context, event.containerId),
+              }),
+            ),
+          }),
+        });
+      } else if (tracked.ref.getSnapshot().value === 'draining') {
+        enqueue.assign({ containers: withRestartPending(context, event.containerId) });
+      }
+      // Otherwise a replayed or re-listed start of a container we already follow.
+    }),
+    trackDeath: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'docker.die') return;
+      const tracked = context.containers[event.containerId];
+      if (tracked === undefined) return;
+      enqueue.sendTo(tracked.ref, { type: 'container.died', timeNano: event.timeNano });
+    }),
+    /**
+     * A re-list is a newer observation than any start it finds missing only if
+     * the container started before the list was asked for (same host clock).
+     */
+    reconcileWithList: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'docker.listed') return;
+      const running = new Set(event.running.map((c) => c.containerId));
+      for (const { containerId, name } of event.running) {
+        if (name === ECS_AGENT_NAME || context.containers[containerId] !== undefined) continue;
+        enqueue.assign({
+          containers: ({ context, spawn }) => ({
+            ...context.containers,
+            [containerId]: newTracked(
+              spawn('container', { id: containerId, input: containerInput(context, containerId) }),
+            ),
+          }),
+        });
+      }
+      for (const [containerId, tracked] of Object.entries(context.containers)) {
+        if (running.has(containerId)) continue;
+        const startedAtMs = tracked.ref.getSnapshot().context.startedAtMs;
+        if (startedAtMs === undefined || startedAtMs >= event.listedAtMs) continue;
+        enqueue.sendTo(tracked.ref, {
+          type: 'container.died',
+          timeNano: (BigInt(event.listedAtMs) * 1_000_000n).toString(),
+        });
+      }
+    }),
+    grantResources: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'resources.claim') return;
+      const tracked = context.containers[event.containerId];
+      if (tracked === undefined) return;
+      const holder = context.hostPorts[event.hostPort];
+      if (holder !== undefined && holder !== event.containerId) {
+        enqueue.sendTo(tracked.ref, {
+          type: 'resources.denied',
+          reason: `host port ${event.hostPort} already belongs to container ${holder}`,
+        });
+        return;
+      }
+      const claim = claimTty(context.ttyTable, event.containerId);
+      if (claim.tty === undefined) {
+        const assignable = context.ttyTable.size - context.ttyTable.firstAssignable;
+        enqueue.sendTo(tracked.ref, {
+          type: 'resources.denied',
+          reason: `all ${assignable} assignable TTYs are taken`,
+        });
+        return;
+      }
+      enqueue.assign({
+        ttyTable: claim.table,
+        hostPorts: { ...context.hostPorts, [event.hostPort]: event.containerId },
+      });
+      enqueue.sendTo(tracked.ref, { type: 'resources.granted', tty: claim.tty });
+    }),
+    releaseResources: assign(({ context, event }) => {
+      if (event.type !== 'resources.release') return {};
+      const hostPorts = Object.fromEntries(
+        Object.entries(context.hostPorts).filter(([, id]) => id !== event.containerId),
+      );
+      return { ttyTable: releaseTty(context.ttyTable, event.containerId), hostPorts };
+    }),
+    forgetContainer: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'container.removed') return;
+      const tracked = context.containers[event.containerId];
+      if (tracked === undefined) return;
+      enqueue.stopChild(tracked.ref);
+      const { [event.containerId]: _gone, ...rest } = context.containers;
+      enqueue.assign({ containers: rest });
+      if (tracked.restartPending) {
+        enqueue.assign({
+          containers: ({ context, spawn }) => ({
+            ...context.containers,
+            [event.containerId]: newTracked(
+              spawn('container', {
+                id: event.containerId,
+                input: containerInput(context, event.containerId),
+              }),
+            ),
+          }),
+        });
+      }
+    }),
+    routeRequest: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'api.request') return;
+      const target = containerForHostPort(context, event.request.hostPort);
+      if (target?.acceptsRequests) {
+        enqueue.sendTo(target.ref, toContainerEvent(event.requestId, event.request));
+        return;
+      }
+      // The engine's start may not have been handled yet: wait for it, bounded.
+      enqueue.assign({
+        pendingRequests: {
+          ...context.pendingRequests,
+          [event.requestId]: { requestId: event.requestId, request: event.request },
+        },
+      });
+      enqueue.raise(
+        { type: 'api.request.expired', requestId: event.requestId },
+        { id: pendingTimerId(event.requestId), delay: context.requestWaitMs },
+      );
+    }),
+    expireRequest: enqueueActions(({ context, event, enqueue, self }) => {
+      if (event.type !== 'api.request.expired') return;
+      const pending = context.pendingRequests[event.requestId];
+      if (pending === undefined) return;
+      const { [event.requestId]: _expired, ...rest } = context.pendingRequests;
+      enqueue.assign({ pendingRequests: rest });
+      const api = apiServerOf(self);
+      if (api === undefined) return;
+      enqueue.sendTo(api, {
+        type: 'api.reply',
+        requestId: event.requestId,
+        status: 406,
+        error: `no container with host port ${pending.request.hostPort} after waiting ${context.requestWaitMs} ms`,
+      });
+    }),
+    acceptRequests: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'container.awaitingStartValues') return;
+      const tracked = context.containers[event.containerId];
+      if (tracked === undefined) return;
+      enqueue.assign({
+        containers: { ...context.containers, [event.containerId]: { ...tracked, acceptsRequests: true } },
+      });
+      const waiting = Object.values(context.pendingRequests).filter(
+        (p) => p.request.hostPort === event.hostPort,
+      );
+      if (waiting.length === 0) return;
+      const pendingRequests = { ...context.pendingRequests };
+      for (const { requestId, request } of waiting) {
+        delete pendingRequests[requestId];
+        enqueue.cancel(pendingTimerId(requestId));
+        enqueue.sendTo(tracked.ref, toContainerEvent(requestId, request));
+      }
+      enqueue.assign({ pendingRequests });
+    }),
+    relayReply: enqueueActions(({ event, enqueue, self }) => {
+      if (event.type !== 'api.reply') return;
+      const api = apiServerOf(self);
+      if (api !== undefined) enqueue.sendTo(api, event);
+    }),
+    answerPendingRequests: enqueueActions(({ context, enqueue, self }) => {
+      const api = apiServerOf(self);
+      for (const { requestId } of Object.values(context.pendingRequests)) {
+        enqueue.cancel(pendingTimerId(requestId));
+        if (api !== undefined) {
+          enqueue.sendTo(api, {
+            type: 'api.reply',
+            requestId,
+            status: 406,
+            error: 'the host service is shutting down',
+          });
+        }
+      }
+      enqueue.assign({ pendingRequests: {} });
+    }),
+    drainContainers: enqueueActions(({ context, enqueue }) => {
+      for (const tracked of Object.values(context.containers)) {
+        enqueue.sendTo(tracked.ref, { type: 'host.draining' });
+      }
+    }),
+  },
+  guards: {
+    noContainersLeft: ({ context }) => Object.keys(context.containers).length === 0,
+  },
+  delays: {
+    drainTimeout: ({ context }) => context.drainTimeoutMs,
+  },
+}).createMachine({
+  id: 'host',
+  context: ({ input }) => ({
+    ...input,
+    ttyTable: createTtyTable(input.ttyCount),
+    hostPorts: {},
+    containers: {},
+    pendingRequests: {},
+    authToken: undefined,
+    stopReason: undefined,
+  }),
+  initial: 'booting',
+  // Shared-state bookkeeping that must keep working while draining.
+  on: {
+    'host.stop': { target: '.draining', actions: assign({ stopReason: ({ event }) => event.reason }) },
+    'resources.release': { actions: 'releaseResources' },
+    'container.removed': { actions: 'forgetContainer' },
+    'api.reply': { actions: 'relayReply' },
+  },
+  states: {
+    booting: {
+      invoke: {
+        src: 'prepareHost',
+        onDone: 'handshaking',
+        onError: {
+          target: 'draining',
+          actions: assign({
+            stopReason: ({ event }) => ({ fatal: true, message: `boot failed: ${String(event.error)}` }),
+          }),
+        },
+      },
+    },
+    handshaking: {
+      invoke: {
+        src: 'handshake',
+        onDone: {
+          target: 'serving',
+          actions: assign({ authToken: ({ event }) => event.output.authToken }),
+        },
+        onError: {
+          target: 'draining',
+          actions: assign({
+            stopReason: ({ event }) => ({ fatal: true, message: `handshake failed: ${String(event.error)}` }),
+          }),
+        },
+      },
+    },
+    serving: {
+      type: 'parallel',
+      on: {
+        'docker.start': { actions: 'trackStart' },
+        'docker.die': { actions: 'trackDeath' },
+        'docker.listed': { actions: 'reconcileWithList' },
+        'resources.claim': { actions: 'grantResources' },
+        'api.request': { actions: 'routeRequest' },
+        'api.request.expired': { actions: 'expireRequest' },
+        'container.awaitingStartValues': { actions: 'acceptRequests' },
+      },
+      states: {
+        engine: {
+          invoke: { id: 'dockerEvents', src: 'dockerEvents' },
+          initial: 'connecting',
+          states: {
+            connecting: {},
+            connected: {},
+            disconnected: {
+              entry: { type: 'reportError', params: { message: 'the Docker engine is unreachable' } },
+            },
+          },
+          on: {
+            'docker.connected': {
+              target: '.connected',
+              actions: { type: 'logStep', params: { message: 'engine connected' } },
+            },
+            'docker.disconnected': { target: '.disconnected' },
+          },
+        },
+        api: {
+          initial: 'listening',
+          states: { listening: { invoke: { id: 'apiServer', src: 'apiServer' } } },
+        },
+        heartbeats: {
+          initial: 'beating',
+          states: {
+            beating: {
+              invoke: {
+                id: 'heartbeats',
+                src: 'heartbeats',
+                input: ({ context }) => ({ authToken: context.authToken! }),
+              },
+            },
+          },
+        },
+      },
+    },
+    draining: {
+      entry: ['answerPendingRequests', 'drainContainers'],
+      always: { guard: 'noContainersLeft', target: 'stopped' },
+      after: {
+        drainTimeout: {
+          target: 'stopped',
+          actions: {
+            type: 'reportError',
+            params: ({ context }) => ({
+              message: `draining timed out with ${Object.keys(context.containers).length} containers left`,
+            }),
+          },
+        },
+      },
+    },
+    stopped: { type: 'final' },
+  },
+  output: ({ context }) => ({
+    stopReason: context.stopReason ?? { fatal: false, message: 'stopped' },
+    leftoverContainers: Object.keys(context.containers),
+  }),
+});
+
+export type HostActorRef = ActorRefFrom<typeof hostMachine>;
+export { ttysInUse };

@@ -1,0 +1,23 @@
+import type Docker from 'dockerode';
+import type { ContainerInspection } from '../../machines/events.js';
+import { engineDeadline } from './client.js';
+
+export const CONTAINER_PORT = '32262/tcp';
+
+/** Reads what the machines need from one inspection; the event payload is never trusted. */
+export async function inspectContainer(
+  docker: Docker,
+  containerId: string,
+  timeoutMs: number,
+): Promise<ContainerInspection> {
+  const info = await docker.getContainer(containerId).inspect(engineDeadline(timeoutMs));
+  const bindings = info.NetworkSettings?.Ports?.[CONTAINER_PORT] ?? [];
+  const startedAtMs = Date.parse(info.State?.StartedAt ?? '');
+  return {
+    containerId: info.Id,
+    name: (info.Name ?? '').replace(/^\//, ''),
+    running: info.State?.Running === true,
+    startedAtMs: Number.isFinite(startedAtMs) ? startedAtMs : 0,
+    hostPortBindings: (bindings ?? []).map((b) => Number(b.HostPort)),
+  };
+}

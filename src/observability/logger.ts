@@ -1,0 +1,36 @@
+/**
+ * Structured logs: JSON lines on stdout for journald, pretty only in
+ * development (in-process and synchronous, so nothing is lost at exit).
+ */
+import pino, { type Logger } from 'pino';
+import pretty from 'pino-pretty';
+
+/** Anything that could carry a credential, wherever it sits in a log object. */
+export const REDACTED_PATHS = [
+  'auth_secret',
+  '*.auth_secret',
+  'authSecret',
+  '*.authSecret',
+  'AuthToken',
+  '*.AuthToken',
+  'authToken',
+  '*.authToken',
+  'access_token',
+  '*.access_token',
+  'refresh_token',
+  '*.refresh_token',
+  'client_secret',
+  '*.client_secret',
+  'credentials',
+  '*.credentials',
+  'headers.authorization',
+  '*.headers.authorization',
+];
+
+export function createLogger(options: { level: string; pretty: boolean }): Logger {
+  const base = { level: options.level, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } };
+  if (!options.pretty) return pino(base, pino.destination({ sync: true }));
+  return pino(base, pretty({ sync: true, colorize: process.stdout.isTTY, translateTime: 'SYS:HH:MM:ss.l' }));
+}
+
+export type { Logger };

@@ -1,0 +1,64 @@
+/**
+ * The per-container folders under `containerResourceMappings/`, which the
+ * containers read: `hostPort_for_my_32262_tcp`, `tty`, `DPI`, `.ready`.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { syncDirectory, writeFileAtomic } from './atomicFile.js';
+
+export const HOST_PORT_FILE = 'hostPort_for_my_32262_tcp';
+export const TTY_FILE = 'tty';
+export const DPI_FILE = 'DPI';
+export const READY_FILE = '.ready';
+
+const CONTAINER_ID = /^[0-9a-f]{12,128}$/;
+
+export class MappingFolders {
+  constructor(readonly root: string) {}
+
+  folderOf(containerId: string): string {
+    // Ids come from the engine, but a path is built from them: refuse anything that is not one.
+    if (!CONTAINER_ID.test(containerId))
+      throw new Error(`not a container id: ${JSON.stringify(containerId)}`);
+    return path.join(this.root, containerId);
+  }
+
+  async ensureRoot(): Promise<void> {
+    await fs.mkdir(this.root, { recursive: true, mode: 0o755 });
+    await fs.chmod(this.root, 0o755);
+  }
+
+  /** Makes the folder, then writes the host port, then the TTY, each durably before the next. */
+  async writeStartFiles(containerId: string, hostPort: number, tty: number): Promise<void> {
+    const folder = this.folderOf(containerId);
+    await fs.mkdir(folder, { mode: 0o755 }).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EEXIST') throw error;
+    });
+    await fs.chmod(folder, 0o755);
+    await syncDirectory(this.root);
+    await writeFileAtomic(path.join(folder, HOST_PORT_FILE), String(hostPort));
+    await writeFileAtomic(path.join(folder, TTY_FILE), String(tty));
+  }
+
+  /** `DPI` first, `.ready` last: the container starts reading when `.ready` appears. */
+  async writeStartValues(containerId: string, dpi: number): Promise<void> {
+    const folder = this.folderOf(containerId);
+    await writeFileAtomic(path.join(folder, DPI_FILE), String(dpi));
+    await writeFileAtomic(path.join(folder, READY_FILE), READY_FILE);
+  }
+
+  async remove(containerId: string): Promise<void> {
+    await fs.rm(this.folderOf(containerId), { recursive: true, force: true });
+  }
+
+  /** Ids of every folder present (stale or live), for reconciliation. */
+  async list(): Promise<string[]> {
+    const entries = await fs
+      .readdir(this.root, { withFileTypes: true })
+      .catch((error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOENT') return [];
+        throw error;
+      });
+    return entries.filter((e) => e.isDirectory() && CONTAINER_ID.test(e.name)).map((e) => e.name);
+  }
+}

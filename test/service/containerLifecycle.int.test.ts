@@ -1,0 +1,184 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  docker,
+  publishedPort,
+  removeAllContainers,
+  removeContainer,
+  startContainer,
+  startEngine,
+  stopEngine,
+} from '../support/engine.js';
+import { listFolders, readFolder } from '../support/mappings.js';
+import { startService, type RunningService } from '../support/service.js';
+import { sleep, waitFor } from '../support/wait.js';
+
+const complete = (mappings: string, id: string) => {
+  const folder = readFolder(mappings, id);
+  return folder?.tty !== undefined && folder.hostPort !== undefined ? folder : undefined;
+};
+
+describe('container lifecycle on a real engine', () => {
+  let service: RunningService;
+
+  beforeAll(async () => {
+    await removeAllContainers();
+    service = await startService({ env: { HOST_SERVICE_RELIST_INTERVAL_MS: '1000' } });
+  });
+  afterEach(async () => {
+    await removeAllContainers();
+    await waitFor('every folder gone', () => listFolders(service.mappings).length === 0, 20_000);
+  });
+  afterAll(async () => {
+    const code = await service.stop();
+    expect(code).toBe(0);
+  });
+
+  it('writes the published host port and a TTY of 10 or more for one container', async () => {
+    const container = await startContainer();
+    const folder = await waitFor('the folder', () => complete(service.mappings, container.id));
+    expect(folder.hostPort).toBe(await publishedPort(container.id));
+    expect(folder.tty).toBeGreaterThanOrEqual(10);
+    expect(folder.files).toEqual(['hostPort_for_my_32262_tcp', 'tty']);
+    const dir = path.join(service.mappings, container.id);
+    expect(fs.statSync(dir).mode & 0o777).toBe(0o755);
+    expect(fs.statSync(path.join(dir, 'tty')).mode & 0o777).toBe(0o644);
+    expect(fs.readFileSync(path.join(dir, 'tty'), 'utf8')).toMatch(/^\d+$/);
+
+    await removeContainer(container.id);
+    await waitFor('the folder removed', () => readFolder(service.mappings, container.id) === undefined);
+  });
+
+  it('gives 50 concurrent containers 50 distinct TTYs and frees them all when they go', async () => {
+    const containers = await Promise.all(Array.from({ length: 50 }, () => startContainer()));
+    const folders = await waitFor(
+      '50 complete folders',
+      () => {
+        const views = containers.map((c) => complete(service.mappings, c.id));
+        return views.every((v) => v !== undefined) ? views : undefined;
+      },
+      60_000,
+    );
+    const ttys = folders.map((f) => f!.tty!);
+    expect(new Set(ttys).size).toBe(50);
+    expect(Math.min(...ttys)).toBeGreaterThanOrEqual(10);
+    for (const [i, container] of containers.entries()) {
+      expect(folders[i]!.hostPort).toBe(await publishedPort(container.id));
+    }
+
+    await Promise.all(containers.map((c) => removeContainer(c.id)));
+    await waitFor('every folder gone', () => listFolders(service.mappings).length === 0, 30_000);
+
+    const next = await startContainer();
+    const folder = await waitFor('the next folder', () => complete(service.mappings, next.id));
+    expect(folder.tty).toBe(10);
+  });
+
+  it('rejects a container with no published 32262 cleanly', async () => {
+    const container = await startContainer({ publish: false });
+    const line = await service.waitForLog(
+      'the error about the missing port',
+      (l) => l.containerId === container.id && l.level >= 50,
+    );
+    expect(line.msg).toContain('no host port is published for 32262/tcp');
+    await sleep(300);
+    expect(readFolder(service.mappings, container.id)).toBeUndefined();
+
+    // It held no TTY: the next container gets the lowest number.
+    const next = await startContainer();
+    expect((await waitFor('the next folder', () => complete(service.mappings, next.id))).tty).toBe(10);
+  });
+
+  it('ignores the ecs-agent container', async () => {
+    const agent = await startContainer({ name: 'ecs-agent' });
+    const other = await startContainer();
+    await waitFor('the other folder', () => complete(service.mappings, other.id));
+    await sleep(300);
+    expect(readFolder(service.mappings, agent.id)).toBeUndefined();
+    expect(listFolders(service.mappings)).toEqual([other.id]);
+  });
+});
+
+describe('TTY exhaustion', () => {
+  it('gives the 247th concurrent container no TTY, and its TTY to the next one once one dies', async () => {
+    await removeAllContainers();
+    const service = await startService();
+    try {
+      const first = await Promise.all(Array.from({ length: 246 }, () => startContainer()));
+      await waitFor(
+        '246 complete folders',
+        () => first.every((c) => complete(service.mappings, c.id) !== undefined),
+        120_000,
+        200,
+      );
+      const extra = await startContainer();
+      const line = await service.waitForLog(
+        'the exhaustion error',
+        (l) => l.containerId === extra.id && l.level >= 50,
+      );
+      expect(line.msg).toContain('TTYs are taken');
+      await sleep(300);
+      expect(readFolder(service.mappings, extra.id)).toBeUndefined();
+
+      const victim = first[100]!;
+      const freed = complete(service.mappings, victim.id)!.tty;
+      await removeContainer(victim.id);
+      await waitFor('the victim folder gone', () => readFolder(service.mappings, victim.id) === undefined);
+      const next = await startContainer();
+      expect((await waitFor('the next folder', () => complete(service.mappings, next.id))).tty).toBe(freed);
+    } finally {
+      await removeAllContainers();
+      await waitFor('every folder gone', () => listFolders(service.mappings).length === 0, 60_000);
+      expect(await service.stop()).toBe(0);
+    }
+  });
+});
+
+describe('engine restarts', () => {
+  it('converges after the engine is restarted while containers start and die', async () => {
+    await removeAllContainers();
+    const service = await startService({ env: { HOST_SERVICE_RELIST_INTERVAL_MS: '1000' } });
+    try {
+      const before = await Promise.all(Array.from({ length: 10 }, () => startContainer()));
+      await waitFor('10 folders', () => before.every((c) => complete(service.mappings, c.id)), 30_000);
+
+      // Churn while the engine goes down and comes back.
+      const churn = (async () => {
+        const started: string[] = [];
+        for (let i = 0; i < 6; i++) {
+          try {
+            started.push((await startContainer()).id);
+          } catch {
+            // The engine is down for part of this loop: that is the point.
+          }
+          await sleep(150);
+        }
+        return started;
+      })();
+      await Promise.all(before.slice(0, 5).map((c) => removeContainer(c.id)));
+      await stopEngine();
+      await sleep(1500);
+      await startEngine();
+      await churn;
+      await Promise.all(before.slice(5, 7).map((c) => removeContainer(c.id)));
+      await Promise.all(Array.from({ length: 3 }, () => startContainer()));
+
+      const matchesEngine = async () => {
+        const running = (await docker.listContainers()).map((c) => c.Id).sort();
+        const folders = listFolders(service.mappings);
+        if (JSON.stringify(folders) !== JSON.stringify(running)) return undefined;
+        const ttys = running.map((id) => complete(service.mappings, id)?.tty);
+        if (ttys.some((t) => t === undefined)) return undefined;
+        return { running, ttys };
+      };
+      const state = await waitFor('folders to match the engine', matchesEngine, 30_000, 200);
+      expect(new Set(state.ttys).size).toBe(state.running.length);
+      expect(service.logs.some((l) => l.msg.includes('unreachable'))).toBe(true);
+    } finally {
+      await removeAllContainers();
+      await waitFor('every folder gone', () => listFolders(service.mappings).length === 0, 30_000);
+      expect(await service.stop()).toBe(0);
+    }
+  });
+});

@@ -1,0 +1,43 @@
+import fs from 'node:fs';
+import path from 'node:path';
+
+export interface FolderView {
+  hostPort?: number;
+  tty?: number;
+  dpi?: number;
+  ready: boolean;
+  files: string[];
+}
+
+/** What a container would see in its folder right now, or undefined when there is no folder. */
+export function readFolder(mappings: string, containerId: string): FolderView | undefined {
+  const folder = path.join(mappings, containerId);
+  let files: string[];
+  try {
+    files = fs.readdirSync(folder).sort();
+  } catch {
+    return undefined;
+  }
+  const read = (name: string) => {
+    try {
+      return Number(fs.readFileSync(path.join(folder, name), 'utf8'));
+    } catch {
+      return undefined;
+    }
+  };
+  return {
+    hostPort: read('hostPort_for_my_32262_tcp'),
+    tty: read('tty'),
+    dpi: read('DPI'),
+    ready: files.includes('.ready'),
+    files,
+  };
+}
+
+export function listFolders(mappings: string): string[] {
+  try {
+    return fs.readdirSync(mappings).sort();
+  } catch {
+    return [];
+  }
+}

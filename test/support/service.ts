@@ -1,0 +1,116 @@
+/**
+ * The service as a real child process: the built executable, its own root
+ * folder and port, JSON logs collected line by line for assertions.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { waitFor } from './wait.js';
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const serviceExecutable = path.join(repoRoot, 'build/ecs-host-service');
+
+export interface LogLine {
+  level: number;
+  msg: string;
+  containerId?: string;
+  hostPort?: number;
+  tty?: number;
+  [key: string]: unknown;
+}
+
+export interface RunningService {
+  process: ChildProcess;
+  root: string;
+  mappings: string;
+  cloudStorage: string;
+  privateDir: string;
+  port: number;
+  logs: LogLine[];
+  /** Everything the process wrote that was not a JSON log line (for failure messages). */
+  otherOutput: string[];
+  waitForLog(what: string, match: (line: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
+  /** Sends the signal and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number | null>;
+  exited: Promise<number | null>;
+}
+
+let nextPort = 46000 + (process.pid % 1000) * 10;
+
+export function freshRoot(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'hs-root-'));
+}
+
+export async function startService(
+  options: { env?: Record<string, string>; root?: string; waitForEngine?: boolean } = {},
+): Promise<RunningService> {
+  const root = options.root ?? freshRoot();
+  const port = nextPort++;
+  const child = spawn(serviceExecutable, [], {
+    env: {
+      PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+      DOCKER_HOST: process.env['DOCKER_HOST'] ?? '',
+      APP_ENV: 'development',
+      HOST_SERVICE_ROOT: root,
+      HOST_SERVICE_PORT: String(port),
+      LOG_FORMAT: 'json',
+      LOG_LEVEL: 'debug',
+      HOST_SERVICE_RELIST_INTERVAL_MS: '2000',
+      ...options.env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: LogLine[] = [];
+  const otherOutput: string[] = [];
+  const waiters = new Set<() => void>();
+  const collect = (stream: NodeJS.ReadableStream) =>
+    readline.createInterface({ input: stream }).on('line', (line) => {
+      try {
+        logs.push(JSON.parse(line) as LogLine);
+      } catch {
+        otherOutput.push(line);
+      }
+      for (const wake of waiters) wake();
+    });
+  collect(child.stdout!);
+  collect(child.stderr!);
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+
+  const service: RunningService = {
+    process: child,
+    root,
+    mappings: path.join(root, 'fractal/containerResourceMappings'),
+    cloudStorage: path.join(root, 'fractal/cloudStorage'),
+    privateDir: path.join(root, 'fractalprivate'),
+    port,
+    logs,
+    otherOutput,
+    exited,
+    waitForLog: (what, match, timeoutMs = 15_000) =>
+      waitFor(
+        `log line: ${what}`,
+        () => logs.find(match) ?? (child.exitCode !== null ? failExited() : undefined),
+        timeoutMs,
+      ),
+    stop: async (signal = 'SIGTERM', timeoutMs = 20_000) => {
+      if (child.exitCode === null) child.kill(signal);
+      const timeout = new Promise<never>((_, reject) =>
+        setTimeout(
+          () => reject(new Error(`service did not exit within ${timeoutMs} ms of ${signal}`)),
+          timeoutMs,
+        ).unref(),
+      );
+      return Promise.race([exited, timeout]);
+    },
+  };
+  function failExited(): never {
+    throw new Error(`the service exited (${child.exitCode}); output: ${otherOutput.slice(-20).join('\n')}`);
+  }
+  if (options.waitForEngine !== false) {
+    await service.waitForLog('engine connected', (l) => l.msg === 'engine connected');
+  }
+  return service;
+}
