@@ -42,7 +42,7 @@ format: deps
 
 bench: build
 	scripts/install-deps.sh engine rclone
-	scripts/test-engine.sh run -- node --expose-gc --import tsx bench/run.ts
+	scripts/test-engine.sh run -- node --import tsx bench/run.ts $(BENCH)
 
 clean:
 	rm -rf build node_modules/.deps-stamp

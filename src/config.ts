@@ -60,6 +60,7 @@ const settingsSchema = z.object({
     .refine((v) => path.isAbsolute(v), 'must be an absolute path'),
   HOST_SERVICE_PORT: integer(1, 65535).default(4678),
   WEBSERVER_URL: z.url({ protocol: /^https?$/ }).optional(),
+  WEBSERVER_AUTH_SECRET: z.string().optional(),
   EC2_METADATA_URL: z.url({ protocol: /^https?$/ }).default('http://169.254.169.254'),
   HEARTBEAT_INTERVAL_MS: integer(1000, 3_600_000).default(60_000),
   ALLOW_NON_ROOT: z.enum(['1']).optional(),
@@ -80,6 +81,8 @@ export interface Config {
   paths: { mappings: string; private: string; cloudStorage: string };
   apiPort: number;
   webserverUrl: string | undefined;
+  /** The shared secret the webserver puts in every request (empty when none was given). */
+  authSecret: string;
   metadataUrl: string;
   heartbeatIntervalMs: number;
   allowNonRoot: boolean;
@@ -115,6 +118,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     apiPort: s.HOST_SERVICE_PORT,
     webserverUrl: s.WEBSERVER_URL,
+    authSecret: s.WEBSERVER_AUTH_SECRET ?? '',
     metadataUrl: s.EC2_METADATA_URL,
     heartbeatIntervalMs: s.HEARTBEAT_INTERVAL_MS,
     allowNonRoot: s.ALLOW_NON_ROOT === '1',
