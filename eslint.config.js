@@ -2,7 +2,17 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['build/', 'node_modules/', 'visualizations/', 'coverage/', 'test-artifacts/'] },
+  {
+    ignores: [
+      '.scratch/',
+      '.run/',
+      'build/',
+      'node_modules/',
+      'visualizations/',
+      'coverage/',
+      'test-artifacts/',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

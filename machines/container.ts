@@ -112,18 +112,25 @@ export const containerMachine = setup({
     reportError: (_, _params: { message: string }) => {},
     /** Logs a step of the lifecycle at info level. */
     logStep: (_, _params: { message: string }) => {},
-    replyStartValuesWritten: sendParent(({ context }) => ({
-      type: 'api.reply' as const,
-      requestId: context.pendingRequestId ?? '',
-      status: 200 as const,
-      result: `DPI of container ${context.containerId} set to ${context.dpi}`,
-    })),
-    replyStartValuesFailed: sendParent(({ context }, params: { error: unknown }) => ({
-      type: 'api.reply' as const,
-      requestId: context.pendingRequestId ?? '',
-      status: 406 as const,
-      error: `could not write the start values: ${errorMessage(params.error)}`,
-    })),
+    // Each reply also settles the debt, so a later drain does not answer the same request twice.
+    replyStartValuesWritten: enqueueActions(({ context, enqueue }) => {
+      enqueue.sendParent({
+        type: 'api.reply',
+        requestId: context.pendingRequestId ?? '',
+        status: 200,
+        result: `DPI of container ${context.containerId} set to ${context.dpi}`,
+      });
+      enqueue.assign({ pendingRequestId: undefined });
+    }),
+    replyStartValuesFailed: enqueueActions(({ context, enqueue }, params: { error: unknown }) => {
+      enqueue.sendParent({
+        type: 'api.reply',
+        requestId: context.pendingRequestId ?? '',
+        status: 406,
+        error: `could not write the start values: ${errorMessage(params.error)}`,
+      });
+      enqueue.assign({ pendingRequestId: undefined });
+    }),
   },
   guards: {
     isEcsAgent: (_, params: { name: string }) => params.name === ECS_AGENT_NAME,
@@ -318,7 +325,6 @@ export const containerMachine = setup({
           actions: { type: 'replyStartValuesFailed', params: ({ event }) => ({ error: event.error }) },
         },
       },
-      exit: assign({ pendingRequestId: undefined }),
     },
     running: {
       entry: { type: 'logStep', params: { message: 'start values written; the container is ready' } },
@@ -345,7 +351,6 @@ export const containerMachine = setup({
               actions: { type: 'replyStartValuesFailed', params: ({ event }) => ({ error: event.error }) },
             },
           },
-          exit: assign({ pendingRequestId: undefined }),
         },
       },
     },

@@ -110,6 +110,13 @@ function apiServerOf(self: { getSnapshot(): { children: Record<string, unknown> 
   return self.getSnapshot().children['apiServer'] as AnyActorRef | undefined;
 }
 
+const reportEngineLost = {
+  type: 'reportError',
+  params: ({ event }: { event: { reason: string } }) => ({
+    message: `the Docker engine is unreachable: ${event.reason}`,
+  }),
+} as const;
+
 export const hostMachine = setup({
   types: {
     context: {} as HostContext,
@@ -390,10 +397,22 @@ export const hostMachine = setup({
           invoke: { id: 'dockerEvents', src: 'dockerEvents' },
           initial: 'connecting',
           states: {
-            connecting: {},
-            connected: {},
+            connecting: {
+              on: { 'docker.disconnected': { target: 'disconnected', actions: reportEngineLost } },
+            },
+            connected: {
+              on: { 'docker.disconnected': { target: 'disconnected', actions: reportEngineLost } },
+            },
+            // Reported once when lost; each further failed attempt is only logged.
             disconnected: {
-              entry: { type: 'reportError', params: { message: 'the Docker engine is unreachable' } },
+              on: {
+                'docker.disconnected': {
+                  actions: {
+                    type: 'logStep',
+                    params: ({ event }) => ({ message: `engine still unreachable: ${event.reason}` }),
+                  },
+                },
+              },
             },
           },
           on: {
@@ -401,7 +420,6 @@ export const hostMachine = setup({
               target: '.connected',
               actions: { type: 'logStep', params: { message: 'engine connected' } },
             },
-            'docker.disconnected': { target: '.disconnected' },
           },
         },
         api: {

@@ -3,10 +3,39 @@
  * do. No client-wide timeout: docker-modem would apply it to the event stream
  * too and kill it when idle, so every call gets its own deadline instead.
  */
+import http from 'node:http';
 import Docker from 'dockerode';
 
+/**
+ * docker-modem listens for errors on a response body only for streams. When
+ * the engine goes away in the middle of an ordinary answer (an engine restart
+ * during a re-list), Node emits 'error' on that body with nobody listening,
+ * which is an uncaught exception, and the call's promise never settles. This
+ * agent listens on every body and turns such an error into an error of the
+ * request, which docker-modem does handle: the call rejects and is retried.
+ */
+class EngineAgent extends http.Agent {
+  addRequest(request: http.ClientRequest, options: http.RequestOptions): void {
+    request.once('response', (response: http.IncomingMessage) => {
+      response.on('error', (error) => request.emit('error', error));
+    });
+    (http.Agent.prototype as unknown as { addRequest: EngineAgent['addRequest'] }).addRequest.call(
+      this,
+      request,
+      options,
+    );
+  }
+}
+
 export function createDockerClient(): Docker {
-  return new Docker();
+  const host = process.env['DOCKER_HOST'] ?? '';
+  // TLS engines need an https agent; the fleet's engines are local sockets.
+  const plainHttp =
+    host === '' ||
+    host.startsWith('unix://') ||
+    (host.startsWith('tcp://') && !process.env['DOCKER_TLS_VERIFY'] && !host.endsWith(':2376'));
+  // docker-modem takes `agent`; dockerode's typings do not list it.
+  return new Docker(plainHttp ? ({ agent: new EngineAgent() } as Docker.DockerOptions) : undefined);
 }
 
 /** An abort signal for one engine call, so that a hung engine cannot hang us. */

@@ -49,15 +49,35 @@ export async function removeContainer(containerId: string): Promise<void> {
   await docker.getContainer(containerId).remove({ force: true });
 }
 
+/** Runs `task` over `items` with at most `limit` at a time: the engine slows down under hundreds of parallel calls. */
+export async function inPool<T, R>(items: T[], limit: number, task: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await task(items[index]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+export function startContainers(count: number, options: ContainerOptions = {}, limit = 16) {
+  return inPool(
+    Array.from({ length: count }, (_, i) => i),
+    limit,
+    () => startContainer(options),
+  );
+}
+
 export async function removeAllContainers(): Promise<void> {
   const all = await docker.listContainers({ all: true });
-  await Promise.all(
-    all.map((c) =>
-      docker
-        .getContainer(c.Id)
-        .remove({ force: true })
-        .catch(() => {}),
-    ),
+  await inPool(all, 16, (c) =>
+    docker
+      .getContainer(c.Id)
+      .remove({ force: true })
+      .catch(() => {}),
   );
 }
 

@@ -1,0 +1,239 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { createActor, fromPromise, sendTo, setup, type AnyEventObject } from 'xstate';
+import {
+  containerMachine,
+  publishedHostPort,
+  type ContainerContext,
+  type ContainerEvent,
+  type ContainerToHostEvent,
+} from '../../machines/container.js';
+import type { ContainerInspection } from '../../machines/events.js';
+import { allTransitions, transitionRecorder } from '../support/transitionCoverage.js';
+import { waitFor } from '../support/wait.js';
+
+const ID = 'a'.repeat(64);
+const recorder = transitionRecorder('container');
+
+interface Fakes {
+  inspection?: Partial<ContainerInspection> | Error;
+  claim?: 'granted' | 'denied';
+  writeStartFiles?: Error;
+  /** Results of successive writeStartValues calls: undefined = success. */
+  writeStartValues?: (Error | undefined)[];
+  cleanUp?: Error;
+  /** When given, the clean-up waits for this promise: events can then arrive mid-drain. */
+  cleanUpGate?: Promise<void>;
+  startValuesTimeoutMs?: number;
+}
+
+/** Runs one container actor under a stand-in parent that records what the container asks of the host. */
+function runContainer(fakes: Fakes = {}) {
+  const toHost: ContainerToHostEvent[] = [];
+  const reported: string[] = [];
+  const writes = [...(fakes.writeStartValues ?? [])];
+  const container = containerMachine.provide({
+    actors: {
+      inspectContainer: fromPromise(async ({ input }) => {
+        if (fakes.inspection instanceof Error) throw fakes.inspection;
+        return {
+          containerId: input.containerId,
+          name: 'desktop',
+          running: true,
+          startedAtMs: 1_000,
+          hostPortBindings: [40001, 40001],
+          ...fakes.inspection,
+        };
+      }),
+      writeStartFiles: fromPromise(async () => {
+        if (fakes.writeStartFiles) throw fakes.writeStartFiles;
+      }),
+      writeStartValues: fromPromise(async () => {
+        const result = writes.shift();
+        if (result) throw result;
+      }),
+      cleanUpContainer: fromPromise(async () => {
+        await fakes.cleanUpGate;
+        if (fakes.cleanUp) throw fakes.cleanUp;
+      }),
+    },
+    actions: {
+      reportError: (_, params) => reported.push(params.message),
+      logStep: () => {},
+    },
+  });
+  const parent = setup({ actors: { container } }).createMachine({
+    invoke: {
+      id: 'container',
+      src: 'container',
+      input: { containerId: ID, startValuesTimeoutMs: fakes.startValuesTimeoutMs ?? 60_000 },
+    },
+    on: {
+      '*': {
+        actions: [
+          ({ event }) => {
+            if (!event.type.startsWith('xstate.')) toHost.push(event as ContainerToHostEvent);
+          },
+          sendTo('container', ({ event }: { event: AnyEventObject }) =>
+            event.type === 'resources.claim'
+              ? fakes.claim === 'denied'
+                ? { type: 'resources.denied', reason: 'all 246 assignable TTYs are taken' }
+                : { type: 'resources.granted', tty: 10 }
+              : { type: 'noop' },
+          ),
+        ],
+      },
+    },
+  });
+  const actor = createActor(parent, { inspect: recorder.inspect }).start();
+  const child = () => actor.getSnapshot().children['container']!;
+  const state = () => JSON.stringify(child().getSnapshot().value);
+  return {
+    toHost,
+    reported,
+    send: (event: ContainerEvent) => child().send(event),
+    state,
+    context: () => child().getSnapshot().context as ContainerContext,
+    reach: (value: string) =>
+      waitFor(
+        `state ${value} (now ${state()})`,
+        () => state() === JSON.stringify(value) || state() === value,
+        2_000,
+        2,
+      ),
+    reachJson: (value: object) =>
+      waitFor(`state ${JSON.stringify(value)}`, () => state() === JSON.stringify(value), 2_000, 2),
+    replies: () => toHost.filter((e) => e.type === 'api.reply'),
+  };
+}
+
+describe('containerMachine', () => {
+  it('goes from start to removed on the happy path, answering every DPI request', async () => {
+    const c = runContainer({ writeStartValues: [undefined, undefined, new Error('disk full')] });
+    await c.reachJson({ ttyAssigned: 'waiting' });
+    expect(c.toHost.map((e) => e.type)).toEqual(['resources.claim', 'container.awaitingStartValues']);
+    expect(c.context()).toMatchObject({ hostPort: 40001, tty: 10 });
+
+    c.send({ type: 'startValues.set', requestId: 'r1', dpi: 192 });
+    await c.reachJson({ running: 'idle' });
+    c.send({ type: 'startValues.set', requestId: 'r2', dpi: 96 });
+    await waitFor('reply r2', () => c.replies().length === 2);
+    c.send({ type: 'startValues.set', requestId: 'r3', dpi: 144 });
+    await waitFor('reply r3', () => c.replies().length === 3);
+    expect(c.replies()).toEqual([
+      { type: 'api.reply', requestId: 'r1', status: 200, result: `DPI of container ${ID} set to 192` },
+      { type: 'api.reply', requestId: 'r2', status: 200, result: `DPI of container ${ID} set to 96` },
+      {
+        type: 'api.reply',
+        requestId: 'r3',
+        status: 406,
+        error: 'could not write the start values: disk full',
+      },
+    ]);
+
+    c.send({ type: 'container.died', timeNano: '2000000000' });
+    await c.reach('removed');
+    expect(c.toHost.slice(-2).map((e) => e.type)).toEqual(['resources.release', 'container.removed']);
+  });
+
+  it('answers start values sent before the container is set up with a 406', async () => {
+    const c = runContainer({ claim: 'denied' });
+    await c.reach('rejected');
+    c.send({ type: 'startValues.set', requestId: 'early', dpi: 96 });
+    await waitFor('the reply', () => c.replies().length === 1);
+    expect(c.replies()[0]).toMatchObject({ requestId: 'early', status: 406 });
+  });
+
+  it('ignores the ECS agent and containers that already stopped', async () => {
+    const agent = runContainer({ inspection: { name: 'ecs-agent' } });
+    await agent.reach('removed');
+    const stopped = runContainer({ inspection: { running: false } });
+    await stopped.reach('removed');
+    expect([...agent.toHost, ...stopped.toHost].map((e) => e.type)).toEqual([
+      'container.removed',
+      'container.removed',
+    ]);
+  });
+
+  it.each([
+    [
+      'no published port',
+      { inspection: { hostPortBindings: [] } },
+      'no host port is published for 32262/tcp',
+    ],
+    [
+      'disagreeing bindings',
+      { inspection: { hostPortBindings: [1, 2] } },
+      'the bindings of 32262/tcp disagree on the host port: 1, 2',
+    ],
+    ['a failed inspection', { inspection: new Error('engine timeout') }, 'inspection failed: engine timeout'],
+    ['no free TTY', { claim: 'denied' as const }, 'all 246 assignable TTYs are taken'],
+    ['a failed write', { writeStartFiles: new Error('EROFS') }, 'writing the start files failed: EROFS'],
+  ])('is rejected after %s, holding nothing, until it dies', async (_, fakes, message) => {
+    const c = runContainer(fakes);
+    await c.reach('rejected');
+    expect(c.reported).toEqual([message]);
+    expect(c.toHost.at(-1)).toEqual({ type: 'resources.release', containerId: ID });
+    c.send({ type: 'container.died', timeNano: '5000000000' });
+    await c.reach('removed');
+  });
+
+  it('leaves rejected when the host shuts down', async () => {
+    const c = runContainer({ inspection: { hostPortBindings: [] } });
+    await c.reach('rejected');
+    c.send({ type: 'host.draining' });
+    await c.reach('removed');
+  });
+
+  it('reports start values that are overdue and still takes them late; a failed write goes back to waiting', async () => {
+    const c = runContainer({ startValuesTimeoutMs: 5, writeStartValues: [new Error('EIO'), undefined] });
+    await c.reachJson({ ttyAssigned: 'overdue' });
+    expect(c.reported).toEqual(['no start values from the webserver after 5 ms']);
+    c.send({ type: 'startValues.set', requestId: 'late', dpi: 192 });
+    await waitFor('a reply', () => c.replies().length === 1);
+    expect(c.replies()[0]).toMatchObject({ requestId: 'late', status: 406 });
+    // Back to waiting (and, with this short limit, soon overdue again).
+    await waitFor('ttyAssigned again', () => c.state().startsWith('{"ttyAssigned"'), 2_000, 2);
+    c.send({ type: 'startValues.set', requestId: 'again', dpi: 192 });
+    await c.reachJson({ running: 'idle' });
+  });
+
+  it('ignores a death older than its own start (an earlier life of the same id)', async () => {
+    const c = runContainer();
+    await c.reachJson({ ttyAssigned: 'waiting' });
+    c.send({ type: 'container.died', timeNano: '999000000' });
+    expect(c.state()).toBe(JSON.stringify({ ttyAssigned: 'waiting' }));
+  });
+
+  it('reports an incomplete clean-up, and remembers a die or a shutdown that arrives while draining', async () => {
+    const c = runContainer({ inspection: { hostPortBindings: [] }, cleanUp: new Error('EBUSY') });
+    await c.reach('rejected');
+    expect(c.reported.at(-1)).toBe('clean-up incomplete: EBUSY');
+
+    let finishCleanUp!: () => void;
+    const gate = new Promise<void>((resolve) => (finishCleanUp = resolve));
+    const dying = runContainer({ cleanUpGate: gate, cleanUp: new Error('EBUSY') });
+    await dying.reachJson({ ttyAssigned: 'waiting' });
+    dying.send({ type: 'startValues.set', requestId: 'mid-write', dpi: 96 });
+    dying.send({ type: 'host.draining' });
+    await dying.reach('draining');
+    dying.send({ type: 'container.died', timeNano: '9000000000' });
+    dying.send({ type: 'host.draining' });
+    finishCleanUp();
+    await dying.reach('removed');
+    // The request caught by the drain is still answered, once.
+    expect(dying.replies().filter((r) => r.requestId === 'mid-write')).toHaveLength(1);
+  });
+
+  it('computes the published host port from one or more agreeing bindings', () => {
+    expect(publishedHostPort([40001])).toEqual({ ok: true, hostPort: 40001 });
+    expect(publishedHostPort([40001, 40001])).toEqual({ ok: true, hostPort: 40001 });
+    expect(publishedHostPort([])).toMatchObject({ ok: false });
+    expect(publishedHostPort([40001, 40002])).toMatchObject({ ok: false });
+    expect(publishedHostPort([0])).toMatchObject({ ok: false });
+  });
+});
+
+afterAll(() => {
+  const missing = [...allTransitions(containerMachine)].filter((t) => !recorder.taken.has(t));
+  expect(missing, 'transitions no test takes').toEqual([]);
+});

@@ -1,0 +1,263 @@
+import { Subject } from 'rxjs';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createActor, fromCallback, fromEventObservable, fromPromise, type EventObject } from 'xstate';
+import { containerMachine } from '../../machines/container.js';
+import type { ApiReply, DockerObservation } from '../../machines/events.js';
+import { hostMachine, type HostContext, type HostEvent } from '../../machines/host.js';
+import { allTransitions, transitionRecorder } from '../support/transitionCoverage.js';
+import { waitFor } from '../support/wait.js';
+
+const recorder = transitionRecorder('host');
+const id = (n: number) => n.toString(16).padStart(64, '0');
+
+interface FakeContainer {
+  hostPort: number;
+  startedAtMs: number;
+  name?: string;
+}
+
+function runHost(options: { requestWaitMs?: number; cleanUpGate?: () => Promise<void> } = {}) {
+  const engine = new Subject<DockerObservation>();
+  const containers = new Map<string, FakeContainer>();
+  const replies: ApiReply[] = [];
+  const reported: string[] = [];
+  let sendToHost: (event: HostEvent) => void = () => {};
+
+  const container = containerMachine.provide({
+    actors: {
+      inspectContainer: fromPromise(async ({ input }) => {
+        const fake = containers.get(input.containerId);
+        if (!fake) throw new Error('no such container');
+        return {
+          containerId: input.containerId,
+          name: fake.name ?? 'desktop',
+          running: true,
+          startedAtMs: fake.startedAtMs,
+          hostPortBindings: [fake.hostPort],
+        };
+      }),
+      writeStartFiles: fromPromise(async () => {}),
+      writeStartValues: fromPromise(async () => {}),
+      cleanUpContainer: fromPromise(async () => options.cleanUpGate?.()),
+    },
+    actions: { reportError: (_, p) => reported.push(p.message), logStep: () => {} },
+  });
+  const host = hostMachine.provide({
+    actors: {
+      container,
+      prepareHost: fromPromise(async () => {}),
+      handshake: fromPromise(async () => ({ authToken: 'token' })),
+      dockerEvents: fromEventObservable(() => engine.asObservable()),
+      apiServer: fromCallback(({ sendBack, receive }) => {
+        sendToHost = sendBack;
+        receive((event) => replies.push(withoutType(event as EventObject & ApiReply)));
+      }),
+      heartbeats: fromCallback(() => {}),
+    },
+    actions: { reportError: (_, p) => reported.push(p.message), logStep: () => {} },
+  });
+  const actor = createActor(host, {
+    input: {
+      ttyCount: 256,
+      startValuesTimeoutMs: 60_000,
+      requestWaitMs: options.requestWaitMs ?? 1_000,
+      drainTimeoutMs: 2_000,
+    },
+    inspect: recorder.inspect,
+  }).start();
+  const context = () => actor.getSnapshot().context as HostContext;
+  const stateOf = (containerId: string) =>
+    JSON.stringify(context().containers[containerId]?.ref.getSnapshot().value ?? 'untracked');
+
+  return {
+    actor,
+    engine,
+    replies,
+    reported,
+    context,
+    stateOf,
+    /** A container the engine runs, without telling us (as a missed event). */
+    known(n: number, fake: FakeContainer) {
+      containers.set(id(n), fake);
+    },
+    /** A container the engine has started (what inspection will find). */
+    start(n: number, fake: FakeContainer, timeNano = `${fake.startedAtMs}000000`) {
+      containers.set(id(n), fake);
+      engine.next({ type: 'docker.start', containerId: id(n), name: fake.name ?? 'desktop', timeNano });
+    },
+    request(requestId: string, hostPort: number, dpi = 192) {
+      sendToHost({ type: 'api.request', requestId, request: { kind: 'setDpi', hostPort, dpi } });
+    },
+    serving: () => waitFor('serving', () => actor.getSnapshot().matches('serving'), 2_000, 2),
+    waitState: (containerId: string, value: string) =>
+      waitFor(
+        `${containerId.slice(-3)} in ${value} (now ${stateOf(containerId)})`,
+        () => stateOf(containerId).includes(value),
+        2_000,
+        2,
+      ),
+  };
+}
+
+function withoutType(event: EventObject & ApiReply): ApiReply {
+  const { type: _type, ...reply } = event;
+  return reply as ApiReply;
+}
+
+describe('hostMachine', () => {
+  it('routes a DPI request to the container that holds the host port', async () => {
+    const h = runHost();
+    await h.serving();
+    h.engine.next({ type: 'docker.connected' });
+    h.start(1, { hostPort: 40001, startedAtMs: 1_000 });
+    await h.waitState(id(1), 'ttyAssigned');
+    expect(h.context().ttyTable.holders).toEqual({ 10: id(1) });
+    expect(h.context().hostPorts).toEqual({ 40001: id(1) });
+    h.request('r1', 40001);
+    await waitFor('a reply', () => h.replies.length === 1);
+    expect(h.replies[0]).toEqual({
+      requestId: 'r1',
+      status: 200,
+      result: `DPI of container ${id(1)} set to 192`,
+    });
+  });
+
+  it('holds a request that arrives before the engine start, and expires one whose container never comes', async () => {
+    const h = runHost({ requestWaitMs: 150 });
+    await h.serving();
+    h.request('early', 40002);
+    h.request('never', 40999);
+    h.start(2, { hostPort: 40002, startedAtMs: 1_000 });
+    await waitFor('two replies', () => h.replies.length === 2);
+    expect(h.replies).toEqual([
+      { requestId: 'early', status: 200, result: `DPI of container ${id(2)} set to 192` },
+      { requestId: 'never', status: 406, error: 'no container with host port 40999 after waiting 150 ms' },
+    ]);
+    expect(h.context().pendingRequests).toEqual({});
+  });
+
+  it('denies a second container on a host port that is taken, and ignores the ECS agent', async () => {
+    const h = runHost();
+    await h.serving();
+    h.start(3, { hostPort: 40003, startedAtMs: 1_000 });
+    await h.waitState(id(3), 'ttyAssigned');
+    h.start(4, { hostPort: 40003, startedAtMs: 1_000 });
+    await h.waitState(id(4), 'rejected');
+    expect(h.reported).toContain(`host port 40003 already belongs to container ${id(3)}`);
+    h.start(5, { hostPort: 40005, startedAtMs: 1_000, name: 'ecs-agent' });
+    expect(h.stateOf(id(5))).toBe('"untracked"');
+    expect(h.context().hostPorts).toEqual({ 40003: id(3) });
+  });
+
+  it('reconciles with a re-list: adopts what it missed, drains what died before the list, keeps what started after', async () => {
+    const h = runHost();
+    await h.serving();
+    h.start(6, { hostPort: 40006, startedAtMs: 1_000 });
+    h.start(7, { hostPort: 40007, startedAtMs: 9_000 });
+    await h.waitState(id(6), 'ttyAssigned');
+    await h.waitState(id(7), 'ttyAssigned');
+    // Container 8 started while we were not looking; 6 died; 7 started after the list was asked for.
+    h.known(8, { hostPort: 40008, startedAtMs: 4_000 });
+    h.engine.next({
+      type: 'docker.listed',
+      listedAtMs: 5_000,
+      running: [
+        { containerId: id(8), name: 'desktop' },
+        { containerId: id(12), name: 'ecs-agent' },
+      ],
+    });
+    await h.waitState(id(8), 'ttyAssigned');
+    await waitFor('6 gone', () => h.stateOf(id(6)) === '"untracked"');
+    expect(h.stateOf(id(7))).toContain('ttyAssigned');
+    expect(h.stateOf(id(12))).toBe('"untracked"');
+  });
+
+  it('starts an id again that the engine restarted while its old life was draining', async () => {
+    let release!: () => void;
+    let gated = true;
+    const h = runHost({
+      cleanUpGate: () => (gated ? new Promise<void>((resolve) => (release = resolve)) : Promise.resolve()),
+    });
+    await h.serving();
+    h.start(9, { hostPort: 40009, startedAtMs: 1_000 });
+    await h.waitState(id(9), 'ttyAssigned');
+    h.engine.next({ type: 'docker.die', containerId: id(9), timeNano: '2000000000' });
+    await h.waitState(id(9), 'draining');
+    h.start(9, { hostPort: 40009, startedAtMs: 3_000 });
+    expect(h.context().containers[id(9)]?.restartPending).toBe(true);
+    gated = false;
+    release();
+    await waitFor(
+      'the new life',
+      () => h.context().containers[id(9)]?.ref.getSnapshot().context.startedAtMs === 3_000,
+    );
+    await h.waitState(id(9), 'ttyAssigned');
+    // A die for an unknown id is nothing to act on.
+    h.engine.next({ type: 'docker.die', containerId: id(99), timeNano: '1' });
+  });
+
+  it('tracks the engine connection and reports its loss once', async () => {
+    const h = runHost();
+    await h.serving();
+    h.engine.next({ type: 'docker.disconnected', reason: 'connect ENOENT' });
+    h.engine.next({ type: 'docker.disconnected', reason: 'connect ENOENT' });
+    h.engine.next({ type: 'docker.connected' });
+    h.engine.next({ type: 'docker.disconnected', reason: 'socket closed' });
+    expect(h.reported.filter((m) => m.includes('unreachable'))).toEqual([
+      'the Docker engine is unreachable: connect ENOENT',
+      'the Docker engine is unreachable: socket closed',
+    ]);
+  });
+
+  it('drains every container on stop, answers waiting requests, and stops', async () => {
+    const h = runHost({ requestWaitMs: 60_000 });
+    await h.serving();
+    h.start(10, { hostPort: 40010, startedAtMs: 1_000 });
+    await h.waitState(id(10), 'ttyAssigned');
+    h.request('waiting', 40999);
+    h.actor.send({ type: 'host.stop', reason: { fatal: false, message: 'SIGTERM' } });
+    await waitFor('stopped', () => h.actor.getSnapshot().status === 'done');
+    expect(h.actor.getSnapshot().output).toEqual({
+      stopReason: { fatal: false, message: 'SIGTERM' },
+      leftoverContainers: [],
+    });
+    expect(h.context().ttyTable.holders).toEqual({});
+  });
+
+  it('gives up draining after its deadline', async () => {
+    const h = runHost({ cleanUpGate: () => new Promise(() => {}) });
+    await h.serving();
+    h.start(11, { hostPort: 40011, startedAtMs: 1_000 });
+    await h.waitState(id(11), 'ttyAssigned');
+    h.actor.send({ type: 'host.stop', reason: { fatal: true, message: 'test' } });
+    await waitFor('stopped', () => h.actor.getSnapshot().status === 'done', 5_000);
+    expect(h.actor.getSnapshot().output?.leftoverContainers).toEqual([id(11)]);
+    expect(h.reported).toContain('draining timed out with 1 containers left');
+  });
+
+  it('takes the fatal path when booting or the handshake fails', async () => {
+    for (const failing of ['prepareHost', 'handshake'] as const) {
+      const host = hostMachine.provide({
+        actors: {
+          prepareHost: fromPromise(async () => {
+            if (failing === 'prepareHost') throw new Error('not root');
+          }),
+          handshake: fromPromise<{ authToken: string }, void>(async () => {
+            throw new Error('webserver down');
+          }),
+        },
+      });
+      const actor = createActor(host, {
+        input: { ttyCount: 256, startValuesTimeoutMs: 1, requestWaitMs: 1, drainTimeoutMs: 1 },
+        inspect: recorder.inspect,
+      }).start();
+      await waitFor('stopped', () => actor.getSnapshot().status === 'done');
+      expect(actor.getSnapshot().output?.stopReason.fatal).toBe(true);
+    }
+  });
+});
+
+afterAll(() => {
+  const missing = [...allTransitions(hostMachine)].filter((t) => !recorder.taken.has(t));
+  expect(missing, 'transitions no test takes').toEqual([]);
+});
