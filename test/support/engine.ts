@@ -21,20 +21,27 @@ export interface ContainerOptions {
 }
 
 export async function startContainer(options: ContainerOptions = {}): Promise<Docker.Container> {
-  const container = await docker.createContainer({
-    Image: testImage,
-    Cmd: options.cmd ?? ['sleep', '3600'],
-    name: options.name,
-    ExposedPorts: options.publish === false ? {} : { '32262/tcp': {} },
-    HostConfig: {
-      PortBindings: options.publish === false ? {} : { '32262/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] },
-      // The busybox sleep does not handle SIGTERM: stop it at once.
-      Init: false,
-    },
-    StopTimeout: 0,
-  });
-  await container.start();
-  return container;
+  for (let attempt = 1; ; attempt++) {
+    const container = await docker.createContainer({
+      Image: testImage,
+      Cmd: options.cmd ?? ['sleep', '3600'],
+      name: options.name,
+      ExposedPorts: options.publish === false ? {} : { '32262/tcp': {} },
+      HostConfig: {
+        PortBindings:
+          options.publish === false ? {} : { '32262/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] },
+      },
+      StopTimeout: 0,
+    });
+    try {
+      await container.start();
+      return container;
+    } catch (error) {
+      await container.remove({ force: true }).catch(() => {});
+      // Another engine on this machine (a developer's, or `make run`'s) may hold the port this one picked.
+      if (!String(error).includes('address already in use') || attempt >= 5) throw error;
+    }
+  }
 }
 
 /** The host port the engine published, as `docker port` reports it. */

@@ -1,0 +1,170 @@
+/**
+ * Container lifecycle benchmark (issue: container lifecycle): latency from the
+ * engine's `start` event to a complete `tty` file, batch wall time with and
+ * without the service, RSS idle / with 100 containers, and RSS growth over
+ * many lifecycles. Runs against the private engine of `make bench`.
+ */
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import readline from 'node:readline';
+import type { Readable } from 'node:stream';
+import Docker from 'dockerode';
+import { rssMb, repoRoot, sleep, startBenchService, summary, type BenchService } from './lib.js';
+
+const docker = new Docker();
+const image = process.env['HS_TEST_IMAGE'] ?? 'hs-test:latest';
+const BATCH = Number(process.env['BENCH_BATCH'] ?? 100);
+const LIFECYCLES = Number(process.env['BENCH_LIFECYCLES'] ?? 1000);
+
+async function startOne(): Promise<string> {
+  for (let attempt = 1; ; attempt++) {
+    const c = await docker.createContainer({
+      Image: image,
+      Cmd: ['sleep', '3600'],
+      ExposedPorts: { '32262/tcp': {} },
+      HostConfig: { PortBindings: { '32262/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] } },
+    });
+    try {
+      await c.start();
+      return c.id;
+    } catch (error) {
+      await c.remove({ force: true }).catch(() => {});
+      // Another engine on this machine may hold the port this one picked.
+      if (!String(error).includes('address already in use') || attempt >= 5) throw error;
+    }
+  }
+}
+
+async function removeAll(): Promise<void> {
+  const all = await docker.listContainers({ all: true });
+  for (let i = 0; i < all.length; i += 16) {
+    await Promise.all(all.slice(i, i + 16).map((c) => docker.getContainer(c.Id).remove({ force: true })));
+  }
+}
+
+/** Engine start-event times (ms, from timeNano) by container id. */
+async function watchStartEvents(): Promise<Map<string, number>> {
+  const starts = new Map<string, number>();
+  const stream = (await docker.getEvents({
+    filters: { type: ['container'], event: ['start'] },
+  })) as unknown as Readable;
+  readline.createInterface({ input: stream }).on('line', (line) => {
+    const event = JSON.parse(line) as { id: string; timeNano: number };
+    starts.set(event.id, event.timeNano / 1e6);
+  });
+  return starts;
+}
+
+async function watchTtyFiles(mappings: string): Promise<Map<string, number>> {
+  const seen = new Map<string, number>();
+  const watcher = spawn(
+    process.execPath,
+    ['--import', 'tsx', path.join(repoRoot, 'bench/ttyWatcher.ts'), mappings],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  process.on('exit', () => watcher.kill());
+  await new Promise<void>((resolve) => {
+    readline.createInterface({ input: watcher.stdout! }).on('line', (line) => {
+      if (line === 'watching') return resolve();
+      const [id, at] = line.split(' ');
+      seen.set(id!, Number(at));
+    });
+  });
+  return seen;
+}
+
+async function gcRss(service: BenchService): Promise<number> {
+  const before = service.lines.length;
+  service.child.kill('SIGUSR2');
+  for (let i = 0; i < 100; i++) {
+    const line = service.lines.slice(before).find((l) => l['msg'] === 'memory after gc');
+    if (line) return Math.round((line['rssMb'] as number) * 10) / 10;
+    await sleep(50);
+  }
+  throw new Error('the service did not report its memory');
+}
+
+async function waitUntil(what: string, check: () => boolean, timeoutMs = 300_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+async function batchWallMs(n: number): Promise<{ ids: string[]; ms: number }> {
+  const t0 = performance.now();
+  const ids = await Promise.all(Array.from({ length: n }, startOne));
+  return { ids, ms: performance.now() - t0 };
+}
+
+async function main() {
+  await removeAll();
+  const starts = await watchStartEvents();
+
+  // The engine alone first, so the service's figures are not flattered by a warmed-up engine.
+  const alone = await batchWallMs(BATCH);
+  await removeAll();
+
+  const service = await startBenchService({ HOST_SERVICE_RELIST_INTERVAL_MS: '10000' }, ['--expose-gc']);
+  await service.waitFor('engine connected');
+  const ttys = await watchTtyFiles(service.mappings);
+  await sleep(500);
+  const idleRss = await gcRss(service);
+
+  const single: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    const id = await startOne();
+    await waitUntil('tty', () => ttys.has(id) && starts.has(id));
+    single.push(ttys.get(id)! - starts.get(id)!);
+    await docker.getContainer(id).remove({ force: true });
+  }
+
+  const withService = await batchWallMs(BATCH);
+  await waitUntil('every tty', () => withService.ids.every((id) => ttys.has(id) && starts.has(id)));
+  const batch = withService.ids.map((id) => ttys.get(id)! - starts.get(id)!);
+  const busyRss = await gcRss(service);
+  const busyRssNoGc = rssMb(service.child.pid!);
+  await removeAll();
+
+  // Leak check: lifecycles in rounds of 20 concurrent containers.
+  let done = 0;
+  let rssAfter100 = 0;
+  while (done < LIFECYCLES) {
+    const ids = await Promise.all(Array.from({ length: 20 }, startOne));
+    await waitUntil('ttys', () => ids.every((id) => ttys.has(id)));
+    await Promise.all(ids.map((id) => docker.getContainer(id).remove({ force: true })));
+    done += ids.length;
+    if (done === 100) {
+      await sleep(1000);
+      rssAfter100 = await gcRss(service);
+    }
+  }
+  await sleep(2000);
+  const rssAfterAll = await gcRss(service);
+  const exitCode = await service.stop();
+
+  const pct = (a: number, b: number) => `${Math.round((a / b - 1) * 1000) / 10}%`;
+  console.log(`start event → tty complete, one container at a time: ${summary(single)}`);
+  console.log(`start event → tty complete, ${BATCH} concurrent: ${summary(batch)}`);
+  console.log(
+    `batch of ${BATCH} wall time: engine alone ${Math.round(alone.ms)} ms, with the service ${Math.round(withService.ms)} ms (${pct(withService.ms, alone.ms)})`,
+  );
+  console.log(
+    `RSS after GC: idle ${idleRss} MB, ${BATCH} containers tracked ${busyRss} MB (${busyRssNoGc} MB before GC)`,
+  );
+  console.log(
+    `RSS after GC over ${LIFECYCLES} lifecycles: after 100 ${rssAfter100} MB, after ${LIFECYCLES} ${rssAfterAll} MB (${pct(rssAfterAll, rssAfter100)})`,
+  );
+  console.log(`service exit code ${exitCode}`);
+}
+
+main().then(
+  () => process.exit(0),
+  (error) => {
+    console.error(error);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,91 @@
+/** Shared pieces of the benchmarks: the built service as a child process, RSS, percentiles. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+export interface BenchService {
+  child: ChildProcess;
+  root: string;
+  mappings: string;
+  port: number;
+  lines: Record<string, unknown>[];
+  waitFor(msg: string, timeoutMs?: number): Promise<Record<string, unknown>>;
+  stop(): Promise<number | null>;
+}
+
+export async function startBenchService(env: Record<string, string> = {}, nodeFlags: string[] = []) {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'hs-bench-'));
+  const port = 47000 + (process.pid % 500);
+  const child = spawn(process.execPath, [...nodeFlags, path.join(repoRoot, 'build/ecs-host-service')], {
+    env: {
+      PATH: process.env['PATH'] ?? '',
+      DOCKER_HOST: process.env['DOCKER_HOST'] ?? '',
+      APP_ENV: 'development',
+      HOST_SERVICE_ROOT: root,
+      HOST_SERVICE_PORT: String(port),
+      LOG_FORMAT: 'json',
+      LOG_LEVEL: 'info',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const lines: Record<string, unknown>[] = [];
+  const waiters: (() => void)[] = [];
+  readline.createInterface({ input: child.stdout! }).on('line', (line) => {
+    try {
+      lines.push(JSON.parse(line) as Record<string, unknown>);
+    } catch {
+      return;
+    }
+    waiters.splice(0).forEach((wake) => wake());
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  const service: BenchService = {
+    child,
+    root,
+    mappings: path.join(root, 'fractal/containerResourceMappings'),
+    port,
+    lines,
+    async waitFor(msg, timeoutMs = 30_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const found = lines.find((l) => l['msg'] === msg);
+        if (found) return found;
+        if (Date.now() > deadline) throw new Error(`no "${msg}" within ${timeoutMs} ms`);
+        await new Promise<void>((resolve) => {
+          waiters.push(resolve);
+          setTimeout(resolve, 100);
+        });
+      }
+    },
+    async stop() {
+      child.kill('SIGTERM');
+      return exited;
+    },
+  };
+  return service;
+}
+
+export function rssMb(pid: number): number {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]);
+  return Math.round((kb / 1024) * 10) / 10;
+}
+
+export function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+export function summary(values: number[]): string {
+  const r = (v: number) => Math.round(v * 10) / 10;
+  return `p50 ${r(percentile(values, 50))} ms, p95 ${r(percentile(values, 95))} ms, max ${r(Math.max(...values))} ms (n=${values.length})`;
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
