@@ -25,7 +25,17 @@ function readConfig(): Config {
   }
 }
 
-function main(): void {
+/** The inspector is loaded only when asked for, so a normal host pays nothing for it. */
+async function inspectorFor(config: Config, logger: ReturnType<typeof createLogger>) {
+  if (config.inspectorPort === undefined) return undefined;
+  const { startInspector } = await import('./observability/inspector.js');
+  const inspector = await startInspector({ port: config.inspectorPort });
+  const log = config.appEnv === 'production' ? logger.warn.bind(logger) : logger.info.bind(logger);
+  log({ inspectorPort: inspector.port }, 'inspector listening on 127.0.0.1');
+  return inspector;
+}
+
+async function main(): Promise<void> {
   const config = readConfig();
   const logger = createLogger({ level: config.logLevel, pretty: config.logFormat === 'pretty' });
   logger.info(
@@ -39,7 +49,12 @@ function main(): void {
     docker: createDockerClient(),
     reporter: noReporter,
   });
-  const service = createActor(machine, { input: { host: hostInputFrom(config) } });
+  const inspector = await inspectorFor(config, logger);
+  // The root actor: the host and every container actor are its descendants, so all of them are inspected.
+  const service = createActor(machine, {
+    input: { host: hostInputFrom(config) },
+    inspect: inspector?.inspect,
+  });
 
   service.subscribe({
     complete: () => {
@@ -69,4 +84,9 @@ function main(): void {
   service.start();
 }
 
-main();
+main().catch((error: unknown) => {
+  process.stderr.write(
+    `ecs-host-service: could not start: ${error instanceof Error ? error.message : String(error)}\n`,
+  );
+  process.exit(1);
+});
