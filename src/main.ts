@@ -9,6 +9,7 @@ import { ConfigError, loadConfig, type Config } from './config.js';
 import { createDockerClient, describeDockerHost } from './docker/client.js';
 import { createLogger } from './observability/logger.js';
 import { noReporter } from './observability/reporter.js';
+import { createStateClock, stateSnapshotOf } from './observability/stateSnapshot.js';
 import { hostInputFrom, provideServiceMachine } from './orchestrator.js';
 
 const EXIT_CONFIG = 2;
@@ -50,11 +51,20 @@ async function main(): Promise<void> {
     reporter: noReporter,
   });
   const inspector = await inspectorFor(config, logger);
+  // Records when every actor entered its state, for the state snapshot's "time in state".
+  const clock = createStateClock();
   // The root actor: the host and every container actor are its descendants, so all of them are inspected.
   const service = createActor(machine, {
     input: { host: hostInputFrom(config) },
-    inspect: inspector?.inspect,
+    inspect: (event) => {
+      clock.inspect.next?.(event);
+      inspector?.inspect.next?.(event);
+    },
   });
+  // `kill -USR2 <pid>` logs every actor's state: the snapshot without going through the API.
+  process.on('SIGUSR2', () =>
+    logger.info({ stateSnapshot: stateSnapshotOf(service, clock) }, 'state snapshot'),
+  );
 
   service.subscribe({
     complete: () => {
