@@ -2,7 +2,7 @@
 # installs what the tests need and runs them all against a private engine.
 SHELL := /bin/bash
 .DEFAULT_GOAL := build
-.PHONY: deps build run runstaging runprod test test-unit lint format bench visualize visualize-check install clean
+.PHONY: deps build run runstaging runprod test test-unit lint format bench visualize visualize-check status install clean
 
 DEPS_STAMP := node_modules/.deps-stamp
 
@@ -36,6 +36,10 @@ lint: deps visualize-check
 	npx tsc --noEmit
 	npx eslint .
 	npx prettier --check .
+
+# Every actor's state on the running service (HOST_SERVICE_URL, WEBSERVER_AUTH_SECRET); STATUS_ARGS=--json for JSON.
+status: deps
+	npx tsx scripts/status.ts $(STATUS_ARGS)
 
 # State charts in visualizations/, generated from the machine definitions.
 visualize: deps
