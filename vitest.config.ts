@@ -7,7 +7,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/**/*.int.test.ts'],
+          exclude: ['test/**/*.int.test.ts', 'test/**/*.browser.test.ts'],
           testTimeout: 20_000,
         },
       },
@@ -20,6 +20,16 @@ export default defineConfig({
           testTimeout: 180_000,
           hookTimeout: 120_000,
           globalSetup: ['test/support/requireEngine.ts'],
+        },
+      },
+      {
+        // Pages opened in Debian's Chromium (scripts/install-deps.sh browser); no engine needed.
+        test: {
+          name: 'browser',
+          include: ['test/**/*.browser.test.ts'],
+          fileParallelism: false,
+          testTimeout: 120_000,
+          hookTimeout: 60_000,
         },
       },
     ],

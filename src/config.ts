@@ -72,6 +72,7 @@ const settingsSchema = z.object({
   HOST_SERVICE_DRAIN_TIMEOUT_MS: integer(100, 600_000).default(20_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
   LOG_FORMAT: z.enum(['json', 'pretty']).optional(),
+  HOST_SERVICE_INSPECTOR_PORT: integer(1, 65535).optional(),
 });
 
 export interface Config {
@@ -95,6 +96,8 @@ export interface Config {
   logLevel: string;
   /** JSON lines for journald; pretty by default in development only. */
   logFormat: 'json' | 'pretty';
+  /** The Stately inspector relay on 127.0.0.1; off (undefined) unless asked for. */
+  inspectorPort: number | undefined;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -130,5 +133,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     drainTimeoutMs: s.HOST_SERVICE_DRAIN_TIMEOUT_MS,
     logLevel: s.LOG_LEVEL,
     logFormat: s.LOG_FORMAT ?? (s.APP_ENV === 'development' ? 'pretty' : 'json'),
+    inspectorPort: s.HOST_SERVICE_INSPECTOR_PORT,
   };
 }

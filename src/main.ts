@@ -9,6 +9,7 @@ import { ConfigError, loadConfig, type Config } from './config.js';
 import { createDockerClient, describeDockerHost } from './docker/client.js';
 import { createLogger } from './observability/logger.js';
 import { noReporter } from './observability/reporter.js';
+import { createStateClock, stateSnapshotOf } from './observability/stateSnapshot.js';
 import { hostInputFrom, provideServiceMachine } from './orchestrator.js';
 
 const EXIT_CONFIG = 2;
@@ -25,7 +26,17 @@ function readConfig(): Config {
   }
 }
 
-function main(): void {
+/** The inspector is loaded only when asked for, so a normal host pays nothing for it. */
+async function inspectorFor(config: Config, logger: ReturnType<typeof createLogger>) {
+  if (config.inspectorPort === undefined) return undefined;
+  const { startInspector } = await import('./observability/inspector.js');
+  const inspector = await startInspector({ port: config.inspectorPort });
+  const log = config.appEnv === 'production' ? logger.warn.bind(logger) : logger.info.bind(logger);
+  log({ inspectorPort: inspector.port }, 'inspector listening on 127.0.0.1');
+  return inspector;
+}
+
+async function main(): Promise<void> {
   const config = readConfig();
   const logger = createLogger({ level: config.logLevel, pretty: config.logFormat === 'pretty' });
   logger.info(
@@ -39,7 +50,21 @@ function main(): void {
     docker: createDockerClient(),
     reporter: noReporter,
   });
-  const service = createActor(machine, { input: { host: hostInputFrom(config) } });
+  const inspector = await inspectorFor(config, logger);
+  // Records when every actor entered its state, for the state snapshot's "time in state".
+  const clock = createStateClock();
+  // The root actor: the host and every container actor are its descendants, so all of them are inspected.
+  const service = createActor(machine, {
+    input: { host: hostInputFrom(config) },
+    inspect: (event) => {
+      clock.inspect.next?.(event);
+      inspector?.inspect.next?.(event);
+    },
+  });
+  // `kill -USR2 <pid>` logs every actor's state: the snapshot without going through the API.
+  process.on('SIGUSR2', () =>
+    logger.info({ stateSnapshot: stateSnapshotOf(service, clock) }, 'state snapshot'),
+  );
 
   service.subscribe({
     complete: () => {
@@ -79,4 +104,9 @@ function main(): void {
   service.start();
 }
 
-main();
+main().catch((error: unknown) => {
+  process.stderr.write(
+    `ecs-host-service: could not start: ${error instanceof Error ? error.message : String(error)}\n`,
+  );
+  process.exit(1);
+});

@@ -1,0 +1,220 @@
+/**
+ * A point-in-time account of every actor, for people and scripts: the
+ * service's state, the host's state and parallel regions, and one row per
+ * container (state, container id, host port, TTY, mounts, time in state).
+ *
+ * `stateSnapshotOf` is pure: it reads actor snapshots and a record of when
+ * each actor entered its current state (kept by `createStateClock`, fed from
+ * the root actor's `inspect` stream), and returns plain JSON.
+ */
+import type { AnyActorRef, InspectionEvent, Observer } from 'xstate';
+
+export interface ContainerSummary {
+  containerId: string;
+  state: string;
+  name: string | null;
+  hostPort: number | null;
+  tty: number | null;
+  dpi: number | null;
+  mounts: string[];
+  error: string | null;
+  /** Milliseconds since the actor entered `state`; null when not seen. */
+  inStateMs: number | null;
+}
+
+export interface HostSummary {
+  state: string;
+  /** The parallel regions while serving (engine, api, heartbeats), each with its own state. */
+  regions: Record<string, string>;
+  inStateMs: number | null;
+  ttysInUse: number;
+  ttyCount: number;
+  pendingRequests: number;
+}
+
+export interface StateSnapshot {
+  takenAt: string;
+  service: { state: string; inStateMs: number | null };
+  host: HostSummary | null;
+  containers: ContainerSummary[];
+}
+
+/** When each actor entered its current state. */
+export interface StateClock {
+  /** Feed of the root actor's inspection events (`createActor(..., { inspect })`). */
+  inspect: Observer<InspectionEvent>;
+  enteredAt(actor: object): number | undefined;
+}
+
+export function createStateClock(now: () => number = Date.now): StateClock {
+  const seen = new WeakMap<object, { value: string; since: number }>();
+  return {
+    inspect: {
+      next: (event) => {
+        if (event.type !== '@xstate.snapshot') return;
+        const value = (event.snapshot as { value?: unknown }).value;
+        if (value === undefined) return;
+        const key = JSON.stringify(value);
+        if (seen.get(event.actorRef)?.value !== key) seen.set(event.actorRef, { value: key, since: now() });
+      },
+    },
+    enteredAt: (actor) => seen.get(actor)?.since,
+  };
+}
+
+/** `requested.inspecting`; parallel states list their regions: `serving(engine.connected, ...)`. */
+export function formatStateValue(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (value === null || typeof value !== 'object') return String(value);
+  const entries = Object.entries(value as Record<string, unknown>);
+  if (entries.length === 1) {
+    const [key, child] = entries[0]!;
+    const inner = formatStateValue(child);
+    return typeof child === 'string' || (child !== null && Object.keys(child as object).length === 1)
+      ? `${key}.${inner}`
+      : `${key}(${inner})`;
+  }
+  return entries.map(([key, child]) => `${key}.${formatStateValue(child)}`).join(', ');
+}
+
+interface MachineLikeSnapshot {
+  value: unknown;
+  status: string;
+  context: Record<string, unknown>;
+  children: Record<string, AnyActorRef | undefined>;
+}
+
+const orNull = <T>(v: T | undefined): T | null => (v === undefined ? null : v);
+
+function numberOrNull(v: unknown): number | null {
+  return typeof v === 'number' && Number.isFinite(v) ? v : null;
+}
+
+/** Mount names from whatever shape a container context gives them (a list, or a record by provider). */
+function mountsOf(context: Record<string, unknown>): string[] {
+  const mounts = context['mounts'];
+  if (Array.isArray(mounts)) return mounts.map((m) => (typeof m === 'string' ? m : JSON.stringify(m))).sort();
+  if (mounts !== null && typeof mounts === 'object') return Object.keys(mounts).sort();
+  return [];
+}
+
+function sinceMs(clock: StateClock, actor: AnyActorRef, nowMs: number): number | null {
+  const entered = clock.enteredAt(actor);
+  return entered === undefined ? null : Math.max(0, nowMs - entered);
+}
+
+function hostRegions(value: unknown): Record<string, string> {
+  if (value === null || typeof value !== 'object') return {};
+  const serving = (value as Record<string, unknown>)['serving'];
+  if (serving === null || typeof serving !== 'object') return {};
+  return Object.fromEntries(
+    Object.entries(serving as Record<string, unknown>).map(([region, v]) => [region, formatStateValue(v)]),
+  );
+}
+
+export function stateSnapshotOf(service: AnyActorRef, clock: StateClock, nowMs = Date.now()): StateSnapshot {
+  const serviceSnapshot = service.getSnapshot() as MachineLikeSnapshot;
+  const hostRef = serviceSnapshot.children['host'];
+  const snapshot: StateSnapshot = {
+    takenAt: new Date(nowMs).toISOString(),
+    service: { state: formatStateValue(serviceSnapshot.value), inStateMs: sinceMs(clock, service, nowMs) },
+    host: null,
+    containers: [],
+  };
+  if (hostRef === undefined) return snapshot;
+
+  const host = hostRef.getSnapshot() as MachineLikeSnapshot;
+  const ctx = host.context;
+  const ttyTable = ctx['ttyTable'] as { size: number; firstAssignable: number; holders: object } | undefined;
+  const hostState = typeof host.value === 'string' ? host.value : Object.keys(host.value as object)[0]!;
+  snapshot.host = {
+    state: hostState,
+    regions: hostRegions(host.value),
+    inStateMs: sinceMs(clock, hostRef, nowMs),
+    ttysInUse: ttyTable ? Object.keys(ttyTable.holders).length : 0,
+    ttyCount: ttyTable ? ttyTable.size - ttyTable.firstAssignable : 0,
+    pendingRequests: Object.keys((ctx['pendingRequests'] as object | undefined) ?? {}).length,
+  };
+
+  const tracked = (ctx['containers'] as Record<string, { ref: AnyActorRef }> | undefined) ?? {};
+  snapshot.containers = Object.entries(tracked)
+    .map(([containerId, { ref }]): ContainerSummary => {
+      const container = ref.getSnapshot() as MachineLikeSnapshot;
+      const c = container.context;
+      return {
+        containerId,
+        state: formatStateValue(container.value),
+        name: orNull(c['name'] as string | undefined),
+        hostPort: numberOrNull(c['hostPort']),
+        tty: numberOrNull(c['tty']),
+        dpi: numberOrNull(c['dpi']),
+        mounts: mountsOf(c),
+        error: orNull(c['error'] as string | undefined),
+        inStateMs: sinceMs(clock, ref, nowMs),
+      };
+    })
+    .sort(
+      (a, b) =>
+        (a.hostPort ?? Infinity) - (b.hostPort ?? Infinity) || a.containerId.localeCompare(b.containerId),
+    );
+  return snapshot;
+}
+
+function formatDuration(ms: number | null): string {
+  if (ms === null) return '-';
+  if (ms < 1000) return `${ms} ms`;
+  const s = ms / 1000;
+  if (s < 60) return `${s.toFixed(1)} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min ${Math.floor(s % 60)} s`;
+  return `${Math.floor(m / 60)} h ${m % 60} min`;
+}
+
+function columns(rows: string[][]): string[] {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) =>
+    r
+      .map((cell, i) => cell.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd(),
+  );
+}
+
+/** The snapshot as a table for a terminal. */
+export function renderStateTable(snapshot: StateSnapshot): string {
+  const lines = [`state of the host service at ${snapshot.takenAt}`, ''];
+  const head = [['ACTOR', 'STATE', 'IN STATE', 'DETAILS']];
+  const rows = [['service', snapshot.service.state, formatDuration(snapshot.service.inStateMs), '']];
+  if (snapshot.host) {
+    const h = snapshot.host;
+    const regions = Object.entries(h.regions).map(([r, v]) => `${r}: ${v}`);
+    const details = [
+      ...regions,
+      `TTYs ${h.ttysInUse}/${h.ttyCount}`,
+      `pending requests ${h.pendingRequests}`,
+    ];
+    rows.push(['host', h.state, formatDuration(h.inStateMs), details.join(', ')]);
+  }
+  lines.push(...columns([...head, ...rows]), '');
+  if (snapshot.containers.length === 0) {
+    lines.push('no containers');
+  } else {
+    const containerRows = snapshot.containers.map((c) => [
+      c.containerId.slice(0, 12),
+      c.state,
+      c.hostPort === null ? '-' : String(c.hostPort),
+      c.tty === null ? '-' : String(c.tty),
+      c.dpi === null ? '-' : String(c.dpi),
+      c.mounts.length === 0 ? '-' : c.mounts.join(','),
+      formatDuration(c.inStateMs),
+      c.error ?? '',
+    ]);
+    lines.push(
+      ...columns([
+        ['CONTAINER', 'STATE', 'HOST PORT', 'TTY', 'DPI', 'MOUNTS', 'IN STATE', 'ERROR'],
+        ...containerRows,
+      ]),
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}

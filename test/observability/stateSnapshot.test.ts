@@ -1,0 +1,147 @@
+/**
+ * The state snapshot of the real machines, driven with fake implementations
+ * (no engine, no files): containers waiting for start values and running.
+ */
+import { Subject } from 'rxjs';
+import { describe, expect, it } from 'vitest';
+import { createActor, fromCallback, fromEventObservable, fromPromise } from 'xstate';
+import { containerMachine } from '../../machines/container.js';
+import type { DockerObservation } from '../../machines/events.js';
+import { hostMachine } from '../../machines/host.js';
+import { serviceMachine } from '../../machines/service.js';
+import {
+  createStateClock,
+  renderStateTable,
+  stateSnapshotOf,
+} from '../../src/observability/stateSnapshot.js';
+import { waitFor } from '../support/wait.js';
+
+const ports: Record<string, number> = { aaa: 40001, bbb: 40002 };
+
+function startFakeService(now: () => number) {
+  const docker$ = new Subject<DockerObservation>();
+  const container = containerMachine.provide({
+    actors: {
+      inspectContainer: fromPromise(async ({ input }) => ({
+        containerId: input.containerId,
+        name: `desktop-${input.containerId}`,
+        running: true,
+        startedAtMs: 1,
+        hostPortBindings: [ports[input.containerId]!],
+      })),
+      writeStartFiles: fromPromise(async () => {}),
+      writeStartValues: fromPromise(async () => {}),
+      cleanUpContainer: fromPromise(async () => {}),
+    },
+  });
+  const host = hostMachine.provide({
+    actors: {
+      container,
+      prepareHost: fromPromise(async () => {}),
+      handshake: fromPromise(async () => ({ authToken: 'token' })),
+      dockerEvents: fromEventObservable(() => docker$),
+      apiServer: fromCallback(() => {}),
+      heartbeats: fromCallback(() => {}),
+    },
+  });
+  const machine = serviceMachine.provide({ actors: { host, notifyDeath: fromPromise(async () => {}) } });
+  const clock = createStateClock(now);
+  const service = createActor(machine, {
+    input: {
+      host: { ttyCount: 256, startValuesTimeoutMs: 60_000, requestWaitMs: 1000, drainTimeoutMs: 1000 },
+    },
+    inspect: clock.inspect,
+  });
+  service.start();
+  return { service, clock, docker$ };
+}
+
+describe('stateSnapshotOf', () => {
+  it('reports containers in ttyAssigned and running, the host regions and the time in state', async () => {
+    let nowMs = 1_000_000;
+    const { service, clock, docker$ } = startFakeService(() => nowMs);
+    await waitFor('serving', () => stateSnapshotOf(service, clock, nowMs).host?.state === 'serving');
+    docker$.next({ type: 'docker.connected' });
+    for (const id of ['aaa', 'bbb'])
+      docker$.next({ type: 'docker.start', containerId: id, name: id, timeNano: '1' });
+    await waitFor(
+      'both waiting for start values',
+      () =>
+        stateSnapshotOf(service, clock, nowMs).containers.every((c) => c.state === 'ttyAssigned.waiting') &&
+        stateSnapshotOf(service, clock, nowMs).containers.length === 2,
+    );
+
+    nowMs += 5000;
+    const host = service.getSnapshot().children['host']!;
+    host.send({
+      type: 'api.request',
+      requestId: 'r1',
+      request: { kind: 'setDpi', hostPort: 40002, dpi: 144 },
+    });
+    await waitFor('bbb running', () =>
+      stateSnapshotOf(service, clock, nowMs).containers.some((c) => c.state === 'running.idle'),
+    );
+    nowMs += 2000;
+
+    const snapshot = stateSnapshotOf(service, clock, nowMs);
+    expect(snapshot.takenAt).toBe(new Date(nowMs).toISOString());
+    expect(snapshot.service).toEqual({ state: 'running.active', inStateMs: 7000 });
+    expect(snapshot.host).toEqual({
+      state: 'serving',
+      regions: { engine: 'connected', api: 'listening', heartbeats: 'beating' },
+      inStateMs: 7000,
+      ttysInUse: 2,
+      ttyCount: 246,
+      pendingRequests: 0,
+    });
+    expect(snapshot.containers).toEqual([
+      {
+        containerId: 'aaa',
+        state: 'ttyAssigned.waiting',
+        name: 'desktop-aaa',
+        hostPort: 40001,
+        tty: 10,
+        dpi: null,
+        mounts: [],
+        error: null,
+        inStateMs: 7000,
+      },
+      {
+        containerId: 'bbb',
+        state: 'running.idle',
+        name: 'desktop-bbb',
+        hostPort: 40002,
+        tty: 11,
+        dpi: 144,
+        mounts: [],
+        error: null,
+        inStateMs: 2000,
+      },
+    ]);
+    // Plain JSON: what the API and the CLI print.
+    expect(JSON.parse(JSON.stringify(snapshot))).toEqual(snapshot);
+
+    const table = renderStateTable(snapshot);
+    expect(table).toMatch(
+      /^host\s+serving\s+7\.0 s\s+engine: connected, api: listening, heartbeats: beating, TTYs 2\/246/m,
+    );
+    expect(table).toMatch(/^aaa\s+ttyAssigned\.waiting\s+40001\s+10\s+-\s+-\s+7\.0 s$/m);
+    expect(table).toMatch(/^bbb\s+running\.idle\s+40002\s+11\s+144\s+-\s+2\.0 s$/m);
+    service.stop();
+  });
+
+  it('has no host while the service is shutting down past it', () => {
+    const clock = createStateClock();
+    const fake = {
+      getSnapshot: () => ({ value: 'notifying', status: 'active', context: {}, children: {} }),
+    } as unknown as Parameters<typeof stateSnapshotOf>[0];
+    const snapshot = stateSnapshotOf(fake, clock, 0);
+    expect(snapshot).toEqual({
+      takenAt: '1970-01-01T00:00:00.000Z',
+      service: { state: 'notifying', inStateMs: null },
+      host: null,
+      containers: [],
+    });
+    expect(renderStateTable(snapshot)).toContain('no containers');
+  });
+});
