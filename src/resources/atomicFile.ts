@@ -3,9 +3,13 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 
 /**
- * Writes a file so that a reader sees either nothing or all of it, and so that
- * it survives a power cut once this resolves: temp file, fsync, rename, then
- * fsync of the folder so the rename itself is on disk.
+ * Writes a file so that a reader sees either nothing or all of it, with its
+ * content on disk before it becomes visible: temp file, fsync, rename.
+ *
+ * The folder is not fsynced after the rename: that would only protect the
+ * name against a power cut, and a power cut also ends every container, so
+ * the folders it could save are stale ones that the next start cleans up.
+ * Leaving it out halves the fsyncs on the path from `start` to `tty`.
  */
 export async function writeFileAtomic(file: string, content: string, mode = 0o644): Promise<void> {
   const dir = path.dirname(file);
@@ -27,15 +31,5 @@ export async function writeFileAtomic(file: string, content: string, mode = 0o64
   } catch (error) {
     await fs.rm(temp, { force: true });
     throw error;
-  }
-  await syncDirectory(dir);
-}
-
-export async function syncDirectory(dir: string): Promise<void> {
-  const handle = await fs.open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }

@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { syncDirectory, writeFileAtomic } from './atomicFile.js';
+import { writeFileAtomic } from './atomicFile.js';
 
 export const HOST_PORT_FILE = 'hostPort_for_my_32262_tcp';
 export const TTY_FILE = 'tty';
@@ -35,7 +35,6 @@ export class MappingFolders {
       if (error.code !== 'EEXIST') throw error;
     });
     await fs.chmod(folder, 0o755);
-    await syncDirectory(this.root);
     await writeFileAtomic(path.join(folder, HOST_PORT_FILE), String(hostPort));
     await writeFileAtomic(path.join(folder, TTY_FILE), String(tty));
   }
