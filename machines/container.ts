@@ -112,6 +112,42 @@ export const containerMachine = setup({
     reportError: (_, _params: { message: string }) => {},
     /** Logs a step of the lifecycle at info level. */
     logStep: (_, _params: { message: string }) => {},
+    claimResources: sendParent(({ context }) => ({
+      type: 'resources.claim' as const,
+      containerId: context.containerId,
+      hostPort: context.hostPort!,
+    })),
+    /** Tells the host that requests for this host port may now come here. */
+    announceAwaitingStartValues: sendParent(({ context }) => ({
+      type: 'container.awaitingStartValues' as const,
+      containerId: context.containerId,
+      hostPort: context.hostPort!,
+    })),
+    releaseResources: sendParent(({ context }) => ({
+      type: 'resources.release' as const,
+      containerId: context.containerId,
+    })),
+    announceRemoved: sendParent(({ context }) => ({
+      type: 'container.removed' as const,
+      containerId: context.containerId,
+    })),
+    refuseStartValues: sendParent(({ context, event, self }) => ({
+      type: 'api.reply' as const,
+      requestId: event.type === 'startValues.set' ? event.requestId : '',
+      status: 406 as const,
+      error: `container ${context.containerId} cannot take start values while ${describeState(self.getSnapshot().value)}`,
+    })),
+    /** A request caught mid-write by the drain still gets its answer. */
+    answerInterruptedRequest: enqueueActions(({ context, enqueue }) => {
+      if (context.pendingRequestId === undefined) return;
+      enqueue.sendParent({
+        type: 'api.reply',
+        requestId: context.pendingRequestId,
+        status: 406,
+        error: `container ${context.containerId} is going away`,
+      });
+      enqueue.assign({ pendingRequestId: undefined });
+    }),
     // Each reply also settles the debt, so a later drain does not answer the same request twice.
     replyStartValuesWritten: enqueueActions(({ context, enqueue }) => {
       enqueue.sendParent({
@@ -135,6 +171,7 @@ export const containerMachine = setup({
   guards: {
     isEcsAgent: (_, params: { name: string }) => params.name === ECS_AGENT_NAME,
     isNotRunning: (_, params: { running: boolean }) => !params.running,
+    hasPublishedPort: (_, params: { bindings: number[] }) => publishedHostPort(params.bindings).ok,
     /** A die older than this container's start belongs to an earlier life of the same id. */
     isCurrentDeath: ({ context, event }) =>
       event.type !== 'container.died' ||
@@ -169,12 +206,7 @@ export const containerMachine = setup({
     'host.draining': { target: '.draining', actions: assign({ ended: true }) },
     // Start values are only taken in ttyAssigned and running; anywhere else the request is answered at once.
     'startValues.set': {
-      actions: sendParent(({ context, event, self }) => ({
-        type: 'api.reply' as const,
-        requestId: event.requestId,
-        status: 406 as const,
-        error: `container ${context.containerId} cannot take start values while ${describeState(self.getSnapshot().value)}`,
-      })),
+      actions: 'refuseStartValues',
     },
   },
   states: {
@@ -203,7 +235,10 @@ export const containerMachine = setup({
                 },
               },
               {
-                guard: ({ event }) => publishedHostPort(event.output.hostPortBindings).ok,
+                guard: {
+                  type: 'hasPublishedPort',
+                  params: ({ event }) => ({ bindings: event.output.hostPortBindings }),
+                },
                 target: 'claiming',
                 actions: assign(({ event }) => {
                   const port = publishedHostPort(event.output.hostPortBindings);
@@ -235,11 +270,7 @@ export const containerMachine = setup({
           },
         },
         claiming: {
-          entry: sendParent(({ context }) => ({
-            type: 'resources.claim' as const,
-            containerId: context.containerId,
-            hostPort: context.hostPort!,
-          })),
+          entry: 'claimResources',
           on: {
             'resources.granted': {
               target: 'writingFiles',
@@ -278,11 +309,7 @@ export const containerMachine = setup({
     },
     ttyAssigned: {
       entry: [
-        sendParent(({ context }) => ({
-          type: 'container.awaitingStartValues' as const,
-          containerId: context.containerId,
-          hostPort: context.hostPort!,
-        })),
+        'announceAwaitingStartValues',
         {
           type: 'logStep',
           params: ({ context }) => ({
@@ -355,17 +382,7 @@ export const containerMachine = setup({
       },
     },
     draining: {
-      // A request caught mid-write still gets its answer.
-      entry: enqueueActions(({ context, enqueue }) => {
-        if (context.pendingRequestId === undefined) return;
-        enqueue.sendParent({
-          type: 'api.reply',
-          requestId: context.pendingRequestId,
-          status: 406,
-          error: `container ${context.containerId} is going away`,
-        });
-        enqueue.assign({ pendingRequestId: undefined });
-      }),
+      entry: 'answerInterruptedRequest',
       invoke: {
         src: 'cleanUpContainer',
         input: ({ context }) => ({ containerId: context.containerId, hostPort: context.hostPort }),
@@ -389,10 +406,7 @@ export const containerMachine = setup({
         ],
       },
       // The TTY and host port go back only once the folder is gone, so no newcomer meets stale files.
-      exit: sendParent(({ context }) => ({
-        type: 'resources.release' as const,
-        containerId: context.containerId,
-      })),
+      exit: 'releaseResources',
       on: {
         // Already draining: a die or a host shutdown only changes where we go next.
         'container.died': { actions: assign({ ended: true }) },
@@ -408,10 +422,7 @@ export const containerMachine = setup({
     },
     removed: {
       type: 'final',
-      entry: sendParent(({ context }) => ({
-        type: 'container.removed' as const,
-        containerId: context.containerId,
-      })),
+      entry: 'announceRemoved',
     },
   },
 });
