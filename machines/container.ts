@@ -15,10 +15,12 @@
  * that src/ supplies with `containerMachine.provide(...)`.
  */
 import { assign, enqueueActions, fromPromise, sendParent, setup, type ActorRefFrom } from 'xstate';
-import { ECS_AGENT_NAME, timeNanoToMs, type ContainerInspection } from './events.js';
+import { ECS_AGENT_NAME, timeNanoToMs, type ContainerInspection, type FolderRecord } from './events.js';
 
 export interface ContainerInput {
   containerId: string;
+  /** The folder an earlier run of the service left for this container, when adopting it. */
+  adopted?: FolderRecord;
   /** How long to wait for the webserver's start values before reporting it. */
   startValuesTimeoutMs: number;
 }
@@ -37,6 +39,7 @@ export interface ContainerContext {
   /** The container died or the host is shutting down: after draining there is nothing to wait for. */
   ended: boolean;
   startValuesTimeoutMs: number;
+  adopted: FolderRecord | undefined;
 }
 
 export type ContainerEvent =
@@ -50,7 +53,7 @@ export type ContainerEvent =
 export type ContainerToHostEvent =
   | { type: 'resources.claim'; containerId: string; hostPort: number }
   | { type: 'resources.release'; containerId: string }
-  | { type: 'container.awaitingStartValues'; containerId: string; hostPort: number }
+  | { type: 'container.acceptingRequests'; containerId: string; hostPort: number }
   | { type: 'container.removed'; containerId: string }
   | { type: 'api.reply'; requestId: string; status: 200; result: string }
   | { type: 'api.reply'; requestId: string; status: 406; error: string };
@@ -118,8 +121,8 @@ export const containerMachine = setup({
       hostPort: context.hostPort!,
     })),
     /** Tells the host that requests for this host port may now come here. */
-    announceAwaitingStartValues: sendParent(({ context }) => ({
-      type: 'container.awaitingStartValues' as const,
+    announceAcceptingRequests: sendParent(({ context }) => ({
+      type: 'container.acceptingRequests' as const,
       containerId: context.containerId,
       hostPort: context.hostPort!,
     })),
@@ -178,6 +181,11 @@ export const containerMachine = setup({
       context.startedAtMs === undefined ||
       timeNanoToMs(event.timeNano) >= context.startedAtMs,
     ended: ({ context }) => context.ended,
+    lostAdoptedTty: ({ context, event }) =>
+      event.type === 'resources.granted' &&
+      context.adopted?.tty !== undefined &&
+      context.adopted.tty !== event.tty,
+    hadStartValues: ({ context }) => context.adopted?.ready === true && context.adopted.dpi !== undefined,
   },
   delays: {
     startValuesTimeout: ({ context }) => context.startValuesTimeoutMs,
@@ -195,6 +203,7 @@ export const containerMachine = setup({
     pendingRequestId: undefined,
     ended: false,
     startValuesTimeoutMs: input.startValuesTimeoutMs,
+    adopted: input.adopted,
   }),
   initial: 'requested',
   on: {
@@ -227,12 +236,13 @@ export const containerMachine = setup({
                 },
               },
               {
+                // Gone before it was set up, or (adopted) gone while the service was down: clean up what is there.
                 guard: { type: 'isNotRunning', params: ({ event }) => ({ running: event.output.running }) },
-                target: '#container.removed',
-                actions: {
-                  type: 'logStep',
-                  params: { message: 'the container stopped before it was set up' },
-                },
+                target: '#container.draining',
+                actions: [
+                  assign({ ended: true }),
+                  { type: 'logStep', params: { message: 'the container is not running; cleaning up' } },
+                ],
               },
               {
                 guard: {
@@ -272,10 +282,23 @@ export const containerMachine = setup({
         claiming: {
           entry: 'claimResources',
           on: {
-            'resources.granted': {
-              target: 'writingFiles',
-              actions: assign({ tty: ({ event }) => event.tty }),
-            },
+            'resources.granted': [
+              {
+                // Two folders of an earlier run claimed the same TTY and this one lost it.
+                guard: 'lostAdoptedTty',
+                target: 'writingFiles',
+                actions: [
+                  assign({ tty: ({ event }) => event.tty }),
+                  {
+                    type: 'reportError',
+                    params: ({ context, event }) => ({
+                      message: `TTY ${context.adopted?.tty} is held by another container; moved to TTY ${event.tty}`,
+                    }),
+                  },
+                ],
+              },
+              { target: 'writingFiles', actions: assign({ tty: ({ event }) => event.tty }) },
+            ],
             'resources.denied': {
               target: '#container.draining',
               actions: [
@@ -293,7 +316,15 @@ export const containerMachine = setup({
               hostPort: context.hostPort!,
               tty: context.tty!,
             }),
-            onDone: { target: '#container.ttyAssigned' },
+            onDone: [
+              // An adopted container that had its start values keeps running as it was.
+              {
+                guard: 'hadStartValues',
+                target: '#container.running',
+                actions: assign({ dpi: ({ context }) => context.adopted?.dpi }),
+              },
+              { target: '#container.ttyAssigned' },
+            ],
             onError: {
               target: '#container.draining',
               actions: [
@@ -309,7 +340,7 @@ export const containerMachine = setup({
     },
     ttyAssigned: {
       entry: [
-        'announceAwaitingStartValues',
+        'announceAcceptingRequests',
         {
           type: 'logStep',
           params: ({ context }) => ({
@@ -354,7 +385,10 @@ export const containerMachine = setup({
       },
     },
     running: {
-      entry: { type: 'logStep', params: { message: 'start values written; the container is ready' } },
+      entry: [
+        'announceAcceptingRequests',
+        { type: 'logStep', params: { message: 'start values written; the container is ready' } },
+      ],
       initial: 'idle',
       states: {
         idle: {

@@ -37,3 +37,14 @@ export const ECS_AGENT_NAME = 'ecs-agent';
 export function timeNanoToMs(timeNano: string): number {
   return Number(BigInt(timeNano) / 1_000_000n);
 }
+
+/** What a mapping folder left by an earlier run says about its container. */
+export interface FolderRecord {
+  containerId: string;
+  hostPort: number | undefined;
+  tty: number | undefined;
+  dpi: number | undefined;
+  ready: boolean;
+  /** When its `tty` file was written (ms); the older claim wins a duplicated TTY. */
+  ttyWrittenAtMs: number | undefined;
+}

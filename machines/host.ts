@@ -21,8 +21,14 @@ import {
 } from 'xstate';
 import type { Observable } from 'rxjs';
 import { containerMachine, type ContainerActorRef, type ContainerToHostEvent } from './container.js';
-import { ECS_AGENT_NAME, type ApiReply, type ApiRequest, type DockerObservation } from './events.js';
-import { claimTty, createTtyTable, releaseTty, ttysInUse, type TtyTable } from './ttyTable.js';
+import {
+  ECS_AGENT_NAME,
+  type ApiReply,
+  type ApiRequest,
+  type DockerObservation,
+  type FolderRecord,
+} from './events.js';
+import { adoptTty, claimTty, createTtyTable, releaseTty, ttysInUse, type TtyTable } from './ttyTable.js';
 
 export interface HostInput {
   ttyCount: number;
@@ -54,6 +60,11 @@ export interface HostContext extends HostInput {
   containers: Record<string, TrackedContainer>;
   /** Requests waiting for their container's folder to be complete. */
   pendingRequests: Record<string, PendingRequest>;
+  /**
+   * Folders an earlier run left, with their TTYs and host ports reserved,
+   * until the engine's first list says which containers still run.
+   */
+  adoptable: Record<string, FolderRecord>;
   authToken: string | undefined;
   stopReason: StopReason | undefined;
 }
@@ -97,7 +108,16 @@ function newTracked(ref: ContainerActorRef): TrackedContainer {
 }
 
 function containerInput(context: HostContext, containerId: string) {
-  return { containerId, startValuesTimeoutMs: context.startValuesTimeoutMs };
+  return {
+    containerId,
+    startValuesTimeoutMs: context.startValuesTimeoutMs,
+    adopted: context.adoptable[containerId],
+  };
+}
+
+function withoutAdoptable(context: HostContext, containerId: string): Record<string, FolderRecord> {
+  const { [containerId]: _adopted, ...rest } = context.adoptable;
+  return rest;
 }
 
 function withRestartPending(context: HostContext, containerId: string): Record<string, TrackedContainer> {
@@ -127,7 +147,7 @@ export const hostMachine = setup({
   actors: {
     container: containerMachine,
     /** Root check, folders, reconciliation with what a previous run left. */
-    prepareHost: fromPromise<void, void>(notProvided('prepareHost')),
+    prepareHost: fromPromise<{ folders: FolderRecord[] }, void>(notProvided('prepareHost')),
     handshake: fromPromise<{ authToken: string }, void>(notProvided('handshake')),
     dockerEvents: fromEventObservable<DockerObservation, void>(
       notProvided('dockerEvents') as () => Observable<DockerObservation>,
@@ -155,6 +175,7 @@ export const hostMachine = setup({
             ),
           }),
         });
+        enqueue.assign({ adoptable: ({ context }) => withoutAdoptable(context, event.containerId) });
       } else if (tracked.ref.getSnapshot().value === 'draining') {
         enqueue.assign({ containers: withRestartPending(context, event.containerId) });
       }
@@ -173,8 +194,15 @@ export const hostMachine = setup({
     reconcileWithList: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'docker.listed') return;
       const running = new Set(event.running.map((c) => c.containerId));
+      // Every folder of an earlier run becomes an actor now: inspection tells it to resume or to clean up.
+      const toSpawn = new Set(
+        Object.keys(context.adoptable).filter((id) => context.containers[id] === undefined),
+      );
       for (const { containerId, name } of event.running) {
         if (name === ECS_AGENT_NAME || context.containers[containerId] !== undefined) continue;
+        toSpawn.add(containerId);
+      }
+      for (const containerId of toSpawn) {
         enqueue.assign({
           containers: ({ context, spawn }) => ({
             ...context.containers,
@@ -184,6 +212,7 @@ export const hostMachine = setup({
           }),
         });
       }
+      enqueue.assign({ adoptable: {} });
       for (const [containerId, tracked] of Object.entries(context.containers)) {
         if (running.has(containerId)) continue;
         const startedAtMs = tracked.ref.getSnapshot().context.startedAtMs;
@@ -193,6 +222,30 @@ export const hostMachine = setup({
           timeNano: (BigInt(event.listedAtMs) * 1_000_000n).toString(),
         });
       }
+    }),
+    /**
+     * Reserves what the folders of an earlier run hold, so that no new
+     * container is handed a TTY or host port a live container still has. Of
+     * two folders with the same TTY, the older claim keeps it.
+     */
+    reserveAdoptedResources: assign(({ context, event }) => {
+      const output = (event as unknown as { output?: { folders: FolderRecord[] } }).output;
+      if (output === undefined) return {};
+      const folders = [...output.folders].sort(
+        (a, b) => (a.ttyWrittenAtMs ?? Infinity) - (b.ttyWrittenAtMs ?? Infinity),
+      );
+      let ttyTable = context.ttyTable;
+      const hostPorts = { ...context.hostPorts };
+      for (const folder of folders) {
+        if (folder.tty !== undefined) {
+          // A loser is not reserved: its container claims afresh, gets another number and reports it.
+          ttyTable = adoptTty(ttyTable, folder.containerId, folder.tty) ?? ttyTable;
+        }
+        if (folder.hostPort !== undefined && hostPorts[folder.hostPort] === undefined) {
+          hostPorts[folder.hostPort] = folder.containerId;
+        }
+      }
+      return { ttyTable, hostPorts, adoptable: Object.fromEntries(folders.map((f) => [f.containerId, f])) };
     }),
     grantResources: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'resources.claim') return;
@@ -284,7 +337,7 @@ export const hostMachine = setup({
       });
     }),
     acceptRequests: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'container.awaitingStartValues') return;
+      if (event.type !== 'container.acceptingRequests') return;
       const tracked = context.containers[event.containerId];
       if (tracked === undefined) return;
       enqueue.assign({
@@ -342,6 +395,7 @@ export const hostMachine = setup({
     hostPorts: {},
     containers: {},
     pendingRequests: {},
+    adoptable: {},
     authToken: undefined,
     stopReason: undefined,
   }),
@@ -357,7 +411,7 @@ export const hostMachine = setup({
     booting: {
       invoke: {
         src: 'prepareHost',
-        onDone: 'handshaking',
+        onDone: { target: 'handshaking', actions: 'reserveAdoptedResources' },
         onError: {
           target: 'draining',
           actions: assign({
@@ -390,7 +444,7 @@ export const hostMachine = setup({
         'resources.claim': { actions: 'grantResources' },
         'api.request': { actions: 'routeRequest' },
         'api.request.expired': { actions: 'expireRequest' },
-        'container.awaitingStartValues': { actions: 'acceptRequests' },
+        'container.acceptingRequests': { actions: 'acceptRequests' },
       },
       states: {
         engine: {

@@ -76,10 +76,12 @@ export function provideHostMachine(deps: OrchestratorDeps) {
           throw new Error('the host service must run as root (set ALLOW_NON_ROOT=1 for development runs)');
         }
         await folders.ensureRoot();
-        // Until reconciliation adopts them, folders from an earlier run describe nothing we track.
-        for (const stale of await folders.list()) await folders.remove(stale);
         await fs.mkdir(config.paths.private, { recursive: true, mode: 0o700 });
         await fs.mkdir(config.paths.cloudStorage, { recursive: true, mode: 0o755 });
+        // Folders an earlier run left: the host reserves what they hold and adopts or cleans them up.
+        const records = await folders.readAll();
+        if (records.length > 0) logger.info({ folders: records.length }, 'found folders of an earlier run');
+        return { folders: records };
       }),
       handshake: fromPromise(() => (deps.handshake ?? (async () => ({ authToken: 'development' })))()),
       dockerEvents: fromEventObservable(() =>

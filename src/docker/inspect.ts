@@ -10,7 +10,16 @@ export async function inspectContainer(
   containerId: string,
   timeoutMs: number,
 ): Promise<ContainerInspection> {
-  const info = await docker.getContainer(containerId).inspect(engineDeadline(timeoutMs));
+  let info: Docker.ContainerInspectInfo;
+  try {
+    info = await docker.getContainer(containerId).inspect(engineDeadline(timeoutMs));
+  } catch (error) {
+    // The engine no longer has it: as far as the machines care, it is not running.
+    if ((error as { statusCode?: number }).statusCode === 404) {
+      return { containerId, name: '', running: false, startedAtMs: 0, hostPortBindings: [] };
+    }
+    throw error;
+  }
   const bindings = info.NetworkSettings?.Ports?.[CONTAINER_PORT] ?? [];
   const startedAtMs = Date.parse(info.State?.StartedAt ?? '');
   return {

@@ -3,6 +3,7 @@
  * containers read: `hostPort_for_my_32262_tcp`, `tty`, `DPI`, `.ready`.
  */
 import fs from 'node:fs/promises';
+import type { FolderRecord } from '../../machines/events.js';
 import path from 'node:path';
 import { writeFileAtomic } from './atomicFile.js';
 
@@ -59,5 +60,31 @@ export class MappingFolders {
         throw error;
       });
     return entries.filter((e) => e.isDirectory() && CONTAINER_ID.test(e.name)).map((e) => e.name);
+  }
+
+  /** What every folder says, for adoption after a restart; unreadable values are left undefined. */
+  async readAll(): Promise<FolderRecord[]> {
+    return Promise.all((await this.list()).map((containerId) => this.read(containerId)));
+  }
+
+  async read(containerId: string): Promise<FolderRecord> {
+    const folder = this.folderOf(containerId);
+    const number = async (name: string) => {
+      const text = await fs.readFile(path.join(folder, name), 'utf8').catch(() => undefined);
+      return text !== undefined && /^\d+$/.test(text) ? Number(text) : undefined;
+    };
+    const ttyStat = await fs.stat(path.join(folder, TTY_FILE)).catch(() => undefined);
+    const ready = await fs.access(path.join(folder, READY_FILE)).then(
+      () => true,
+      () => false,
+    );
+    return {
+      containerId,
+      hostPort: await number(HOST_PORT_FILE),
+      tty: await number(TTY_FILE),
+      dpi: await number(DPI_FILE),
+      ready,
+      ttyWrittenAtMs: ttyStat?.mtimeMs,
+    };
   }
 }

@@ -7,7 +7,7 @@ import {
   type ContainerEvent,
   type ContainerToHostEvent,
 } from '../../machines/container.js';
-import type { ContainerInspection } from '../../machines/events.js';
+import type { ContainerInspection, FolderRecord } from '../../machines/events.js';
 import { allTransitions, transitionRecorder } from '../support/transitionCoverage.js';
 import { waitFor } from '../support/wait.js';
 
@@ -24,6 +24,8 @@ interface Fakes {
   /** When given, the clean-up waits for this promise: events can then arrive mid-drain. */
   cleanUpGate?: Promise<void>;
   startValuesTimeoutMs?: number;
+  adopted?: FolderRecord;
+  grantedTty?: number;
 }
 
 /** Runs one container actor under a stand-in parent that records what the container asks of the host. */
@@ -65,7 +67,11 @@ function runContainer(fakes: Fakes = {}) {
     invoke: {
       id: 'container',
       src: 'container',
-      input: { containerId: ID, startValuesTimeoutMs: fakes.startValuesTimeoutMs ?? 60_000 },
+      input: {
+        containerId: ID,
+        startValuesTimeoutMs: fakes.startValuesTimeoutMs ?? 60_000,
+        adopted: fakes.adopted,
+      },
     },
     on: {
       '*': {
@@ -77,7 +83,7 @@ function runContainer(fakes: Fakes = {}) {
             event.type === 'resources.claim'
               ? fakes.claim === 'denied'
                 ? { type: 'resources.denied', reason: 'all 246 assignable TTYs are taken' }
-                : { type: 'resources.granted', tty: 10 }
+                : { type: 'resources.granted', tty: fakes.grantedTty ?? 10 }
               : { type: 'noop' },
           ),
         ],
@@ -110,7 +116,7 @@ describe('containerMachine', () => {
   it('goes from start to removed on the happy path, answering every DPI request', async () => {
     const c = runContainer({ writeStartValues: [undefined, undefined, new Error('disk full')] });
     await c.reachJson({ ttyAssigned: 'waiting' });
-    expect(c.toHost.map((e) => e.type)).toEqual(['resources.claim', 'container.awaitingStartValues']);
+    expect(c.toHost.map((e) => e.type)).toEqual(['resources.claim', 'container.acceptingRequests']);
     expect(c.context()).toMatchObject({ hostPort: 40001, tty: 10 });
 
     c.send({ type: 'startValues.set', requestId: 'r1', dpi: 192 });
@@ -148,10 +154,9 @@ describe('containerMachine', () => {
     await agent.reach('removed');
     const stopped = runContainer({ inspection: { running: false } });
     await stopped.reach('removed');
-    expect([...agent.toHost, ...stopped.toHost].map((e) => e.type)).toEqual([
-      'container.removed',
-      'container.removed',
-    ]);
+    expect(agent.toHost.map((e) => e.type)).toEqual(['container.removed']);
+    // A stopped one may be an adopted folder whose container died meanwhile: it is cleaned up.
+    expect(stopped.toHost.map((e) => e.type)).toEqual(['resources.release', 'container.removed']);
   });
 
   it.each([
@@ -222,6 +227,21 @@ describe('containerMachine', () => {
     await dying.reach('removed');
     // The request caught by the drain is still answered, once.
     expect(dying.replies().filter((r) => r.requestId === 'mid-write')).toHaveLength(1);
+  });
+
+  it('adopts a folder of an earlier run in the state its files show', async () => {
+    const folder = { containerId: ID, hostPort: 40001, ready: true, dpi: 144, ttyWrittenAtMs: 1 };
+    const ready = runContainer({ adopted: { ...folder, tty: 10 } });
+    await ready.reachJson({ running: 'idle' });
+    expect(ready.context()).toMatchObject({ tty: 10, dpi: 144 });
+    expect(ready.reported).toEqual([]);
+
+    const waiting = runContainer({ adopted: { ...folder, tty: 10, ready: false, dpi: undefined } });
+    await waiting.reachJson({ ttyAssigned: 'waiting' });
+
+    const moved = runContainer({ adopted: { ...folder, tty: 12 }, grantedTty: 13 });
+    await moved.reachJson({ running: 'idle' });
+    expect(moved.reported).toEqual(['TTY 12 is held by another container; moved to TTY 13']);
   });
 
   it('computes the published host port from one or more agreeing bindings', () => {

@@ -2,7 +2,7 @@ import { Subject } from 'rxjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createActor, fromCallback, fromEventObservable, fromPromise, type EventObject } from 'xstate';
 import { containerMachine } from '../../machines/container.js';
-import type { ApiReply, DockerObservation } from '../../machines/events.js';
+import type { ApiReply, DockerObservation, FolderRecord } from '../../machines/events.js';
 import { hostMachine, type HostContext, type HostEvent } from '../../machines/host.js';
 import { allTransitions, transitionRecorder } from '../support/transitionCoverage.js';
 import { waitFor } from '../support/wait.js';
@@ -16,7 +16,9 @@ interface FakeContainer {
   name?: string;
 }
 
-function runHost(options: { requestWaitMs?: number; cleanUpGate?: () => Promise<void> } = {}) {
+function runHost(
+  options: { requestWaitMs?: number; cleanUpGate?: () => Promise<void>; folders?: FolderRecord[] } = {},
+) {
   const engine = new Subject<DockerObservation>();
   const containers = new Map<string, FakeContainer>();
   const replies: ApiReply[] = [];
@@ -27,7 +29,15 @@ function runHost(options: { requestWaitMs?: number; cleanUpGate?: () => Promise<
     actors: {
       inspectContainer: fromPromise(async ({ input }) => {
         const fake = containers.get(input.containerId);
-        if (!fake) throw new Error('no such container');
+        // As src/docker/inspect.ts does: a container the engine no longer has is not running.
+        if (!fake)
+          return {
+            containerId: input.containerId,
+            name: '',
+            running: false,
+            startedAtMs: 0,
+            hostPortBindings: [],
+          };
         return {
           containerId: input.containerId,
           name: fake.name ?? 'desktop',
@@ -45,7 +55,7 @@ function runHost(options: { requestWaitMs?: number; cleanUpGate?: () => Promise<
   const host = hostMachine.provide({
     actors: {
       container,
-      prepareHost: fromPromise(async () => {}),
+      prepareHost: fromPromise(async () => ({ folders: options.folders ?? [] })),
       handshake: fromPromise(async () => ({ authToken: 'token' })),
       dockerEvents: fromEventObservable(() => engine.asObservable()),
       apiServer: fromCallback(({ sendBack, receive }) => {
@@ -196,6 +206,43 @@ describe('hostMachine', () => {
     h.engine.next({ type: 'docker.die', containerId: id(99), timeNano: '1' });
   });
 
+  it('adopts the folders of an earlier run: resumes the live, cleans the dead, resolves a duplicated TTY', async () => {
+    const folder = (n: number, tty: number, writtenAt: number, ready: boolean): FolderRecord => ({
+      containerId: id(n),
+      hostPort: 40000 + n,
+      tty,
+      dpi: ready ? 96 : undefined,
+      ready,
+      ttyWrittenAtMs: writtenAt,
+    });
+    const h = runHost({
+      folders: [folder(21, 12, 2_000, false), folder(20, 12, 1_000, true), folder(22, 14, 1_000, false)],
+    });
+    h.known(20, { hostPort: 40020, startedAtMs: 500 });
+    h.known(21, { hostPort: 40021, startedAtMs: 600 });
+    await h.serving();
+    // Reserved before the engine is even listed: a newcomer cannot take 12 or 14.
+    expect(h.context().ttyTable.holders).toEqual({ 12: id(20), 14: id(22) });
+    h.start(23, { hostPort: 40023, startedAtMs: 3_000 });
+    await h.waitState(id(23), 'ttyAssigned');
+    expect(h.context().ttyTable.holders[10]).toBe(id(23));
+    // A DPI request for an adopted container waits until the list adopts it.
+    h.request('adopted', 40020, 144);
+
+    h.engine.next({
+      type: 'docker.listed',
+      listedAtMs: 4_000,
+      running: [20, 21, 23].map((n) => ({ containerId: id(n), name: 'desktop' })),
+    });
+    await h.waitState(id(20), 'running');
+    await h.waitState(id(21), 'ttyAssigned');
+    await waitFor('22 cleaned up', () => h.stateOf(id(22)) === '"untracked"');
+    expect(h.context().ttyTable.holders).toEqual({ 10: id(23), 11: id(21), 12: id(20) });
+    expect(h.reported).toContain('TTY 12 is held by another container; moved to TTY 11');
+    await waitFor('the reply', () => h.replies.length === 1);
+    expect(h.replies[0]).toMatchObject({ requestId: 'adopted', status: 200 });
+  });
+
   it('tracks the engine connection and reports its loss once', async () => {
     const h = runHost();
     await h.serving();
@@ -241,6 +288,7 @@ describe('hostMachine', () => {
         actors: {
           prepareHost: fromPromise(async () => {
             if (failing === 'prepareHost') throw new Error('not root');
+            return { folders: [] as FolderRecord[] };
           }),
           handshake: fromPromise<{ authToken: string }, void>(async () => {
             throw new Error('webserver down');

@@ -6,7 +6,7 @@ import { Subject } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { createActor, fromCallback, fromEventObservable, fromPromise } from 'xstate';
 import { containerMachine } from '../../machines/container.js';
-import type { DockerObservation } from '../../machines/events.js';
+import type { DockerObservation, FolderRecord } from '../../machines/events.js';
 import { hostMachine } from '../../machines/host.js';
 import { serviceMachine } from '../../machines/service.js';
 import {
@@ -37,7 +37,7 @@ function startFakeService(now: () => number) {
   const host = hostMachine.provide({
     actors: {
       container,
-      prepareHost: fromPromise(async () => {}),
+      prepareHost: fromPromise(async () => ({ folders: [] as FolderRecord[] })),
       handshake: fromPromise(async () => ({ authToken: 'token' })),
       dockerEvents: fromEventObservable(() => docker$),
       apiServer: fromCallback(() => {}),
