@@ -34,6 +34,8 @@ export class InstanceMetadataClient {
   private readonly http: AxiosInstance;
   private readonly cache = new Map<MetadataKey, string>();
   private token: { value: string | undefined; fetchedAt: number } | undefined;
+  /** One token request at a time, shared by the calls that wait for it. */
+  private pendingToken: Promise<string | undefined> | undefined;
 
   /** `baseUrl` is the service's root, e.g. http://169.254.169.254 */
   constructor(baseUrl: string) {
@@ -72,15 +74,22 @@ export class InstanceMetadataClient {
   private async sessionToken(): Promise<string | undefined> {
     if (this.token !== undefined && Date.now() - this.token.fetchedAt < TOKEN_RENEW_MS)
       return this.token.value;
+    this.pendingToken ??= this.fetchToken().finally(() => {
+      this.pendingToken = undefined;
+    });
+    return this.pendingToken;
+  }
+
+  private async fetchToken(): Promise<string | undefined> {
     try {
       const response = await this.http.put<string>('api/token', undefined, {
         headers: { 'X-aws-ec2-metadata-token-ttl-seconds': String(TOKEN_TTL_S) },
       });
       this.token = { value: String(response.data).trim(), fetchedAt: Date.now() };
     } catch (error) {
-      // An answer without a token (an old IMDSv1-only service) is still a metadata service.
+      // A service that does not know the token call at all (IMDSv1 only) still answers values.
       const status = axios.isAxiosError(error) ? error.response?.status : undefined;
-      if (status === undefined || status === 401 || status === 403) {
+      if (status !== 404 && status !== 405) {
         throw new MetadataUnavailable(`instance metadata session token: ${describe(error)}`, {
           cause: error,
         });
