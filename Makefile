@@ -2,7 +2,7 @@
 # installs what the tests need and runs them all against a private engine.
 SHELL := /bin/bash
 .DEFAULT_GOAL := build
-.PHONY: deps build run runstaging runprod test test-unit lint format bench visualize visualize-check status install clean
+.PHONY: deps build build-prod run runstaging runprod test test-unit lint format bench visualize visualize-check status install clean
 
 DEPS_STAMP := node_modules/.deps-stamp
 
@@ -14,6 +14,12 @@ deps: $(DEPS_STAMP)
 
 build: deps
 	node scripts/build.mjs
+
+# What production hosts run. In CI (CI=true) the build refuses to produce it
+# without HOST_SERVICE_AUTH_SECRET_PROD; `make test` builds a development
+# artifact and needs no secret.
+build-prod: deps
+	BUILD_ENV=production node scripts/build.mjs
 
 run: build
 	scripts/dev-run.sh development
@@ -55,6 +61,15 @@ format: deps
 bench: build
 	scripts/install-deps.sh engine rclone
 	scripts/test-engine.sh run -- node --import tsx bench/run.ts $(BENCH)
+
+PREFIX ?= /usr/local
+UNIT_DIR ?= /etc/systemd/system
+
+# Puts the executable and the systemd unit in place (DESTDIR for packaging).
+install: build-prod
+	install -D -m 0755 build/ecs-host-service $(DESTDIR)$(PREFIX)/bin/ecs-host-service
+	install -D -m 0644 deploy/ecs-host-service.service $(DESTDIR)$(UNIT_DIR)/ecs-host-service.service
+	@if [ -z "$(DESTDIR)" ] && command -v systemctl >/dev/null; then systemctl daemon-reload; fi
 
 clean:
 	rm -rf build node_modules/.deps-stamp

@@ -1,7 +1,7 @@
 /**
  * The host: owns the TTY table, the host-port index and the container actors.
  *
- *   booting → handshaking → serving (engine ∥ api ∥ heartbeats) → draining → stopped
+ *   booting → handshaking → startingAgent → serving (engine ∥ api ∥ heartbeats) → draining → stopped
  *
  * It is the single writer of shared state: container actors ask for
  * resources (`resources.claim`) and give them back (`resources.release`); they
@@ -38,7 +38,15 @@ export interface HostInput {
   requestWaitMs: number;
   /** How long draining may take before the host stops regardless. */
   drainTimeoutMs: number;
+  /** How long the handshake may keep failing before the host gives up (fatal). */
+  handshakeTimeoutMs?: number;
+  /** The first delay between handshake attempts; doubled after each failure, capped at 30 s. */
+  handshakeRetryMs?: number;
 }
+
+const DEFAULT_HANDSHAKE_TIMEOUT_MS = 120_000;
+const DEFAULT_HANDSHAKE_RETRY_MS = 1000;
+const MAX_HANDSHAKE_RETRY_MS = 30_000;
 
 export interface TrackedContainer {
   ref: ContainerActorRef;
@@ -67,6 +75,8 @@ export interface HostContext extends HostInput {
   adoptable: Record<string, FolderRecord>;
   authToken: string | undefined;
   stopReason: StopReason | undefined;
+  handshakeFailures: number;
+  lastHandshakeError: string | undefined;
 }
 
 export interface StopReason {
@@ -155,10 +165,13 @@ export const hostMachine = setup({
     /** The HTTPS API: sends `api.request` events up, receives `api.reply` events. */
     apiServer: fromCallback<ApiReply & EventObject, void>(notProvided('apiServer')),
     heartbeats: fromCallback<EventObject, { authToken: string }>(notProvided('heartbeats')),
+    /** Production starts the ECS agent once the webserver knows the host; elsewhere there is none. */
+    startEcsAgent: fromPromise<void, void>(async () => {}),
   },
   actions: {
     reportError: (_, _params: { message: string }) => {},
     logStep: (_, _params: { message: string }) => {},
+    logWarning: (_, _params: { message: string }) => {},
 
     trackStart: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'docker.start' || event.name === ECS_AGENT_NAME) return;
@@ -386,6 +399,13 @@ export const hostMachine = setup({
   },
   delays: {
     drainTimeout: ({ context }) => context.drainTimeoutMs,
+    handshakeTimeout: ({ context }) => context.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+    handshakeBackoff: ({ context }) =>
+      Math.min(
+        (context.handshakeRetryMs ?? DEFAULT_HANDSHAKE_RETRY_MS) *
+          2 ** Math.max(0, context.handshakeFailures - 1),
+        MAX_HANDSHAKE_RETRY_MS,
+      ),
   },
 }).createMachine({
   id: 'host',
@@ -398,6 +418,8 @@ export const hostMachine = setup({
     adoptable: {},
     authToken: undefined,
     stopReason: undefined,
+    handshakeFailures: 0,
+    lastHandshakeError: undefined,
   }),
   initial: 'booting',
   // Shared-state bookkeeping that must keep working while draining.
@@ -420,17 +442,59 @@ export const hostMachine = setup({
         },
       },
     },
+    // No container is accepted before the webserver knows this host: serving comes after.
     handshaking: {
-      invoke: {
-        src: 'handshake',
-        onDone: {
-          target: 'serving',
-          actions: assign({ authToken: ({ event }) => event.output.authToken }),
+      initial: 'attempting',
+      after: {
+        handshakeTimeout: {
+          target: 'draining',
+          actions: assign({
+            stopReason: ({ context }) => ({
+              fatal: true,
+              message: `handshake failed ${context.handshakeFailures} times, giving up: ${context.lastHandshakeError ?? 'no answer'}`,
+            }),
+          }),
         },
+      },
+      states: {
+        attempting: {
+          invoke: {
+            src: 'handshake',
+            onDone: {
+              target: '#host.startingAgent',
+              actions: assign({ authToken: ({ event }) => event.output.authToken }),
+            },
+            onError: {
+              target: 'waiting',
+              actions: [
+                assign({
+                  handshakeFailures: ({ context }) => context.handshakeFailures + 1,
+                  lastHandshakeError: ({ event }) => String(event.error),
+                }),
+                {
+                  type: 'logWarning',
+                  params: ({ context }) => ({
+                    message: `handshake attempt ${context.handshakeFailures} failed, retrying: ${context.lastHandshakeError}`,
+                  }),
+                },
+              ],
+            },
+          },
+        },
+        waiting: { after: { handshakeBackoff: 'attempting' } },
+      },
+    },
+    startingAgent: {
+      invoke: {
+        src: 'startEcsAgent',
+        onDone: 'serving',
         onError: {
           target: 'draining',
           actions: assign({
-            stopReason: ({ event }) => ({ fatal: true, message: `handshake failed: ${String(event.error)}` }),
+            stopReason: ({ event }) => ({
+              fatal: true,
+              message: `the ECS agent could not be started: ${String(event.error)}`,
+            }),
           }),
         },
       },

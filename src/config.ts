@@ -2,8 +2,11 @@
  * Settings from the environment (names fixed by the protocol), validated once
  * at start. A bad value stops the service with one line naming the setting.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { parseEnvFile } from './envFile.js';
+import { builtInAuthSecret, builtInSentryDsn, builtInWebserverUrl } from './buildInfo.js';
 
 export type AppEnv = 'development' | 'staging' | 'production';
 
@@ -73,7 +76,36 @@ const settingsSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
   LOG_FORMAT: z.enum(['json', 'pretty']).optional(),
   HOST_SERVICE_INSPECTOR_PORT: integer(1, 65535).optional(),
+  SENTRY_DSN: z.url({ protocol: /^https?$/ }).optional(),
+  /** How long the handshake may keep failing before the service gives up, and the first retry delay. */
+  HOST_SERVICE_HANDSHAKE_TIMEOUT_MS: integer(1000, 3_600_000).default(120_000),
+  HOST_SERVICE_HANDSHAKE_RETRY_MS: integer(10, 60_000).default(1000),
+  ECS_AGENT_IMAGE: z.string().min(1).default('amazon/amazon-ecs-agent:latest'),
+  /** Prefix of the host paths the ECS agent container mounts and reads its env file from. */
+  ECS_AGENT_HOST_ROOT: z
+    .string()
+    .default('/')
+    .refine((v) => path.isAbsolute(v), 'must be an absolute path'),
+  /** Development only: take the fatal path this long after start, to exercise the shutdown path. */
+  HOST_SERVICE_DEBUG_FATAL_AFTER_MS: integer(0, 3_600_000).optional(),
 });
+
+/** Settings that may also come from the optional file named by HOST_SERVICE_CONFIG_FILE. */
+export const CONFIG_FILE_SETTING = 'HOST_SERVICE_CONFIG_FILE';
+
+function readSettingsFile(file: string): Record<string, string> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(CONFIG_FILE_SETTING, `cannot read ${file}: ${(error as Error).message}`);
+  }
+  try {
+    return parseEnvFile(text, file);
+  } catch (error) {
+    throw new ConfigError(CONFIG_FILE_SETTING, (error as Error).message);
+  }
+}
 
 export interface Config {
   appEnv: AppEnv;
@@ -98,21 +130,58 @@ export interface Config {
   logFormat: 'json' | 'pretty';
   /** The Stately inspector relay on 127.0.0.1; off (undefined) unless asked for. */
   inspectorPort: number | undefined;
+  /** Empty when Sentry is off. */
+  sentryDsn: string;
+  handshakeTimeoutMs: number;
+  handshakeRetryMs: number;
+  ecsAgent: { image: string; hostRoot: string };
+  debugFatalAfterMs: number | undefined;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   // Empty variables count as unset, as shells and unit files often leave them so.
-  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const fromEnv = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const file = fromEnv[CONFIG_FILE_SETTING];
+  // The environment wins over the file, so one run can override a host's file.
+  const present = { ...(file === undefined ? {} : readSettingsFile(file)), ...fromEnv };
   const parsed = settingsSchema.safeParse(present);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const setting = String(issue.path[0] ?? 'configuration');
-    throw new ConfigError(setting, `${issue.message} (got ${JSON.stringify(env[setting] ?? '')})`);
+    throw new ConfigError(setting, `${issue.message} (got ${JSON.stringify(present[setting] ?? '')})`);
   }
   const s = parsed.data;
+  const sentryEnabled = s.APP_ENV === 'production' || s.USE_PROD_SENTRY === true;
+  const authSecret = s.WEBSERVER_AUTH_SECRET ?? builtInAuthSecret(s.APP_ENV);
+  if (s.APP_ENV === 'production' && authSecret === '') {
+    throw new ConfigError(
+      'WEBSERVER_AUTH_SECRET',
+      'production needs the auth_secret, and this build has none built in (build with HOST_SERVICE_AUTH_SECRET_PROD) nor is one set',
+    );
+  }
+  const sentryDsn = sentryEnabled ? (s.SENTRY_DSN ?? builtInSentryDsn) : '';
+  if (s.APP_ENV === 'production' && sentryDsn === '') {
+    throw new ConfigError(
+      'SENTRY_DSN',
+      'production reports errors to Sentry, and this build has no DSN built in (build with HOST_SERVICE_SENTRY_DSN) nor is one set',
+    );
+  }
+  const webserverUrl = s.WEBSERVER_URL ?? builtInWebserverUrl(s.APP_ENV);
+  if (webserverUrl === undefined && s.APP_ENV !== 'development') {
+    throw new ConfigError(
+      'WEBSERVER_URL',
+      `${s.APP_ENV} needs a webserver URL, and this build has none built in`,
+    );
+  }
+  if (s.HOST_SERVICE_DEBUG_FATAL_AFTER_MS !== undefined && s.APP_ENV !== 'development') {
+    throw new ConfigError(
+      'HOST_SERVICE_DEBUG_FATAL_AFTER_MS',
+      `is for development runs only (APP_ENV is ${s.APP_ENV})`,
+    );
+  }
   return {
     appEnv: s.APP_ENV,
-    sentryEnabled: s.APP_ENV === 'production' || s.USE_PROD_SENTRY === true,
+    sentryEnabled,
     root: s.HOST_SERVICE_ROOT,
     paths: {
       mappings: path.join(s.HOST_SERVICE_ROOT, 'fractal', 'containerResourceMappings'),
@@ -120,8 +189,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       cloudStorage: path.join(s.HOST_SERVICE_ROOT, 'fractal', 'cloudStorage'),
     },
     apiPort: s.HOST_SERVICE_PORT,
-    webserverUrl: s.WEBSERVER_URL,
-    authSecret: s.WEBSERVER_AUTH_SECRET ?? '',
+    // Development without a URL talks to the embedded stand-in (see src/webserver/localStandIn.ts).
+    webserverUrl,
+    authSecret,
     metadataUrl: s.EC2_METADATA_URL,
     heartbeatIntervalMs: s.HEARTBEAT_INTERVAL_MS,
     allowNonRoot: s.ALLOW_NON_ROOT === '1',
@@ -134,5 +204,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: s.LOG_LEVEL,
     logFormat: s.LOG_FORMAT ?? (s.APP_ENV === 'development' ? 'pretty' : 'json'),
     inspectorPort: s.HOST_SERVICE_INSPECTOR_PORT,
+    sentryDsn,
+    handshakeTimeoutMs: s.HOST_SERVICE_HANDSHAKE_TIMEOUT_MS,
+    handshakeRetryMs: s.HOST_SERVICE_HANDSHAKE_RETRY_MS,
+    ecsAgent: { image: s.ECS_AGENT_IMAGE, hostRoot: s.ECS_AGENT_HOST_ROOT },
+    debugFatalAfterMs: s.HOST_SERVICE_DEBUG_FATAL_AFTER_MS,
   };
 }

@@ -7,8 +7,11 @@ import { createActor } from 'xstate';
 import { gitCommit } from './buildInfo.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createDockerClient, describeDockerHost } from './docker/client.js';
-import { createLogger } from './observability/logger.js';
-import { noReporter } from './observability/reporter.js';
+import { HostDuties } from './hostDuties.js';
+import type { InstanceMetadata } from './metadata/instanceMetadata.js';
+import { createLogger, type Logger } from './observability/logger.js';
+import { noReporter, reportError, type ErrorReporter } from './observability/reporter.js';
+import { createSentryReporter } from './observability/sentry.js';
 import { createStateClock, stateSnapshotOf } from './observability/stateSnapshot.js';
 import { hostInputFrom, provideServiceMachine } from './orchestrator.js';
 
@@ -36,6 +39,20 @@ async function inspectorFor(config: Config, logger: ReturnType<typeof createLogg
   return inspector;
 }
 
+function createReporter(
+  config: Config,
+  logger: Logger,
+): { reporter: ErrorReporter; tagHost: (m: InstanceMetadata) => void } {
+  if (!config.sentryEnabled) return { reporter: noReporter, tagHost: () => {} };
+  const sentry = createSentryReporter({
+    dsn: config.sentryDsn,
+    release: gitCommit,
+    environment: config.appEnv,
+  });
+  logger.info({ release: gitCommit, environment: config.appEnv }, 'Sentry is on');
+  return { reporter: sentry, tagHost: (metadata) => sentry.tagHost(metadata) };
+}
+
 async function main(): Promise<void> {
   const config = readConfig();
   const logger = createLogger({ level: config.logLevel, pretty: config.logFormat === 'pretty' });
@@ -43,12 +60,27 @@ async function main(): Promise<void> {
     { commit: gitCommit, appEnv: config.appEnv, root: config.root, dockerHost: describeDockerHost() },
     'host service starting',
   );
+  const { reporter, tagHost } = createReporter(config, logger);
+  const docker = createDockerClient();
+  const duties = new HostDuties({ config, logger, docker, onIdentity: tagHost });
 
   const machine = provideServiceMachine({
     config,
     logger,
-    docker: createDockerClient(),
-    reporter: noReporter,
+    docker,
+    reporter,
+    boot: () => duties.boot(),
+    handshake: () => duties.handshake(),
+    startEcsAgent: () => duties.startEcsAgent(),
+    startHeartbeats: (authToken) => {
+      const stop = duties.startHeartbeats(authToken);
+      const forced = forceFatalLater(config);
+      return () => {
+        stop();
+        if (forced) clearTimeout(forced);
+      };
+    },
+    sendDyingHeartbeat: () => duties.sendDyingHeartbeat(),
   });
   const inspector = await inspectorFor(config, logger);
   // Records when every actor entered its state, for the state snapshot's "time in state".
@@ -83,12 +115,13 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT', false));
   process.on('SIGTERM', () => stop('SIGTERM', false));
   process.on('uncaughtException', (error) => {
-    logger.error({ err: error }, 'uncaught exception');
+    reportError(logger, reporter, error, { origin: 'uncaught exception' });
     stop(`uncaught exception: ${error.message}`, true);
   });
   process.on('unhandledRejection', (reason) => {
-    logger.error({ err: reason }, 'unhandled rejection');
-    stop(`unhandled rejection: ${String(reason)}`, true);
+    const error = reason instanceof Error ? reason : new Error(String(reason));
+    reportError(logger, reporter, error, { origin: 'unhandled rejection' });
+    stop(`unhandled rejection: ${error.message}`, true);
   });
 
   // Benchmarks run the service with --expose-gc and ask for a collection before reading its memory.
@@ -102,6 +135,14 @@ async function main(): Promise<void> {
   }
 
   service.start();
+}
+
+/** Development only (the configuration refuses it elsewhere): a real uncaught exception once serving, to exercise the fatal path. */
+function forceFatalLater(config: Config): NodeJS.Timeout | undefined {
+  if (config.debugFatalAfterMs === undefined || config.appEnv !== 'development') return undefined;
+  return setTimeout(() => {
+    throw new Error('forced fatal error (HOST_SERVICE_DEBUG_FATAL_AFTER_MS)');
+  }, config.debugFatalAfterMs);
 }
 
 main().catch((error: unknown) => {

@@ -23,8 +23,19 @@ export interface OrchestratorDeps {
   reporter: ErrorReporter;
   /** Implementations that later parts of the service supply; each has a working default here. */
   handshake?: () => Promise<{ authToken: string }>;
-  notifyDeath?: (input: { stopReason: StopReason; leftoverContainers: string[] }) => Promise<void>;
+  /** At boot, after the root check and before the folders: engine, identity, webserver. */
+  boot?: () => Promise<void>;
+  startEcsAgent?: () => Promise<void>;
+  /** Starts heartbeats with the handshake's token; returns what stops them. */
+  startHeartbeats?: (authToken: string) => () => void;
+  /** Shutdown path, step 1: unmount every cloud storage folder (the cloud storage part supplies it). */
+  unmountCloudStorage?: () => Promise<void>;
+  /** Shutdown path, last step. */
+  sendDyingHeartbeat?: () => Promise<void>;
 }
+
+/** Sentry gets at most this long on the way out. */
+export const SHUTDOWN_FLUSH_MS = 5000;
 
 export function hostInputFrom(config: Config): HostInput {
   return {
@@ -32,6 +43,8 @@ export function hostInputFrom(config: Config): HostInput {
     startValuesTimeoutMs: config.startValuesTimeoutMs,
     requestWaitMs: config.requestWaitMs,
     drainTimeoutMs: config.drainTimeoutMs,
+    handshakeTimeoutMs: config.handshakeTimeoutMs,
+    handshakeRetryMs: config.handshakeRetryMs,
   };
 }
 
@@ -75,6 +88,7 @@ export function provideHostMachine(deps: OrchestratorDeps) {
         if (!config.allowNonRoot && process.getuid?.() !== 0) {
           throw new Error('the host service must run as root (set ALLOW_NON_ROOT=1 for development runs)');
         }
+        await deps.boot?.();
         await folders.ensureRoot();
         await fs.mkdir(config.paths.private, { recursive: true, mode: 0o700 });
         await fs.mkdir(config.paths.cloudStorage, { recursive: true, mode: 0o755 });
@@ -91,13 +105,52 @@ export function provideHostMachine(deps: OrchestratorDeps) {
         }),
       ),
       apiServer: fromCallback(() => {}),
-      heartbeats: fromCallback(() => {}),
+      heartbeats: fromCallback(({ input }) => deps.startHeartbeats?.(input.authToken)),
+      startEcsAgent: fromPromise(async () => deps.startEcsAgent?.()),
     },
     actions: {
       reportError: (_, params) => reportError(logger, reporter, new Error(params.message)),
       logStep: (_, params) => logger.info(params.message),
+      logWarning: (_, params) => logger.warn(params.message),
     },
   });
+}
+
+/**
+ * The one shutdown path, in the contract's order: file system, Sentry, dying
+ * heartbeat. Every step is attempted even when an earlier one fails.
+ */
+async function shutDown(deps: OrchestratorDeps, stopReason: StopReason): Promise<void> {
+  const { logger, reporter, config } = deps;
+  const failures: string[] = [];
+  const step = async (what: string, action: () => Promise<unknown>) => {
+    try {
+      await action();
+    } catch (error) {
+      failures.push(`${what}: ${(error as Error).message}`);
+      logger.error({ err: error }, `shutdown: ${what} failed`);
+    }
+  };
+  if (stopReason.fatal) {
+    reportError(
+      logger,
+      reporter,
+      new Error(`the host service is stopping on a fatal error: ${stopReason.message}`),
+    );
+  }
+  await step('unmounting cloud storage', async () => deps.unmountCloudStorage?.());
+  await step('removing the mapping folders', () =>
+    fs.rm(config.paths.mappings, { recursive: true, force: true }),
+  );
+  await step('removing the private folder', () =>
+    fs.rm(config.paths.private, { recursive: true, force: true }),
+  );
+  await step('flushing Sentry', async () => {
+    if (!(await reporter.flush(SHUTDOWN_FLUSH_MS)))
+      logger.warn(`Sentry was not flushed within ${SHUTDOWN_FLUSH_MS} ms`);
+  });
+  await step('sending the dying heartbeat', async () => deps.sendDyingHeartbeat?.());
+  if (failures.length > 0) throw new Error(failures.join('; '));
 }
 
 export function provideServiceMachine(deps: OrchestratorDeps) {
@@ -105,11 +158,7 @@ export function provideServiceMachine(deps: OrchestratorDeps) {
   return serviceMachine.provide({
     actors: {
       host: provideHostMachine(deps),
-      notifyDeath: fromPromise(async ({ input }) => {
-        if (deps.notifyDeath) await deps.notifyDeath(input);
-        await fs.rm(deps.config.paths.mappings, { recursive: true, force: true });
-        await fs.rm(deps.config.paths.private, { recursive: true, force: true });
-      }),
+      notifyDeath: fromPromise(({ input }) => shutDown(deps, input.stopReason)),
     },
     actions: {
       reportError: (_, params) => reportError(logger, reporter, new Error(params.message)),

@@ -282,8 +282,8 @@ describe('hostMachine', () => {
     expect(h.reported).toContain('draining timed out with 1 containers left');
   });
 
-  it('takes the fatal path when booting or the handshake fails', async () => {
-    for (const failing of ['prepareHost', 'handshake'] as const) {
+  it('takes the fatal path when booting, the handshake or the ECS agent fails', async () => {
+    for (const failing of ['prepareHost', 'handshake', 'startEcsAgent'] as const) {
       const host = hostMachine.provide({
         actors: {
           prepareHost: fromPromise(async () => {
@@ -291,12 +291,23 @@ describe('hostMachine', () => {
             return { folders: [] as FolderRecord[] };
           }),
           handshake: fromPromise<{ authToken: string }, void>(async () => {
-            throw new Error('webserver down');
+            if (failing === 'handshake') throw new Error('webserver down');
+            return { authToken: 'token' };
+          }),
+          startEcsAgent: fromPromise<void, void>(async () => {
+            throw new Error('no agent image');
           }),
         },
       });
       const actor = createActor(host, {
-        input: { ttyCount: 256, startValuesTimeoutMs: 1, requestWaitMs: 1, drainTimeoutMs: 1 },
+        input: {
+          ttyCount: 256,
+          startValuesTimeoutMs: 1,
+          requestWaitMs: 1,
+          drainTimeoutMs: 1,
+          handshakeTimeoutMs: 30,
+          handshakeRetryMs: 5,
+        },
         inspect: recorder.inspect,
       }).start();
       await waitFor('stopped', () => actor.getSnapshot().status === 'done');

@@ -59,6 +59,8 @@ export async function startService(
       LOG_FORMAT: 'json',
       LOG_LEVEL: 'debug',
       HOST_SERVICE_RELIST_INTERVAL_MS: '2000',
+      // Nothing listens on the discard port: a development run falls back to local metadata at once.
+      EC2_METADATA_URL: 'http://127.0.0.1:9',
       ...options.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
