@@ -110,9 +110,15 @@ describe('the inspector, by default', () => {
     await removeAllContainers();
     const service = await startService();
     try {
-      // Without the setting there is no relay: nothing but the API port (when it runs) is open.
+      // Without the setting there is no relay: nothing is open but the API port and, in development
+      // without a WEBSERVER_URL, the embedded stand-in of the webserver.
+      const handshake = await service.waitForLog(
+        'the handshake',
+        (l) => l.msg === 'handshake with the webserver done',
+      );
+      const webserverPort = Number(new URL(String(handshake['webserver'])).port);
       const ports = listeningSockets(service.process.pid!).map((s) => s.port);
-      expect(ports.filter((p) => p !== service.port)).toEqual([]);
+      expect(ports.filter((p) => p !== service.port && p !== webserverPort)).toEqual([]);
       expect(service.logs.some((l) => l.msg.includes('inspector'))).toBe(false);
     } finally {
       expect(await service.stop()).toBe(0);
