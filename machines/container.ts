@@ -5,7 +5,11 @@
  *     → ttyAssigned (waiting → overdue)   folder, host port and tty written
  *     → mounted                          start values written, `.ready` being written
  *     → running (idle ⇄ updatingDpi)
- *     → draining → removed
+ *     → draining (unmounting → cleaningUp) → removed
+ *
+ * From `ttyAssigned` on, each cloud-storage mount the webserver asks for is a
+ * child actor (machines/mount.ts); draining stops them all before the folder
+ * goes.
  *
  * A container that cannot be set up (no published port, no free TTY, a write
  * that failed) is drained at once and then parked in `rejected` until the
@@ -15,7 +19,14 @@
  * that src/ supplies with `containerMachine.provide(...)`.
  */
 import { assign, enqueueActions, fromPromise, sendParent, setup, type ActorRefFrom } from 'xstate';
-import { ECS_AGENT_NAME, timeNanoToMs, type ContainerInspection } from './events.js';
+import {
+  ECS_AGENT_NAME,
+  timeNanoToMs,
+  type CloudCredentials,
+  type ContainerInspection,
+  type Sealed,
+} from './events.js';
+import { mountMachine, type MountActorRef, type MountToContainerEvent } from './mount.js';
 
 export interface ContainerInput {
   containerId: string;
@@ -37,6 +48,8 @@ export interface ContainerContext {
   /** The container died or the host is shutting down: after draining there is nothing to wait for. */
   ended: boolean;
   startValuesTimeoutMs: number;
+  /** Cloud-storage mounts by (sanitised) provider name. */
+  mounts: Record<string, MountActorRef>;
 }
 
 export type ContainerEvent =
@@ -44,7 +57,14 @@ export type ContainerEvent =
   | { type: 'resources.denied'; reason: string }
   | { type: 'startValues.set'; requestId: string; dpi: number }
   | { type: 'container.died'; timeNano: string }
-  | { type: 'host.draining' };
+  | { type: 'host.draining' }
+  | {
+      type: 'cloudStorage.mount';
+      requestId: string;
+      provider: string;
+      credentials: Sealed<CloudCredentials>;
+    }
+  | MountToContainerEvent;
 
 /** Events the container sends to its parent, the host. */
 export type ContainerToHostEvent =
@@ -91,6 +111,7 @@ export const containerMachine = setup({
     input: {} as ContainerInput,
   },
   actors: {
+    mount: mountMachine,
     inspectContainer: fromPromise<ContainerInspection, { containerId: string }>(
       notProvided('inspectContainer'),
     ),
@@ -124,6 +145,52 @@ export const containerMachine = setup({
       status: 406 as const,
       error: `could not write the start values: ${errorMessage(params.error)}`,
     })),
+    startOrRefuseMount: enqueueActions(({ context, event, enqueue, self }) => {
+      if (event.type !== 'cloudStorage.mount') return;
+      const refuse = (error: string) =>
+        enqueue.sendParent({ type: 'api.reply', requestId: event.requestId, status: 406, error });
+      const snapshot = self.getSnapshot();
+      if (!MOUNTABLE_STATES.some((state) => snapshot.matches(state))) {
+        refuse(
+          `container ${context.containerId} cannot mount cloud storage while ${describeState(snapshot.value)}`,
+        );
+        return;
+      }
+      if (context.mounts[event.provider] !== undefined) {
+        refuse(`${event.provider} is already mounted for host port ${context.hostPort}`);
+        return;
+      }
+      enqueue.assign({
+        mounts: ({ context, spawn }) => ({
+          ...context.mounts,
+          [event.provider]: spawn('mount', {
+            id: `mount:${event.provider}`,
+            input: {
+              containerId: context.containerId,
+              hostPort: context.hostPort!,
+              provider: event.provider,
+              requestId: event.requestId,
+              credentials: event.credentials,
+            },
+          }),
+        }),
+      });
+    }),
+    forgetMount: assign({
+      mounts: ({ context, event }) => {
+        if (event.type !== 'mount.gone') return context.mounts;
+        const { [event.provider]: _gone, ...rest } = context.mounts;
+        return rest;
+      },
+    }),
+    stopMounts: enqueueActions(({ context, enqueue }) => {
+      for (const mount of Object.values(context.mounts)) enqueue.sendTo(mount, { type: 'mount.stop' });
+    }),
+    /** A mount's answer to the webserver goes up to the host like the container's own. */
+    forwardReply: sendParent(({ event }) => {
+      if (event.type !== 'api.reply') throw new Error(`not a reply: ${event.type}`);
+      return event;
+    }),
   },
   guards: {
     isEcsAgent: (_, params: { name: string }) => params.name === ECS_AGENT_NAME,
@@ -134,6 +201,7 @@ export const containerMachine = setup({
       context.startedAtMs === undefined ||
       timeNanoToMs(event.timeNano) >= context.startedAtMs,
     ended: ({ context }) => context.ended,
+    noMountsLeft: ({ context }) => Object.keys(context.mounts).length === 0,
   },
   delays: {
     startValuesTimeout: ({ context }) => context.startValuesTimeoutMs,
@@ -151,6 +219,7 @@ export const containerMachine = setup({
     pendingRequestId: undefined,
     ended: false,
     startValuesTimeoutMs: input.startValuesTimeoutMs,
+    mounts: {},
   }),
   initial: 'requested',
   on: {
@@ -169,6 +238,9 @@ export const containerMachine = setup({
         error: `container ${context.containerId} cannot take start values while ${describeState(self.getSnapshot().value)}`,
       })),
     },
+    'cloudStorage.mount': { actions: 'startOrRefuseMount' },
+    'mount.gone': { actions: 'forgetMount' },
+    'api.reply': { actions: 'forwardReply' },
   },
   states: {
     requested: {
@@ -361,27 +433,37 @@ export const containerMachine = setup({
         });
         enqueue.assign({ pendingRequestId: undefined });
       }),
-      invoke: {
-        src: 'cleanUpContainer',
-        input: ({ context }) => ({ containerId: context.containerId, hostPort: context.hostPort }),
-        onDone: [{ guard: 'ended', target: 'removed' }, { target: 'rejected' }],
-        onError: [
-          {
-            guard: 'ended',
-            target: 'removed',
-            actions: {
-              type: 'reportError',
-              params: ({ event }) => ({ message: `clean-up incomplete: ${errorMessage(event.error)}` }),
-            },
+      initial: 'unmounting',
+      states: {
+        // Each mount unmounts and removes its folder; each one's `mount.gone` shrinks the list.
+        unmounting: {
+          entry: 'stopMounts',
+          always: { guard: 'noMountsLeft', target: 'cleaningUp' },
+        },
+        cleaningUp: {
+          invoke: {
+            src: 'cleanUpContainer',
+            input: ({ context }) => ({ containerId: context.containerId, hostPort: context.hostPort }),
+            onDone: [{ guard: 'ended', target: '#container.removed' }, { target: '#container.rejected' }],
+            onError: [
+              {
+                guard: 'ended',
+                target: '#container.removed',
+                actions: {
+                  type: 'reportError',
+                  params: ({ event }) => ({ message: `clean-up incomplete: ${errorMessage(event.error)}` }),
+                },
+              },
+              {
+                target: '#container.rejected',
+                actions: {
+                  type: 'reportError',
+                  params: ({ event }) => ({ message: `clean-up incomplete: ${errorMessage(event.error)}` }),
+                },
+              },
+            ],
           },
-          {
-            target: 'rejected',
-            actions: {
-              type: 'reportError',
-              params: ({ event }) => ({ message: `clean-up incomplete: ${errorMessage(event.error)}` }),
-            },
-          },
-        ],
+        },
       },
       // The TTY and host port go back only once the folder is gone, so no newcomer meets stale files.
       exit: sendParent(({ context }) => ({
@@ -412,6 +494,9 @@ export const containerMachine = setup({
 });
 
 export type ContainerActorRef = ActorRefFrom<typeof containerMachine>;
+
+/** Where a container has its folder and is not going away: mounts may be asked for. */
+const MOUNTABLE_STATES = ['ttyAssigned', 'mounted', 'running'] as const;
 
 function describeState(value: unknown): string {
   return typeof value === 'string' ? value : JSON.stringify(value);
