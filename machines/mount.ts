@@ -180,7 +180,10 @@ export const mountMachine = setup({
         input: ({ context }) => ({ hostPort: context.hostPort, provider: context.provider }),
         onDone: {
           target: 'gone',
-          actions: { type: 'logStep', params: ({ context }) => ({ message: `${context.provider} unmounted` }) },
+          actions: {
+            type: 'logStep',
+            params: ({ context }) => ({ message: `${context.provider} unmounted` }),
+          },
         },
         onError: {
           target: 'gone',
