@@ -145,6 +145,8 @@ export const containerMachine = setup({
       status: 406 as const,
       error: `could not write the start values: ${errorMessage(params.error)}`,
     })),
+    // Not an exit action: exits run before transition actions, and the reply still needs the id.
+    requestAnswered: assign({ pendingRequestId: undefined }),
     startOrRefuseMount: enqueueActions(({ context, event, enqueue, self }) => {
       if (event.type !== 'cloudStorage.mount') return;
       const refuse = (error: string) =>
@@ -384,13 +386,15 @@ export const containerMachine = setup({
       invoke: {
         src: 'writeStartValues',
         input: ({ context }) => ({ containerId: context.containerId, dpi: context.dpi! }),
-        onDone: { target: 'running', actions: 'replyStartValuesWritten' },
+        onDone: { target: 'running', actions: ['replyStartValuesWritten', 'requestAnswered'] },
         onError: {
           target: 'ttyAssigned',
-          actions: { type: 'replyStartValuesFailed', params: ({ event }) => ({ error: event.error }) },
+          actions: [
+            { type: 'replyStartValuesFailed', params: ({ event }) => ({ error: event.error }) },
+            'requestAnswered',
+          ],
         },
       },
-      exit: assign({ pendingRequestId: undefined }),
     },
     running: {
       entry: { type: 'logStep', params: { message: 'start values written; the container is ready' } },
@@ -411,13 +415,15 @@ export const containerMachine = setup({
           invoke: {
             src: 'writeStartValues',
             input: ({ context }) => ({ containerId: context.containerId, dpi: context.dpi! }),
-            onDone: { target: 'idle', actions: 'replyStartValuesWritten' },
+            onDone: { target: 'idle', actions: ['replyStartValuesWritten', 'requestAnswered'] },
             onError: {
               target: 'idle',
-              actions: { type: 'replyStartValuesFailed', params: ({ event }) => ({ error: event.error }) },
+              actions: [
+                { type: 'replyStartValuesFailed', params: ({ event }) => ({ error: event.error }) },
+                'requestAnswered',
+              ],
             },
           },
-          exit: assign({ pendingRequestId: undefined }),
         },
       },
     },

@@ -53,6 +53,8 @@ interface OpenCall {
 /** Slow clients may not hold a connection open forever. */
 const HEADERS_TIMEOUT_MS = 10_000;
 const BODY_TIMEOUT_MS = 15_000;
+const LINGER_MS = 1000;
+const LINGER_BYTES = 64 * 1024 * 1024;
 
 function sendText(res: ServerResponse, status: number, text: string, close = false): void {
   res.writeHead(status, {
@@ -67,6 +69,25 @@ function sendJson(res: ServerResponse, status: number, body: object): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
   res.end(text);
+}
+
+/**
+ * Answers without reading the body. The rest of the body is discarded, not
+ * kept, for a short while (a client still sending would otherwise get a TCP
+ * reset that can swallow our answer); past that, the connection is cut.
+ */
+function refuseUnread(req: IncomingMessage, res: ServerResponse, status: number, text: string): void {
+  let discarded = 0;
+  const cut = () => req.socket.destroy();
+  const timer = setTimeout(cut, LINGER_MS);
+  req.on('data', (chunk: Buffer) => {
+    discarded += chunk.length;
+    if (discarded > LINGER_BYTES) cut();
+  });
+  req.once('end', () => clearTimeout(timer));
+  req.socket.once('close', () => clearTimeout(timer));
+  req.resume();
+  sendText(res, status, text);
 }
 
 type BodyResult = { ok: true; body: Buffer } | { ok: false };
@@ -126,16 +147,13 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const path = new URL(req.url ?? '/', 'https://host').pathname;
     const endpoint = Object.hasOwn(ENDPOINTS, path) ? ENDPOINTS[path] : undefined;
-    if (endpoint === undefined) return sendText(res, 404, TEXT.notFound);
+    // Answers given before the body is read end the connection: the unread body is never read.
+    if (endpoint === undefined) return refuseUnread(req, res, 404, TEXT.notFound);
     if (req.method !== endpoint.method) {
-      return sendText(res, 400, TEXT.methodNotAllowed(req.method ?? '', endpoint.method));
+      return refuseUnread(req, res, 400, TEXT.methodNotAllowed(req.method ?? '', endpoint.method));
     }
     const read = await readBody(req, MAX_BODY_BYTES);
-    // The rest of an oversized body is never read: the connection goes once the answer is out.
-    if (!read.ok) {
-      res.once('finish', () => req.socket.destroySoon());
-      return sendText(res, 400, TEXT.bodyTooLarge, true);
-    }
+    if (!read.ok) return refuseUnread(req, res, 400, TEXT.bodyTooLarge);
     const body = parseJson(read.body);
     if (body === undefined) return sendText(res, 400, TEXT.notJson);
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
