@@ -149,8 +149,12 @@ describe('cloud storage through a real rclone mount', () => {
     });
 
     await removeContainer(container.id);
-    await waitFor('the mount gone', () => !mountedAt(dir) && !fs.existsSync(dir), 20_000);
-    expect(fs.existsSync(path.dirname(dir))).toBe(false);
+    // The host-port folder goes right after the mount folder, when nothing else is in it.
+    await waitFor(
+      'the mount and its folders gone',
+      () => !mountedAt(dir) && !fs.existsSync(dir) && !fs.existsSync(path.dirname(dir)),
+      20_000,
+    );
     expect(fs.readFileSync(keep, 'utf8')).toBe('keep me');
     expect(fs.readFileSync(path.join(remoteDir, 'hello.txt'), 'utf8')).toBe('hello from the remote');
     await service.waitForLog(
