@@ -5,7 +5,11 @@
  *     → ttyAssigned (waiting → overdue)   folder, host port and tty written
  *     → mounted                          start values written, `.ready` being written
  *     → running (idle ⇄ updatingDpi)
- *     → draining → removed
+ *     → draining (unmounting → cleaningUp) → removed
+ *
+ * From `ttyAssigned` on, each cloud-storage mount the webserver asks for is a
+ * child actor (machines/mount.ts); draining stops them all before the folder
+ * goes.
  *
  * A container that cannot be set up (no published port, no free TTY, a write
  * that failed) is drained at once and then parked in `rejected` until the
@@ -15,7 +19,15 @@
  * that src/ supplies with `containerMachine.provide(...)`.
  */
 import { assign, enqueueActions, fromPromise, sendParent, setup, type ActorRefFrom } from 'xstate';
-import { ECS_AGENT_NAME, timeNanoToMs, type ContainerInspection, type FolderRecord } from './events.js';
+import {
+  ECS_AGENT_NAME,
+  timeNanoToMs,
+  type CloudCredentials,
+  type ContainerInspection,
+  type FolderRecord,
+  type Sealed,
+} from './events.js';
+import { mountMachine, type MountActorRef, type MountToContainerEvent } from './mount.js';
 
 export interface ContainerInput {
   containerId: string;
@@ -40,6 +52,8 @@ export interface ContainerContext {
   ended: boolean;
   startValuesTimeoutMs: number;
   adopted: FolderRecord | undefined;
+  /** Cloud-storage mounts by (sanitised) provider name. */
+  mounts: Record<string, MountActorRef>;
 }
 
 export type ContainerEvent =
@@ -47,7 +61,14 @@ export type ContainerEvent =
   | { type: 'resources.denied'; reason: string }
   | { type: 'startValues.set'; requestId: string; dpi: number }
   | { type: 'container.died'; timeNano: string }
-  | { type: 'host.draining' };
+  | { type: 'host.draining' }
+  | {
+      type: 'cloudStorage.mount';
+      requestId: string;
+      provider: string;
+      credentials: Sealed<CloudCredentials>;
+    }
+  | MountToContainerEvent;
 
 /** Events the container sends to its parent, the host. */
 export type ContainerToHostEvent =
@@ -94,6 +115,7 @@ export const containerMachine = setup({
     input: {} as ContainerInput,
   },
   actors: {
+    mount: mountMachine,
     inspectContainer: fromPromise<ContainerInspection, { containerId: string }>(
       notProvided('inspectContainer'),
     ),
@@ -151,24 +173,65 @@ export const containerMachine = setup({
       });
       enqueue.assign({ pendingRequestId: undefined });
     }),
-    // Each reply also settles the debt, so a later drain does not answer the same request twice.
-    replyStartValuesWritten: enqueueActions(({ context, enqueue }) => {
-      enqueue.sendParent({
-        type: 'api.reply',
-        requestId: context.pendingRequestId ?? '',
-        status: 200,
-        result: `DPI of container ${context.containerId} set to ${context.dpi}`,
+    replyStartValuesWritten: sendParent(({ context }) => ({
+      type: 'api.reply' as const,
+      requestId: context.pendingRequestId ?? '',
+      status: 200 as const,
+      result: `DPI of container ${context.containerId} set to ${context.dpi}`,
+    })),
+    replyStartValuesFailed: sendParent(({ context }, params: { error: unknown }) => ({
+      type: 'api.reply' as const,
+      requestId: context.pendingRequestId ?? '',
+      status: 406 as const,
+      error: `could not write the start values: ${errorMessage(params.error)}`,
+    })),
+    // Not an exit action: exits run before transition actions, and the reply still needs the id.
+    requestAnswered: assign({ pendingRequestId: undefined }),
+    startOrRefuseMount: enqueueActions(({ context, event, enqueue, self }) => {
+      if (event.type !== 'cloudStorage.mount') return;
+      const refuse = (error: string) =>
+        enqueue.sendParent({ type: 'api.reply', requestId: event.requestId, status: 406, error });
+      const snapshot = self.getSnapshot();
+      if (!MOUNTABLE_STATES.some((state) => snapshot.matches(state))) {
+        refuse(
+          `container ${context.containerId} cannot mount cloud storage while ${describeState(snapshot.value)}`,
+        );
+        return;
+      }
+      if (context.mounts[event.provider] !== undefined) {
+        refuse(`${event.provider} is already mounted for host port ${context.hostPort}`);
+        return;
+      }
+      enqueue.assign({
+        mounts: ({ context, spawn }) => ({
+          ...context.mounts,
+          [event.provider]: spawn('mount', {
+            id: `mount:${event.provider}`,
+            input: {
+              containerId: context.containerId,
+              hostPort: context.hostPort!,
+              provider: event.provider,
+              requestId: event.requestId,
+              credentials: event.credentials,
+            },
+          }),
+        }),
       });
-      enqueue.assign({ pendingRequestId: undefined });
     }),
-    replyStartValuesFailed: enqueueActions(({ context, enqueue }, params: { error: unknown }) => {
-      enqueue.sendParent({
-        type: 'api.reply',
-        requestId: context.pendingRequestId ?? '',
-        status: 406,
-        error: `could not write the start values: ${errorMessage(params.error)}`,
-      });
-      enqueue.assign({ pendingRequestId: undefined });
+    forgetMount: assign({
+      mounts: ({ context, event }) => {
+        if (event.type !== 'mount.gone') return context.mounts;
+        const { [event.provider]: _gone, ...rest } = context.mounts;
+        return rest;
+      },
+    }),
+    stopMounts: enqueueActions(({ context, enqueue }) => {
+      for (const mount of Object.values(context.mounts)) enqueue.sendTo(mount, { type: 'mount.stop' });
+    }),
+    /** A mount's answer to the webserver goes up to the host like the container's own. */
+    forwardReply: sendParent(({ event }) => {
+      if (event.type !== 'api.reply') throw new Error(`not a reply: ${event.type}`);
+      return event;
     }),
   },
   guards: {
@@ -186,6 +249,7 @@ export const containerMachine = setup({
       context.adopted?.tty !== undefined &&
       context.adopted.tty !== event.tty,
     hadStartValues: ({ context }) => context.adopted?.ready === true && context.adopted.dpi !== undefined,
+    noMountsLeft: ({ context }) => Object.keys(context.mounts).length === 0,
   },
   delays: {
     startValuesTimeout: ({ context }) => context.startValuesTimeoutMs,
@@ -204,6 +268,7 @@ export const containerMachine = setup({
     ended: false,
     startValuesTimeoutMs: input.startValuesTimeoutMs,
     adopted: input.adopted,
+    mounts: {},
   }),
   initial: 'requested',
   on: {
@@ -217,6 +282,9 @@ export const containerMachine = setup({
     'startValues.set': {
       actions: 'refuseStartValues',
     },
+    'cloudStorage.mount': { actions: 'startOrRefuseMount' },
+    'mount.gone': { actions: 'forgetMount' },
+    'api.reply': { actions: 'forwardReply' },
   },
   states: {
     requested: {
@@ -377,10 +445,13 @@ export const containerMachine = setup({
       invoke: {
         src: 'writeStartValues',
         input: ({ context }) => ({ containerId: context.containerId, dpi: context.dpi! }),
-        onDone: { target: 'running', actions: 'replyStartValuesWritten' },
+        onDone: { target: 'running', actions: ['replyStartValuesWritten', 'requestAnswered'] },
         onError: {
           target: 'ttyAssigned',
-          actions: { type: 'replyStartValuesFailed', params: ({ event }) => ({ error: event.error }) },
+          actions: [
+            { type: 'replyStartValuesFailed', params: ({ event }) => ({ error: event.error }) },
+            'requestAnswered',
+          ],
         },
       },
     },
@@ -406,10 +477,13 @@ export const containerMachine = setup({
           invoke: {
             src: 'writeStartValues',
             input: ({ context }) => ({ containerId: context.containerId, dpi: context.dpi! }),
-            onDone: { target: 'idle', actions: 'replyStartValuesWritten' },
+            onDone: { target: 'idle', actions: ['replyStartValuesWritten', 'requestAnswered'] },
             onError: {
               target: 'idle',
-              actions: { type: 'replyStartValuesFailed', params: ({ event }) => ({ error: event.error }) },
+              actions: [
+                { type: 'replyStartValuesFailed', params: ({ event }) => ({ error: event.error }) },
+                'requestAnswered',
+              ],
             },
           },
         },
@@ -417,27 +491,37 @@ export const containerMachine = setup({
     },
     draining: {
       entry: 'answerInterruptedRequest',
-      invoke: {
-        src: 'cleanUpContainer',
-        input: ({ context }) => ({ containerId: context.containerId, hostPort: context.hostPort }),
-        onDone: [{ guard: 'ended', target: 'removed' }, { target: 'rejected' }],
-        onError: [
-          {
-            guard: 'ended',
-            target: 'removed',
-            actions: {
-              type: 'reportError',
-              params: ({ event }) => ({ message: `clean-up incomplete: ${errorMessage(event.error)}` }),
-            },
+      initial: 'unmounting',
+      states: {
+        // Each mount unmounts and removes its folder; each one's `mount.gone` shrinks the list.
+        unmounting: {
+          entry: 'stopMounts',
+          always: { guard: 'noMountsLeft', target: 'cleaningUp' },
+        },
+        cleaningUp: {
+          invoke: {
+            src: 'cleanUpContainer',
+            input: ({ context }) => ({ containerId: context.containerId, hostPort: context.hostPort }),
+            onDone: [{ guard: 'ended', target: '#container.removed' }, { target: '#container.rejected' }],
+            onError: [
+              {
+                guard: 'ended',
+                target: '#container.removed',
+                actions: {
+                  type: 'reportError',
+                  params: ({ event }) => ({ message: `clean-up incomplete: ${errorMessage(event.error)}` }),
+                },
+              },
+              {
+                target: '#container.rejected',
+                actions: {
+                  type: 'reportError',
+                  params: ({ event }) => ({ message: `clean-up incomplete: ${errorMessage(event.error)}` }),
+                },
+              },
+            ],
           },
-          {
-            target: 'rejected',
-            actions: {
-              type: 'reportError',
-              params: ({ event }) => ({ message: `clean-up incomplete: ${errorMessage(event.error)}` }),
-            },
-          },
-        ],
+        },
       },
       // The TTY and host port go back only once the folder is gone, so no newcomer meets stale files.
       exit: 'releaseResources',
@@ -462,6 +546,9 @@ export const containerMachine = setup({
 });
 
 export type ContainerActorRef = ActorRefFrom<typeof containerMachine>;
+
+/** Where a container has its folder and is not going away: mounts may be asked for. */
+const MOUNTABLE_STATES = ['ttyAssigned', 'mounted', 'running'] as const;
 
 function describeState(value: unknown): string {
   return typeof value === 'string' ? value : JSON.stringify(value);

@@ -16,8 +16,46 @@ export interface ContainerInspection {
   hostPortBindings: number[];
 }
 
+/** What the webserver hands over so that a user's cloud drive can be mounted. */
+export interface CloudCredentials {
+  accessToken: string;
+  refreshToken: string;
+  expiry: string;
+  tokenType: string;
+  clientId: string;
+  clientSecret: string;
+}
+
+/**
+ * Holds a value that must not leak: JSON (logs, snapshots, the inspector)
+ * and string conversion show a placeholder; only `reveal()` gives the value.
+ */
+export class Sealed<T> {
+  readonly #value: T;
+  constructor(value: T) {
+    this.#value = value;
+  }
+  reveal(): T {
+    return this.#value;
+  }
+  toJSON(): string {
+    return '[sealed]';
+  }
+  toString(): string {
+    return '[sealed]';
+  }
+}
+
 /** A request from the webserver, as the API layer hands it to the host. */
-export type ApiRequest = { kind: 'setDpi'; hostPort: number; dpi: number };
+export type ApiRequest =
+  | { kind: 'setDpi'; hostPort: number; dpi: number }
+  | {
+      kind: 'mountCloudStorage';
+      hostPort: number;
+      /** Already sanitised: only `[A-Za-z0-9_]`, never empty. */
+      provider: string;
+      credentials: Sealed<CloudCredentials>;
+    };
 
 export type ApiReply =
   { requestId: string; status: 200; result: string } | { requestId: string; status: 406; error: string };

@@ -101,7 +101,17 @@ const notProvided = (what: string) => () => {
 };
 
 function toContainerEvent(requestId: string, request: ApiRequest) {
-  return { type: 'startValues.set' as const, requestId, dpi: request.dpi };
+  switch (request.kind) {
+    case 'setDpi':
+      return { type: 'startValues.set' as const, requestId, dpi: request.dpi };
+    case 'mountCloudStorage':
+      return {
+        type: 'cloudStorage.mount' as const,
+        requestId,
+        provider: request.provider,
+        credentials: request.credentials,
+      };
+  }
 }
 
 function containerForHostPort(context: HostContext, hostPort: number): TrackedContainer | undefined {
@@ -189,7 +199,7 @@ export const hostMachine = setup({
           }),
         });
         enqueue.assign({ adoptable: ({ context }) => withoutAdoptable(context, event.containerId) });
-      } else if (tracked.ref.getSnapshot().value === 'draining') {
+      } else if (tracked.ref.getSnapshot().matches('draining')) {
         enqueue.assign({ containers: withRestartPending(context, event.containerId) });
       }
       // Otherwise a replayed or re-listed start of a container we already follow.

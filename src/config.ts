@@ -7,6 +7,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { parseEnvFile } from './envFile.js';
 import { builtInAuthSecret, builtInSentryDsn, builtInWebserverUrl } from './buildInfo.js';
+import { DEFAULT_BACKENDS, type CloudBackend } from './resources/cloudStorage.js';
 
 export type AppEnv = 'development' | 'staging' | 'production';
 
@@ -39,6 +40,24 @@ const truthy = z
   .string()
   .transform((v) => ['1', 'yes', 'true'].includes(v.toLowerCase()))
   .pipe(z.boolean());
+
+const backendsSchema = z.record(
+  z.string().regex(/^[A-Za-z0-9_]+$/, 'provider names are made of [A-Za-z0-9_]'),
+  z.object({
+    type: z.string().regex(/^[a-z0-9]+$/),
+    options: z.record(z.string().regex(/^[a-z0-9_]+$/), z.string()).optional(),
+    credentials: z.enum(['oauth', 'bearer']).optional(),
+  }),
+);
+
+const jsonBackends = z.string().transform((v, ctx) => {
+  try {
+    return JSON.parse(v) as unknown;
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'is not JSON' });
+    return z.NEVER;
+  }
+});
 
 const settingsSchema = z.object({
   APP_ENV: z
@@ -73,6 +92,9 @@ const settingsSchema = z.object({
   HOST_SERVICE_START_VALUES_TIMEOUT_MS: integer(1000, 86_400_000).default(120_000),
   HOST_SERVICE_REQUEST_WAIT_MS: integer(0, 600_000).default(30_000),
   HOST_SERVICE_DRAIN_TIMEOUT_MS: integer(100, 600_000).default(20_000),
+  HOST_SERVICE_MOUNT_TIMEOUT_MS: integer(1000, 120_000).default(15_000),
+  HOST_SERVICE_API_REPLY_TIMEOUT_MS: integer(100, 900_000).optional(),
+  HOST_SERVICE_CLOUD_BACKENDS: jsonBackends.pipe(backendsSchema).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
   LOG_FORMAT: z.enum(['json', 'pretty']).optional(),
   HOST_SERVICE_INSPECTOR_PORT: integer(1, 65535).optional(),
@@ -125,6 +147,12 @@ export interface Config {
   startValuesTimeoutMs: number;
   requestWaitMs: number;
   drainTimeoutMs: number;
+  /** How long rclone may take to serve a mount before the request is answered 406. */
+  mountTimeoutMs: number;
+  /** The API answers 406 when nothing else answered a request within this time. */
+  apiReplyTimeoutMs: number;
+  /** Provider name (as sanitised) to rclone backend; the defaults plus HOST_SERVICE_CLOUD_BACKENDS. */
+  cloudBackends: Record<string, CloudBackend>;
   logLevel: string;
   /** JSON lines for journald; pretty by default in development only. */
   logFormat: 'json' | 'pretty';
@@ -201,6 +229,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     startValuesTimeoutMs: s.HOST_SERVICE_START_VALUES_TIMEOUT_MS,
     requestWaitMs: s.HOST_SERVICE_REQUEST_WAIT_MS,
     drainTimeoutMs: s.HOST_SERVICE_DRAIN_TIMEOUT_MS,
+    mountTimeoutMs: s.HOST_SERVICE_MOUNT_TIMEOUT_MS,
+    // Longer than the longest the host may take: waiting for the container, then mounting.
+    apiReplyTimeoutMs:
+      s.HOST_SERVICE_API_REPLY_TIMEOUT_MS ??
+      s.HOST_SERVICE_REQUEST_WAIT_MS + s.HOST_SERVICE_MOUNT_TIMEOUT_MS + 5000,
+    cloudBackends: { ...DEFAULT_BACKENDS, ...s.HOST_SERVICE_CLOUD_BACKENDS },
     logLevel: s.LOG_LEVEL,
     logFormat: s.LOG_FORMAT ?? (s.APP_ENV === 'development' ? 'pretty' : 'json'),
     inspectorPort: s.HOST_SERVICE_INSPECTOR_PORT,

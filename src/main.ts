@@ -3,6 +3,8 @@
  * code the service machine decides. Signals and crashes all become one
  * `service.stop` event, so every way out goes through the same shutdown path.
  */
+// Must stay the first import: it sizes libuv's pool before the pool starts.
+import './threadpool.js';
 import { createActor } from 'xstate';
 import { gitCommit } from './buildInfo.js';
 import { ConfigError, loadConfig, type Config } from './config.js';

@@ -3,17 +3,21 @@
  * machines/ meets dockerode, the file system, the logger and the reporter.
  */
 import fs from 'node:fs/promises';
+import path from 'node:path';
 import { fromCallback, fromEventObservable, fromPromise } from 'xstate';
 import { containerMachine } from '../machines/container.js';
 import { hostMachine, type HostInput } from '../machines/host.js';
+import { mountMachine } from '../machines/mount.js';
 import { serviceMachine } from '../machines/service.js';
 import type { StopReason } from '../machines/host.js';
+import { apiServerActor } from './api/actor.js';
 import type { Config } from './config.js';
 import type { Docker } from './docker/client.js';
 import { dockerEvents$ } from './docker/events.js';
 import { inspectContainer } from './docker/inspect.js';
 import type { Logger } from './observability/logger.js';
 import { reportError, type ErrorReporter } from './observability/reporter.js';
+import { CloudStorageMounts } from './resources/cloudStorage.js';
 import { MappingFolders } from './resources/mappingFolders.js';
 
 export interface OrchestratorDeps {
@@ -48,7 +52,42 @@ export function hostInputFrom(config: Config): HostInput {
   };
 }
 
-export function provideContainerMachine(deps: OrchestratorDeps, folders: MappingFolders) {
+export function createCloudStorageMounts(deps: OrchestratorDeps): CloudStorageMounts {
+  return new CloudStorageMounts({
+    root: deps.config.paths.cloudStorage,
+    cacheDir: path.join(deps.config.paths.private, 'rclone'),
+    backends: deps.config.cloudBackends,
+    mountTimeoutMs: deps.config.mountTimeoutMs,
+    logger: deps.logger,
+  });
+}
+
+export function provideMountMachine(deps: OrchestratorDeps, mounts: CloudStorageMounts) {
+  const { logger, reporter } = deps;
+  const about = (context: { containerId: string; hostPort: number; provider: string }) => ({
+    containerId: context.containerId,
+    hostPort: context.hostPort,
+    provider: context.provider,
+  });
+  return mountMachine.provide({
+    actors: {
+      startMount: fromPromise(({ input }) => mounts.mount(input, input.credentials)),
+      watchMount: fromPromise(({ input }) => mounts.ended(input)),
+      stopMount: fromPromise(({ input }) => mounts.unmount(input)),
+    },
+    actions: {
+      reportError: ({ context }, params) =>
+        reportError(logger, reporter, new Error(params.message), about(context)),
+      logStep: ({ context }, params) => logger.info(about(context), params.message),
+    },
+  });
+}
+
+export function provideContainerMachine(
+  deps: OrchestratorDeps,
+  folders: MappingFolders,
+  mounts: CloudStorageMounts = createCloudStorageMounts(deps),
+) {
   const { logger, docker, config, reporter } = deps;
   const about = (context: {
     containerId: string;
@@ -61,6 +100,7 @@ export function provideContainerMachine(deps: OrchestratorDeps, folders: Mapping
   });
   return containerMachine.provide({
     actors: {
+      mount: provideMountMachine(deps, mounts),
       inspectContainer: fromPromise(({ input }) =>
         inspectContainer(docker, input.containerId, config.engineTimeoutMs),
       ),
@@ -68,7 +108,15 @@ export function provideContainerMachine(deps: OrchestratorDeps, folders: Mapping
         folders.writeStartFiles(input.containerId, input.hostPort, input.tty),
       ),
       writeStartValues: fromPromise(({ input }) => folders.writeStartValues(input.containerId, input.dpi)),
-      cleanUpContainer: fromPromise(({ input }) => folders.remove(input.containerId)),
+      // The mounts were drained before this; unmounting the host port again only catches stragglers.
+      cleanUpContainer: fromPromise(async ({ input }) => {
+        const steps = await Promise.allSettled([
+          folders.remove(input.containerId),
+          input.hostPort === undefined ? Promise.resolve() : mounts.unmountHostPort(input.hostPort),
+        ]);
+        const failed = steps.filter((s) => s.status === 'rejected');
+        if (failed.length > 0) throw new Error(failed.map((f) => String(f.reason)).join('; '));
+      }),
     },
     actions: {
       reportError: ({ context }, params) =>
@@ -78,12 +126,15 @@ export function provideContainerMachine(deps: OrchestratorDeps, folders: Mapping
   });
 }
 
-export function provideHostMachine(deps: OrchestratorDeps) {
+export function provideHostMachine(
+  deps: OrchestratorDeps,
+  mounts: CloudStorageMounts = createCloudStorageMounts(deps),
+) {
   const { logger, docker, config, reporter } = deps;
   const folders = new MappingFolders(config.paths.mappings);
   return hostMachine.provide({
     actors: {
-      container: provideContainerMachine(deps, folders),
+      container: provideContainerMachine(deps, folders, mounts),
       prepareHost: fromPromise(async () => {
         if (!config.allowNonRoot && process.getuid?.() !== 0) {
           throw new Error('the host service must run as root (set ALLOW_NON_ROOT=1 for development runs)');
@@ -92,6 +143,10 @@ export function provideHostMachine(deps: OrchestratorDeps) {
         await folders.ensureRoot();
         await fs.mkdir(config.paths.private, { recursive: true, mode: 0o700 });
         await fs.mkdir(config.paths.cloudStorage, { recursive: true, mode: 0o755 });
+        // Cloud storage mounts an earlier run left are detached: their rclone processes are gone with it.
+        const stale = await mounts.removeStaleMounts();
+        if (stale.length > 0)
+          logger.warn({ mounts: stale }, 'detached cloud storage mounts of an earlier run');
         // Folders an earlier run left: the host reserves what they hold and adopts or cleans them up.
         const records = await folders.readAll();
         if (records.length > 0) logger.info({ folders: records.length }, 'found folders of an earlier run');
@@ -104,7 +159,7 @@ export function provideHostMachine(deps: OrchestratorDeps) {
           engineTimeoutMs: config.engineTimeoutMs,
         }),
       ),
-      apiServer: fromCallback(() => {}),
+      apiServer: apiServerActor({ config, logger, reporter, knownProviders: mounts.providers }),
       heartbeats: fromCallback(({ input }) => deps.startHeartbeats?.(input.authToken)),
       startEcsAgent: fromPromise(async () => deps.startEcsAgent?.()),
     },
@@ -155,10 +210,14 @@ async function shutDown(deps: OrchestratorDeps, stopReason: StopReason): Promise
 
 export function provideServiceMachine(deps: OrchestratorDeps) {
   const { logger, reporter } = deps;
+  const mounts = createCloudStorageMounts(deps);
   return serviceMachine.provide({
     actors: {
-      host: provideHostMachine(deps),
-      notifyDeath: fromPromise(({ input }) => shutDown(deps, input.stopReason)),
+      host: provideHostMachine(deps, mounts),
+      // Containers unmount their own while draining; this catches any that a drain timeout left behind.
+      notifyDeath: fromPromise(({ input }) =>
+        shutDown({ ...deps, unmountCloudStorage: () => mounts.unmountAll() }, input.stopReason),
+      ),
     },
     actions: {
       reportError: (_, params) => reportError(logger, reporter, new Error(params.message)),

@@ -5,6 +5,7 @@
 import type { AnyStateMachine } from 'xstate';
 import { containerMachine } from '../../machines/container.js';
 import { hostMachine } from '../../machines/host.js';
+import { mountMachine } from '../../machines/mount.js';
 import { serviceMachine } from '../../machines/service.js';
 
 export interface ChartedMachine {
@@ -19,4 +20,5 @@ export const chartedMachines: ChartedMachine[] = [
   { name: 'service', source: 'machines/service.ts', machine: serviceMachine },
   { name: 'host', source: 'machines/host.ts', machine: hostMachine },
   { name: 'container', source: 'machines/container.ts', machine: containerMachine },
+  { name: 'mount', source: 'machines/mount.ts', machine: mountMachine },
 ];

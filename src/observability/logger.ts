@@ -23,13 +23,31 @@ export const REDACTED_PATHS = [
   '*.client_secret',
   'credentials',
   '*.credentials',
+  'accessToken',
+  '*.accessToken',
+  'refreshToken',
+  '*.refreshToken',
+  'clientSecret',
+  '*.clientSecret',
+  'token',
+  '*.token',
+  'bearer_token',
+  '*.bearer_token',
+  // A child process's environment carries rclone's remote configuration.
+  'env',
+  '*.env',
   'headers.authorization',
   '*.headers.authorization',
 ];
 
-export function createLogger(options: { level: string; pretty: boolean }): Logger {
+export function createLogger(options: {
+  level: string;
+  pretty: boolean;
+  /** Where JSON lines go; stdout by default. */
+  destination?: pino.DestinationStream;
+}): Logger {
   const base = { level: options.level, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } };
-  if (!options.pretty) return pino(base, pino.destination({ sync: true }));
+  if (!options.pretty) return pino(base, options.destination ?? pino.destination({ sync: true }));
   return pino(base, pretty({ sync: true, colorize: process.stdout.isTTY, translateTime: 'SYS:HH:MM:ss.l' }));
 }
 

@@ -9,6 +9,8 @@ import {
 } from '../../machines/container.js';
 import type { ContainerInspection, FolderRecord } from '../../machines/events.js';
 import { allTransitions, transitionRecorder } from '../support/transitionCoverage.js';
+import { mountMachine } from '../../machines/mount.js';
+import { Sealed, type CloudCredentials } from '../../machines/events.js';
 import { waitFor } from '../support/wait.js';
 
 const ID = 'a'.repeat(64);
@@ -26,6 +28,8 @@ interface Fakes {
   startValuesTimeoutMs?: number;
   adopted?: FolderRecord;
   grantedTty?: number;
+  /** How a mount goes: undefined = serves until stopped; 'fails' = rclone never serves; 'ends' = serves, then exits. */
+  mount?: 'fails' | 'ends';
 }
 
 /** Runs one container actor under a stand-in parent that records what the container asks of the host. */
@@ -33,36 +37,55 @@ function runContainer(fakes: Fakes = {}) {
   const toHost: ContainerToHostEvent[] = [];
   const reported: string[] = [];
   const writes = [...(fakes.writeStartValues ?? [])];
-  const container = containerMachine.provide({
-    actors: {
-      inspectContainer: fromPromise(async ({ input }) => {
-        if (fakes.inspection instanceof Error) throw fakes.inspection;
-        return {
-          containerId: input.containerId,
-          name: 'desktop',
-          running: true,
-          startedAtMs: 1_000,
-          hostPortBindings: [40001, 40001],
-          ...fakes.inspection,
-        };
-      }),
-      writeStartFiles: fromPromise(async () => {
-        if (fakes.writeStartFiles) throw fakes.writeStartFiles;
-      }),
-      writeStartValues: fromPromise(async () => {
-        const result = writes.shift();
-        if (result) throw result;
-      }),
-      cleanUpContainer: fromPromise(async () => {
-        await fakes.cleanUpGate;
-        if (fakes.cleanUp) throw fakes.cleanUp;
-      }),
-    },
-    actions: {
-      reportError: (_, params) => reported.push(params.message),
-      logStep: () => {},
-    },
-  });
+  const container = containerMachine
+    .provide({
+      actors: {
+        inspectContainer: fromPromise(async ({ input }) => {
+          if (fakes.inspection instanceof Error) throw fakes.inspection;
+          return {
+            containerId: input.containerId,
+            name: 'desktop',
+            running: true,
+            startedAtMs: 1_000,
+            hostPortBindings: [40001, 40001],
+            ...fakes.inspection,
+          };
+        }),
+        writeStartFiles: fromPromise(async () => {
+          if (fakes.writeStartFiles) throw fakes.writeStartFiles;
+        }),
+        writeStartValues: fromPromise(async () => {
+          const result = writes.shift();
+          if (result) throw result;
+        }),
+        cleanUpContainer: fromPromise(async () => {
+          await fakes.cleanUpGate;
+          if (fakes.cleanUp) throw fakes.cleanUp;
+        }),
+      },
+      actions: {
+        reportError: (_, params) => reported.push(params.message),
+        logStep: () => {},
+      },
+    })
+    .provide({
+      actors: {
+        mount: mountMachine.provide({
+          actors: {
+            startMount: fromPromise(async () => {
+              if (fakes.mount === 'fails') throw new Error('rclone exited: 401 Unauthorized');
+            }),
+            watchMount: fromPromise(() =>
+              fakes.mount === 'ends'
+                ? Promise.resolve('rclone exited with code 1')
+                : new Promise<string>(() => {}),
+            ),
+            stopMount: fromPromise(async () => {}),
+          },
+          actions: { reportError: (_, params) => reported.push(params.message) },
+        }),
+      },
+    });
   const parent = setup({ actors: { container } }).createMachine({
     invoke: {
       id: 'container',
@@ -220,7 +243,7 @@ describe('containerMachine', () => {
     await dying.reachJson({ ttyAssigned: 'waiting' });
     dying.send({ type: 'startValues.set', requestId: 'mid-write', dpi: 96 });
     dying.send({ type: 'host.draining' });
-    await dying.reach('draining');
+    await waitFor('draining', () => dying.state().includes('draining'), 2_000, 2);
     dying.send({ type: 'container.died', timeNano: '9000000000' });
     dying.send({ type: 'host.draining' });
     finishCleanUp();
@@ -242,6 +265,66 @@ describe('containerMachine', () => {
     const moved = runContainer({ adopted: { ...folder, tty: 12 }, grantedTty: 13 });
     await moved.reachJson({ running: 'idle' });
     expect(moved.reported).toEqual(['TTY 12 is held by another container; moved to TTY 13']);
+  });
+
+  it('mounts cloud storage as child actors, refuses duplicates, and unmounts them all when draining', async () => {
+    const credentials = new Sealed<CloudCredentials>({
+      accessToken: 'a',
+      refreshToken: 'r',
+      expiry: 'e',
+      tokenType: 'Bearer',
+      clientId: 'c',
+      clientSecret: 's',
+    });
+    const mount = (requestId: string, provider: string) =>
+      ({ type: 'cloudStorage.mount', requestId, provider, credentials }) as const;
+    const c = runContainer();
+    c.send(mount('too-early', 'dropbox'));
+    await waitFor('the early refusal', () => c.replies().length === 1);
+    expect(c.replies()[0]).toMatchObject({ requestId: 'too-early', status: 406 });
+    await c.reachJson({ ttyAssigned: 'waiting' });
+    c.send(mount('m1', 'dropbox'));
+    c.send(mount('m2', 'dropbox'));
+    c.send(mount('m3', 'google_drive'));
+    await waitFor('three replies', () => c.replies().length === 4);
+    expect(
+      c
+        .replies()
+        .slice(1)
+        .map((r) => [r.requestId, r.status]),
+    ).toEqual(
+      expect.arrayContaining([
+        ['m1', 200],
+        ['m2', 406],
+        ['m3', 200],
+      ]),
+    );
+    expect(Object.keys(c.context().mounts).sort()).toEqual(['dropbox', 'google_drive']);
+    c.send({ type: 'container.died', timeNano: '9000000000' });
+    await c.reach('removed');
+  });
+
+  it('forgets a mount that failed or ended on its own', async () => {
+    const failing = runContainer({ mount: 'fails' });
+    await failing.reachJson({ ttyAssigned: 'waiting' });
+    const credentials = new Sealed<CloudCredentials>({
+      accessToken: '',
+      refreshToken: '',
+      expiry: '',
+      tokenType: '',
+      clientId: '',
+      clientSecret: '',
+    });
+    failing.send({ type: 'cloudStorage.mount', requestId: 'bad', provider: 'dropbox', credentials });
+    await waitFor('the refusal', () => failing.replies().length === 1);
+    expect(failing.replies()[0]).toMatchObject({ requestId: 'bad', status: 406 });
+    await waitFor('the mount forgotten', () => Object.keys(failing.context().mounts).length === 0);
+
+    const ending = runContainer({ mount: 'ends' });
+    await ending.reachJson({ ttyAssigned: 'waiting' });
+    ending.send({ type: 'cloudStorage.mount', requestId: 'ok', provider: 'dropbox', credentials });
+    await waitFor('the mount forgotten', () => Object.keys(ending.context().mounts).length === 0);
+    expect(ending.reported.join(' ')).toContain('rclone exited with code 1');
   });
 
   it('computes the published host port from one or more agreeing bindings', () => {

@@ -18,6 +18,8 @@ export interface ContainerOptions {
   publish?: boolean;
   name?: string;
   cmd?: string[];
+  /** Publish on this host port instead of one the engine picks. */
+  hostPort?: number;
 }
 
 export async function startContainer(options: ContainerOptions = {}): Promise<Docker.Container> {
@@ -29,7 +31,13 @@ export async function startContainer(options: ContainerOptions = {}): Promise<Do
       ExposedPorts: options.publish === false ? {} : { '32262/tcp': {} },
       HostConfig: {
         PortBindings:
-          options.publish === false ? {} : { '32262/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] },
+          options.publish === false
+            ? {}
+            : {
+                '32262/tcp': [
+                  { HostIp: '127.0.0.1', HostPort: options.hostPort ? String(options.hostPort) : '' },
+                ],
+              },
       },
       StopTimeout: 0,
     });

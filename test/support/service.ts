@@ -38,6 +38,9 @@ export interface RunningService {
   exited: Promise<number | null>;
 }
 
+/** The auth_secret every test service is started with (tests may override WEBSERVER_AUTH_SECRET). */
+export const TEST_AUTH_SECRET = 'test-secret-5f1c0a9e7b3d4c2a';
+
 let nextPort = 46000 + (process.pid % 1000) * 10;
 
 export function freshRoot(): string {
@@ -61,6 +64,7 @@ export async function startService(
       HOST_SERVICE_RELIST_INTERVAL_MS: '2000',
       // Nothing listens on the discard port: a development run falls back to local metadata at once.
       EC2_METADATA_URL: 'http://127.0.0.1:9',
+      WEBSERVER_AUTH_SECRET: TEST_AUTH_SECRET,
       ...options.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -65,8 +65,8 @@ describe('the visualizations drift check', () => {
     const documents = generateDocuments(chartedMachines, mermaid);
     writeDocuments(dir, documents);
     fs.rmSync(path.join(dir, 'host.md'));
-    fs.writeFileSync(path.join(dir, 'mount.md'), '# an old chart\n');
-    expect(findDrift(dir, documents)).toEqual(['host.md is missing', 'mount.md belongs to no machine']);
+    fs.writeFileSync(path.join(dir, 'retired.md'), '# an old chart\n');
+    expect(findDrift(dir, documents)).toEqual(['host.md is missing', 'retired.md belongs to no machine']);
   });
 
   it('the committed visualizations match the machines', () => {

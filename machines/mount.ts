@@ -1,0 +1,204 @@
+/**
+ * One cloud-storage mount of one container, a child of the container actor:
+ *
+ *   mounting → mounted → unmounting → gone
+ *       └────────┴──→ failed ──────→ gone
+ *
+ * `mounting` answers the webserver's request: 200 once rclone serves the
+ * folder, 406 if it did not within the mount deadline. A mount that ends on
+ * its own later is reported and cleaned up (`failed`). `mount.stop` (the
+ * container dies or the host stops) unmounts. Every way ends in `gone`, after
+ * the mount folder has been removed.
+ *
+ * Side effects are placeholders (`startMount`, `watchMount`, `stopMount`)
+ * that src/ supplies with `mountMachine.provide(...)`.
+ */
+import { assign, fromPromise, sendParent, setup, type ActorRefFrom } from 'xstate';
+import type { CloudCredentials, Sealed } from './events.js';
+
+export interface MountTarget {
+  hostPort: number;
+  provider: string;
+}
+
+export interface MountInput extends MountTarget {
+  containerId: string;
+  requestId: string;
+  credentials: Sealed<CloudCredentials>;
+}
+
+export interface MountContext extends MountTarget {
+  containerId: string;
+  /** The request still owed an answer; cleared once answered. */
+  requestId: string | undefined;
+  /** Dropped once mounted: rclone holds them from then on. */
+  credentials: Sealed<CloudCredentials> | undefined;
+  error: string | undefined;
+}
+
+export type MountEvent = { type: 'mount.stop' };
+
+/** Events a mount sends to its container. */
+export type MountToContainerEvent =
+  | { type: 'mount.gone'; provider: string }
+  | { type: 'api.reply'; requestId: string; status: 200; result: string }
+  | { type: 'api.reply'; requestId: string; status: 406; error: string };
+
+const notProvided = (what: string) => () => {
+  throw new Error(`${what} is not provided`);
+};
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+export const mountMachine = setup({
+  types: {
+    context: {} as MountContext,
+    events: {} as MountEvent,
+    input: {} as MountInput,
+  },
+  actors: {
+    /** Makes the folder and starts rclone; resolves once the folder is served, rejects after the deadline. */
+    startMount: fromPromise<void, MountTarget & { credentials: Sealed<CloudCredentials> }>(
+      notProvided('startMount'),
+    ),
+    /** Resolves with the reason when the mount ends without being asked to. */
+    watchMount: fromPromise<string, MountTarget>(notProvided('watchMount')),
+    /** Unmounts (lazily), stops rclone and removes the mount folder; nothing else. */
+    stopMount: fromPromise<void, MountTarget>(notProvided('stopMount')),
+  },
+  actions: {
+    reportError: (_, _params: { message: string }) => {},
+    logStep: (_, _params: { message: string }) => {},
+    replyMounted: sendParent(({ context }) => ({
+      type: 'api.reply' as const,
+      requestId: context.requestId ?? '',
+      status: 200 as const,
+      result: `${context.provider} mounted for host port ${context.hostPort}`,
+    })),
+    replyFailed: sendParent(({ context }, params: { error: string }) => ({
+      type: 'api.reply' as const,
+      requestId: context.requestId ?? '',
+      status: 406 as const,
+      error: params.error,
+    })),
+    forgetRequest: assign({ requestId: undefined, credentials: undefined }),
+  },
+}).createMachine({
+  id: 'mount',
+  context: ({ input }) => ({
+    containerId: input.containerId,
+    hostPort: input.hostPort,
+    provider: input.provider,
+    requestId: input.requestId,
+    credentials: input.credentials,
+    error: undefined,
+  }),
+  initial: 'mounting',
+  states: {
+    mounting: {
+      invoke: {
+        src: 'startMount',
+        input: ({ context }) => ({
+          hostPort: context.hostPort,
+          provider: context.provider,
+          credentials: context.credentials!,
+        }),
+        onDone: {
+          target: 'mounted',
+          actions: [
+            'replyMounted',
+            'forgetRequest',
+            { type: 'logStep', params: ({ context }) => ({ message: `${context.provider} mounted` }) },
+          ],
+        },
+        onError: {
+          target: 'failed',
+          actions: [
+            assign({ error: ({ event }) => `mounting failed: ${messageOf(event.error)}` }),
+            { type: 'replyFailed', params: ({ context }) => ({ error: context.error ?? '' }) },
+            'forgetRequest',
+            { type: 'logStep', params: ({ context }) => ({ message: context.error ?? '' }) },
+          ],
+        },
+      },
+      on: {
+        'mount.stop': {
+          target: 'unmounting',
+          actions: [
+            {
+              type: 'replyFailed',
+              params: ({ context }) => ({
+                error: `container ${context.containerId} went away while ${context.provider} was mounting`,
+              }),
+            },
+            'forgetRequest',
+          ],
+        },
+      },
+    },
+    mounted: {
+      invoke: {
+        src: 'watchMount',
+        input: ({ context }) => ({ hostPort: context.hostPort, provider: context.provider }),
+        onDone: {
+          target: 'failed',
+          actions: [
+            assign({ error: ({ event }) => `the mount ended: ${event.output}` }),
+            { type: 'reportError', params: ({ context }) => ({ message: context.error ?? '' }) },
+          ],
+        },
+        onError: {
+          target: 'failed',
+          actions: [
+            assign({ error: ({ event }) => `watching the mount failed: ${messageOf(event.error)}` }),
+            { type: 'reportError', params: ({ context }) => ({ message: context.error ?? '' }) },
+          ],
+        },
+      },
+      on: { 'mount.stop': 'unmounting' },
+    },
+    // Cleans up what a failed mount left: the same steps as unmounting, reached without being asked.
+    failed: {
+      invoke: {
+        src: 'stopMount',
+        input: ({ context }) => ({ hostPort: context.hostPort, provider: context.provider }),
+        onDone: 'gone',
+        onError: {
+          target: 'gone',
+          actions: {
+            type: 'reportError',
+            params: ({ event }) => ({ message: `clean-up after a failed mount: ${messageOf(event.error)}` }),
+          },
+        },
+      },
+    },
+    unmounting: {
+      invoke: {
+        src: 'stopMount',
+        input: ({ context }) => ({ hostPort: context.hostPort, provider: context.provider }),
+        onDone: {
+          target: 'gone',
+          actions: {
+            type: 'logStep',
+            params: ({ context }) => ({ message: `${context.provider} unmounted` }),
+          },
+        },
+        onError: {
+          target: 'gone',
+          actions: {
+            type: 'reportError',
+            params: ({ event }) => ({ message: `unmounting failed: ${messageOf(event.error)}` }),
+          },
+        },
+      },
+    },
+    gone: {
+      type: 'final',
+      entry: sendParent(({ context }) => ({ type: 'mount.gone' as const, provider: context.provider })),
+    },
+  },
+});
+
+export type MountActorRef = ActorRefFrom<typeof mountMachine>;
