@@ -7,12 +7,15 @@
  *   HOST_SERVICE_CA_FILE   PEM of the API's self-signed certificate, to pin it
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { fetchStateSnapshot } from '../src/observability/statusClient.js';
 import { renderStateTable } from '../src/observability/stateSnapshot.js';
 
 const env = process.env;
 const url = env['HOST_SERVICE_URL'] || `https://127.0.0.1:${env['HOST_SERVICE_PORT'] || '4678'}`;
-const caFile = env['HOST_SERVICE_CA_FILE'];
+// The certificate the service writes at start; pinned so that no other server is believed.
+const defaultCaFile = path.join(env['HOST_SERVICE_ROOT'] || '/', 'fractalprivate', 'cert.pem');
+const caFile = env['HOST_SERVICE_CA_FILE'] || (fs.existsSync(defaultCaFile) ? defaultCaFile : undefined);
 
 try {
   const snapshot = await fetchStateSnapshot({

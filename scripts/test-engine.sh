@@ -33,9 +33,21 @@ engine_pid() {
   echo "$pid"
 }
 
+# Bridges of engines that died without `destroy` (a killed test run) keep an
+# address range each; enough of them and no engine can start ("no available
+# network"). A bridge no running dockerd names is such a leftover.
+sweep_leftover_bridges() {
+  local in_use bridge
+  in_use=$(ps -eo args | grep -o -- '--bridge hs[0-9a-f]*' | awk '{print $2}' || true)
+  for bridge in $(ip -br link show type bridge 2>/dev/null | awk '{print $1}' | grep -E '^hs[0-9a-f]{8}$' || true); do
+    grep -qx -- "$bridge" <<<"$in_use" || ip link del "$bridge" 2>/dev/null || true
+  done
+}
+
 start() {
   local dir; dir=$(realpath -m "$1")
   need_root_tools
+  sweep_leftover_bridges
   mkdir -p "$dir/data" "$dir/exec"
   if engine_pid "$dir" >/dev/null; then return 0; fi
   local bridge; bridge=$(bridge_name "$dir")

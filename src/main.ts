@@ -66,6 +66,7 @@ async function main(): Promise<void> {
   const docker = createDockerClient();
   const duties = new HostDuties({ config, logger, docker, onIdentity: tagHost });
 
+  const snapshotSource: { take?: () => unknown } = {};
   const machine = provideServiceMachine({
     config,
     logger,
@@ -83,6 +84,8 @@ async function main(): Promise<void> {
       };
     },
     sendDyingHeartbeat: () => duties.sendDyingHeartbeat(),
+    // Bound below, once the service actor exists.
+    stateSnapshot: () => snapshotSource.take?.(),
   });
   const inspector = await inspectorFor(config, logger);
   // Records when every actor entered its state, for the state snapshot's "time in state".
@@ -95,6 +98,7 @@ async function main(): Promise<void> {
       inspector?.inspect.next?.(event);
     },
   });
+  snapshotSource.take = () => stateSnapshotOf(service, clock);
   // `kill -USR2 <pid>` logs every actor's state: the snapshot without going through the API.
   process.on('SIGUSR2', () =>
     logger.info({ stateSnapshot: stateSnapshotOf(service, clock) }, 'state snapshot'),

@@ -34,6 +34,8 @@ export interface OrchestratorDeps {
   startHeartbeats?: (authToken: string) => () => void;
   /** Shutdown path, step 1: unmount every cloud storage folder (the cloud storage part supplies it). */
   unmountCloudStorage?: () => Promise<void>;
+  /** Every actor's state (bound once the service actor exists), for the API's state snapshot. */
+  stateSnapshot?: () => unknown;
   /** Shutdown path, last step. */
   sendDyingHeartbeat?: () => Promise<void>;
 }
@@ -159,7 +161,13 @@ export function provideHostMachine(
           engineTimeoutMs: config.engineTimeoutMs,
         }),
       ),
-      apiServer: apiServerActor({ config, logger, reporter, knownProviders: mounts.providers }),
+      apiServer: apiServerActor({
+        config,
+        logger,
+        reporter,
+        knownProviders: mounts.providers,
+        stateSnapshot: () => deps.stateSnapshot?.(),
+      }),
       heartbeats: fromCallback(({ input }) => deps.startHeartbeats?.(input.authToken)),
       startEcsAgent: fromPromise(async () => deps.startEcsAgent?.()),
     },

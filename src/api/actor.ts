@@ -18,9 +18,10 @@ export interface ApiActorDeps {
   logger: Logger;
   reporter: ErrorReporter;
   knownProviders: ReadonlySet<string>;
+  stateSnapshot?: () => unknown;
 }
 
-export function apiServerActor({ config, logger, reporter, knownProviders }: ApiActorDeps) {
+export function apiServerActor({ config, logger, reporter, knownProviders, stateSnapshot }: ApiActorDeps) {
   return fromCallback<ApiReply & EventObject, void>(({ sendBack, receive }) => {
     let server: ApiServer | undefined;
     let stopped = false;
@@ -40,6 +41,7 @@ export function apiServerActor({ config, logger, reporter, knownProviders }: Api
         replyTimeoutMs: config.apiReplyTimeoutMs,
         knownProviders,
         logger,
+        stateSnapshot,
       });
       if (stopped) return started.close('the host service is shutting down');
       server = started;

@@ -63,6 +63,8 @@ const mountBody = z.object({
 /** A body that passed the schema: either a request for the host, or a 406 the API answers itself. */
 export type Parsed =
   | { ok: true; request: ApiRequest }
+  /** Answered by the API itself from the live actors, not routed to a container. */
+  | { ok: true; stateSnapshot: true }
   | { ok: false; status: 400; text: string }
   | { ok: false; status: 406; error: string };
 
@@ -77,6 +79,8 @@ function badField(error: z.ZodError): Parsed {
 }
 
 export const ENDPOINTS: Record<string, Endpoint> = {
+  // Not part of the webserver's contract: for engineers and scripts (`make status`), same secret.
+  '/state_snapshot': { method: 'POST', parse: () => ({ ok: true, stateSnapshot: true }) },
   '/set_container_dpi': {
     method: 'PUT',
     parse: (body) => {

@@ -31,6 +31,8 @@ export interface ApiServerOptions {
   replyTimeoutMs: number;
   knownProviders: ReadonlySet<string>;
   logger: Logger;
+  /** Every actor's state, for `POST /state_snapshot`. */
+  stateSnapshot?: () => unknown;
 }
 
 export interface ApiServer {
@@ -168,6 +170,13 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     if (!parsed.ok && parsed.status === 400) return sendText(res, 400, parsed.text);
     if (!parsed.ok) return sendJson(res, 406, { result: '', error: parsed.error });
     if (closing !== undefined) return sendJson(res, 406, { result: '', error: closing });
+    if ('stateSnapshot' in parsed) {
+      const snapshot = options.stateSnapshot?.();
+      if (typeof snapshot !== 'object' || snapshot === null) {
+        return sendJson(res, 406, { result: '', error: 'no state snapshot here' });
+      }
+      return sendJson(res, 200, snapshot);
+    }
 
     const requestId = String(++nextId);
     const timer = setTimeout(

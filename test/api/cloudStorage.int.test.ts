@@ -199,3 +199,51 @@ describe('cloud storage through a real rclone mount', () => {
       expect(logs).not.toContain(secret);
   });
 });
+
+describe('cloud storage after a crash', () => {
+  it('detaches a mount left by a killed service at restart, and still serves its adopted container', async () => {
+    await removeAllContainers();
+    const remoteDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hs-remote-'));
+    const remote = await startRemote(remoteDir);
+    const env = {
+      HOST_SERVICE_CLOUD_BACKENDS: JSON.stringify({
+        test_webdav: { type: 'webdav', options: { url: remote.url, vendor: 'other' }, credentials: 'bearer' },
+      }),
+    };
+    const first = await startService({ env });
+    let second: RunningService | undefined;
+    try {
+      const api = await apiClient(first);
+      const container = await startContainer();
+      const hostPort = await publishedPort(container.id);
+      await waitFor('the folder', () => readFolder(first.mappings, container.id)?.tty !== undefined);
+      expect((await api.setDpi(hostPort, 144)).status).toBe(200);
+      expect((await api.mount(mountRequest(hostPort, TOKEN))).status).toBe(200);
+      api.close();
+      const dir = path.join(first.cloudStorage, String(hostPort), 'test_webdav');
+      expect(mountedAt(dir)).toBe(true);
+      const tty = readFolder(first.mappings, container.id)!.tty;
+
+      first.process.kill('SIGKILL');
+      await first.exited;
+      second = await startService({ root: first.root, env });
+      await second.waitForLog('the stale mount detached', (l) =>
+        String(l.msg).includes('detached cloud storage mounts of an earlier run'),
+      );
+      expect(mountedAt(dir)).toBe(false);
+      await waitFor('the stale mount folder removed', () => !fs.existsSync(dir));
+
+      // The container itself was adopted as it was: same TTY, still ready, and the webserver can reach it.
+      const api2 = await apiClient(second);
+      const again = await api2.setDpi(hostPort, 192);
+      api2.close();
+      expect(again.status).toBe(200);
+      expect(readFolder(second.mappings, container.id)).toMatchObject({ tty, dpi: 192, ready: true });
+    } finally {
+      await removeAllContainers();
+      if (second) expect(await second.stop()).toBe(0);
+      await remote.stop();
+      fs.rmSync(remoteDir, { recursive: true, force: true });
+    }
+  });
+});

@@ -46,7 +46,9 @@ describe('provider names', () => {
 
   it('accepts a known provider, sealing the credentials', () => {
     const parsed = mount.parse(mountBody('google drive'), known);
-    if (!parsed.ok || parsed.request.kind !== 'mountCloudStorage') throw new Error('not parsed');
+    if (!parsed.ok || !('request' in parsed) || parsed.request.kind !== 'mountCloudStorage') {
+      throw new Error('not parsed');
+    }
     expect(parsed.request.provider).toBe('google_drive');
     expect(JSON.stringify(parsed.request)).not.toContain('"s"');
     expect(parsed.request.credentials.reveal()).toMatchObject({ accessToken: 'a', clientSecret: 's' });
