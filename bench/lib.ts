@@ -18,8 +18,12 @@ export interface BenchService {
   stop(): Promise<number | null>;
 }
 
-export async function startBenchService(env: Record<string, string> = {}, nodeFlags: string[] = []) {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'hs-bench-'));
+export async function startBenchService(
+  env: Record<string, string> = {},
+  nodeFlags: string[] = [],
+  existingRoot?: string,
+) {
+  const root = existingRoot ?? fs.mkdtempSync(path.join(os.tmpdir(), 'hs-bench-'));
   const port = 47000 + (process.pid % 500);
   const child = spawn(process.execPath, [...nodeFlags, path.join(repoRoot, 'build/ecs-host-service')], {
     env: {
