@@ -11,6 +11,7 @@ here=$PWD
 engine_answers() { docker version >/dev/null 2>&1; }
 
 private_engine=""
+secret_note=""
 if [ -n "${DOCKER_HOST:-}" ]; then
   command -v docker >/dev/null || scripts/install-deps.sh engine
   engine_answers || { echo "make run: DOCKER_HOST=$DOCKER_HOST does not answer" >&2; exit 1; }
@@ -32,11 +33,22 @@ export APP_ENV="$env_name"
 if [ "$env_name" = development ]; then
   export HOST_SERVICE_ROOT="${HOST_SERVICE_ROOT:-$here/.run/root}"
   [ "$(id -u)" = 0 ] || export ALLOW_NON_ROOT="${ALLOW_NON_ROOT:-1}"
+  # Off EC2 there is no metadata service: a closed local port makes the service fall back to
+  # its labelled local values at once instead of waiting on 169.254.169.254. On an EC2 host,
+  # set EC2_METADATA_URL=http://169.254.169.254 to read the real values.
+  export EC2_METADATA_URL="${EC2_METADATA_URL:-http://127.0.0.1:9}"
+  # No secret is committed: a development run without one makes its own and prints it.
+  if [ -z "${WEBSERVER_AUTH_SECRET:-}" ]; then
+    WEBSERVER_AUTH_SECRET=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+    export WEBSERVER_AUTH_SECRET
+    secret_note=", auth_secret for this run: $WEBSERVER_AUTH_SECRET"
+  fi
 fi
 
 cat >&2 <<INFO
 make run: APP_ENV=$APP_ENV, Docker engine at ${DOCKER_HOST:-unix:///var/run/docker.sock}
 make run: container folders appear in ${HOST_SERVICE_ROOT:-/}/fractal/containerResourceMappings/
+make run: HTTPS API on port ${HOST_SERVICE_PORT:-4678}${secret_note:-}
 make run: try, in another shell:
     export DOCKER_HOST=${DOCKER_HOST:-unix:///var/run/docker.sock}
     docker run -d -p 127.0.0.1::32262/tcp ${private_engine:+hs-test:latest}${private_engine:-<image>} sleep 600
