@@ -8,32 +8,19 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import readline from 'node:readline';
 import type { Readable } from 'node:stream';
-import Docker from 'dockerode';
-import { rssMb, repoRoot, sleep, startBenchService, summary, type BenchService } from './lib.js';
+import {
+  rssMb,
+  repoRoot,
+  sleep,
+  startBenchService,
+  summary,
+  type BenchService,
+  docker,
+  startOne,
+} from './lib.js';
 
-const docker = new Docker();
-const image = process.env['HS_TEST_IMAGE'] ?? 'hs-test:latest';
 const BATCH = Number(process.env['BENCH_BATCH'] ?? 100);
 const LIFECYCLES = Number(process.env['BENCH_LIFECYCLES'] ?? 1000);
-
-async function startOne(): Promise<string> {
-  for (let attempt = 1; ; attempt++) {
-    const c = await docker.createContainer({
-      Image: image,
-      Cmd: ['sleep', '3600'],
-      ExposedPorts: { '32262/tcp': {} },
-      HostConfig: { PortBindings: { '32262/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] } },
-    });
-    try {
-      await c.start();
-      return c.id;
-    } catch (error) {
-      await c.remove({ force: true }).catch(() => {});
-      // Another engine on this machine may hold the port this one picked.
-      if (!String(error).includes('address already in use') || attempt >= 5) throw error;
-    }
-  }
-}
 
 async function removeAll(): Promise<void> {
   const all = await docker.listContainers({ all: true });

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import Docker from 'dockerode';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -93,3 +94,26 @@ export function summary(values: number[]): string {
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export const docker = new Docker();
+const image = process.env['HS_TEST_IMAGE'] ?? 'hs-test:latest';
+
+/** Starts one test container with 32262/tcp published on 127.0.0.1; returns its id. */
+export async function startOne(): Promise<string> {
+  for (let attempt = 1; ; attempt++) {
+    const c = await docker.createContainer({
+      Image: image,
+      Cmd: ['sleep', '3600'],
+      ExposedPorts: { '32262/tcp': {} },
+      HostConfig: { PortBindings: { '32262/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] } },
+    });
+    try {
+      await c.start();
+      return c.id;
+    } catch (error) {
+      await c.remove({ force: true }).catch(() => {});
+      // Another engine on this machine may hold the port this one picked.
+      if (!String(error).includes('address already in use') || attempt >= 5) throw error;
+    }
+  }
+}

@@ -8,32 +8,11 @@
 import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
-import Docker from 'dockerode';
-import { rssMb, sleep, startBenchService, type BenchService } from './lib.js';
+import { rssMb, sleep, startBenchService, type BenchService, docker, startOne } from './lib.js';
 
-const docker = new Docker();
-const image = process.env['HS_TEST_IMAGE'] ?? 'hs-test:latest';
 const N = Number(process.env['BENCH_CONTAINERS'] ?? 100);
 const TRIALS = Number(process.env['BENCH_TRIALS'] ?? 5);
 const SECRET = 'bench-secret';
-
-async function startOne(): Promise<string> {
-  for (let attempt = 1; ; attempt++) {
-    const c = await docker.createContainer({
-      Image: image,
-      Cmd: ['sleep', '3600'],
-      ExposedPorts: { '32262/tcp': {} },
-      HostConfig: { PortBindings: { '32262/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] } },
-    });
-    try {
-      await c.start();
-      return c.id;
-    } catch (error) {
-      await c.remove({ force: true }).catch(() => {});
-      if (!String(error).includes('address already in use') || attempt >= 5) throw error;
-    }
-  }
-}
 
 async function inBatches<T>(n: number, size: number, task: () => Promise<T>): Promise<T[]> {
   const out: T[] = [];
