@@ -18,7 +18,7 @@
  * Side effects are placeholders (`inspectContainer`, `writeStartFiles`, ...)
  * that src/ supplies with `containerMachine.provide(...)`.
  */
-import { assign, enqueueActions, fromPromise, sendParent, setup, type ActorRefFrom } from 'xstate';
+import { and, assign, enqueueActions, fromPromise, sendParent, setup, type ActorRefFrom } from 'xstate';
 import {
   ECS_AGENT_NAME,
   timeNanoToMs,
@@ -248,6 +248,10 @@ export const containerMachine = setup({
       event.type === 'resources.granted' &&
       context.adopted?.tty !== undefined &&
       context.adopted.tty !== event.tty,
+    adoptedFilesCurrent: ({ context, event }) =>
+      event.type === 'resources.granted' &&
+      context.adopted?.tty === event.tty &&
+      context.adopted.hostPort === context.hostPort,
     hadStartValues: ({ context }) => context.adopted?.ready === true && context.adopted.dpi !== undefined,
     noMountsLeft: ({ context }) => Object.keys(context.mounts).length === 0,
   },
@@ -364,6 +368,20 @@ export const containerMachine = setup({
                     }),
                   },
                 ],
+              },
+              // Adopted with its files already right: nothing to rewrite, so a restart costs no fsyncs.
+              {
+                guard: and(['adoptedFilesCurrent', 'hadStartValues']),
+                target: '#container.running',
+                actions: assign({
+                  tty: ({ event }) => event.tty,
+                  dpi: ({ context }) => context.adopted?.dpi,
+                }),
+              },
+              {
+                guard: 'adoptedFilesCurrent',
+                target: '#container.ttyAssigned',
+                actions: assign({ tty: ({ event }) => event.tty }),
               },
               { target: 'writingFiles', actions: assign({ tty: ({ event }) => event.tty }) },
             ],
