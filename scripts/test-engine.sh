@@ -105,7 +105,7 @@ destroy() {
   pkill -f -- "$dir/" 2>/dev/null || true
   sleep 0.2
   pkill -9 -f -- "$dir/" 2>/dev/null || true
-  grep -F -- "$dir/" /proc/mounts | awk '{print $2}' | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  { grep -F -- "$dir/" /proc/mounts || true; } | awk '{print $2}' | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
   local bridge; bridge=$(bridge_name "$dir")
   ip link del "$bridge" 2>/dev/null || true
   rm -rf "$dir"
