@@ -45,13 +45,15 @@ if [ "$env_name" = development ]; then
   fi
 fi
 
+example_image="<image>"
+[ -z "$private_engine" ] || example_image="hs-test:latest"
 cat >&2 <<INFO
 make run: APP_ENV=$APP_ENV, Docker engine at ${DOCKER_HOST:-unix:///var/run/docker.sock}
 make run: container folders appear in ${HOST_SERVICE_ROOT:-/}/fractal/containerResourceMappings/
 make run: HTTPS API on port ${HOST_SERVICE_PORT:-4678}${secret_note:-}
 make run: try, in another shell:
     export DOCKER_HOST=${DOCKER_HOST:-unix:///var/run/docker.sock}
-    docker run -d -p 127.0.0.1::32262/tcp ${private_engine:+hs-test:latest}${private_engine:-<image>} sleep 600
+    docker run -d -p 127.0.0.1::32262/tcp $example_image sleep 600
 INFO
 # Not exec: the trap above stops a private engine once the service has gone.
 build/ecs-host-service &
