@@ -25,8 +25,8 @@ export interface OrchestratorDeps {
   logger: Logger;
   docker: Docker;
   reporter: ErrorReporter;
-  /** Implementations that later parts of the service supply; each has a working default here. */
-  handshake?: () => Promise<{ authToken: string }>;
+  /** The webserver handshake (src/hostDuties.ts); there is deliberately no default: no token, no service. */
+  handshake: () => Promise<{ authToken: string }>;
   /** At boot, after the root check and before the folders: engine, identity, webserver. */
   boot?: () => Promise<void>;
   startEcsAgent?: () => Promise<void>;
@@ -154,7 +154,7 @@ export function provideHostMachine(
         if (records.length > 0) logger.info({ folders: records.length }, 'found folders of an earlier run');
         return { folders: records };
       }),
-      handshake: fromPromise(() => (deps.handshake ?? (async () => ({ authToken: 'development' })))()),
+      handshake: fromPromise(() => deps.handshake()),
       dockerEvents: fromEventObservable(() =>
         dockerEvents$(docker, {
           relistIntervalMs: config.relistIntervalMs,
