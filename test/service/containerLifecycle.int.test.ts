@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
-  docker,
+  foldersMatchEngine,
   publishedPort,
   removeAllContainers,
   removeContainer,
@@ -170,15 +170,12 @@ describe('engine restarts', () => {
       await Promise.all(before.slice(5, 7).map((c) => removeContainer(c.id)));
       await Promise.all(Array.from({ length: 3 }, () => startContainer()));
 
-      const matchesEngine = async () => {
-        const running = (await docker.listContainers()).map((c) => c.Id).sort();
-        const folders = listFolders(service.mappings);
-        if (JSON.stringify(folders) !== JSON.stringify(running)) return undefined;
-        const ttys = running.map((id) => complete(service.mappings, id)?.tty);
-        if (ttys.some((t) => t === undefined)) return undefined;
-        return { running, ttys };
-      };
-      const state = await waitFor('folders to match the engine', matchesEngine, 30_000, 200);
+      const state = await waitFor(
+        'folders to match the engine',
+        () => foldersMatchEngine(service.mappings),
+        30_000,
+        200,
+      );
       expect(new Set(state.ttys).size).toBe(state.running.length);
       expect(service.logs.some((l) => l.msg.includes('unreachable'))).toBe(true);
     } finally {

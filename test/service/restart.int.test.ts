@@ -8,6 +8,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   docker,
+  foldersMatchEngine,
+  runningIds,
   removeAllContainers,
   removeContainer,
   startContainer,
@@ -15,7 +17,7 @@ import {
   startEngine,
   stopEngine,
 } from '../support/engine.js';
-import { listFolders, readFolder } from '../support/mappings.js';
+import { readFolder } from '../support/mappings.js';
 import { freshRoot, startService, type RunningService } from '../support/service.js';
 import { sleep, waitFor } from '../support/wait.js';
 
@@ -26,23 +28,6 @@ function seeded(seed: number) {
     state = (state * 1664525 + 1013904223) >>> 0;
     return state / 2 ** 32;
   };
-}
-
-async function runningIds(): Promise<string[]> {
-  return (await docker.listContainers())
-    .filter((c) => c.Names[0] !== '/ecs-agent')
-    .map((c) => c.Id)
-    .sort();
-}
-
-/** Folders match the engine exactly, each complete, no TTY shared. Returns undefined until then. */
-async function converged(mappings: string) {
-  const running = await runningIds();
-  const folders = listFolders(mappings);
-  if (JSON.stringify(folders) !== JSON.stringify(running)) return undefined;
-  const ttys = running.map((id) => readFolder(mappings, id)?.tty);
-  if (ttys.some((t) => t === undefined)) return undefined;
-  return { running, ttys: ttys as number[] };
 }
 
 describe('restart after SIGKILL', () => {
@@ -103,7 +88,7 @@ describe('restart after SIGKILL', () => {
         });
         const state = await waitFor(
           `trial ${trial} (kill after ${killAfterMs} ms) to converge`,
-          () => converged(service!.mappings),
+          () => foldersMatchEngine(service!.mappings),
           5_000,
           50,
         );
@@ -147,7 +132,7 @@ describe('folders planted before start', () => {
 
     const service = await startService({ root });
     try {
-      const state = await waitFor('convergence', () => converged(mappings), 10_000);
+      const state = await waitFor('convergence', () => foldersMatchEngine(mappings), 10_000);
       expect(state.running).toEqual([a!.id, b!.id].sort());
       expect(readFolder(mappings, a!.id)).toMatchObject({ tty: 15, dpi: 96, ready: true });
       // The loser's folder matches the engine from the start; its new TTY lands a moment later.
@@ -176,7 +161,7 @@ describe('engine outage', () => {
         const before = await startContainers(8);
         await waitFor(
           '8 folders',
-          async () => (await converged(service.mappings))?.running.length === 8,
+          async () => (await foldersMatchEngine(service.mappings))?.running.length === 8,
           30_000,
         );
         const pids = await Promise.all(before.slice(0, 4).map(async (c) => (await c.inspect()).State.Pid));
@@ -187,7 +172,7 @@ describe('engine outage', () => {
         await startEngine();
         await startContainers(3);
         await removeContainer(before[5]!.id);
-        const state = await waitFor('convergence', () => converged(service.mappings), 30_000, 100);
+        const state = await waitFor('convergence', () => foldersMatchEngine(service.mappings), 30_000, 100);
         expect(state.running).toHaveLength(8 - 4 + 3 - 1);
         expect(new Set(state.ttys).size).toBe(state.ttys.length);
         expect(service.logs.some((l) => String(l.msg).includes('engine connected'))).toBe(true);

@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import Docker from 'dockerode';
+import { listFolders, readFolder } from './mappings.js';
 import { repoRoot } from './service.js';
 
 const run = promisify(execFile);
@@ -109,4 +110,22 @@ export async function stopEngine(): Promise<void> {
 
 export async function startEngine(): Promise<void> {
   await run(path.join(repoRoot, 'scripts/test-engine.sh'), ['start', engineDir()]);
+}
+
+/** Ids of the running containers the service should track (all but the ECS agent), sorted. */
+export async function runningIds(): Promise<string[]> {
+  return (await docker.listContainers())
+    .filter((c) => c.Names[0] !== '/ecs-agent')
+    .map((c) => c.Id)
+    .sort();
+}
+
+/** The folders match the engine exactly, each with its TTY; undefined until then (for waitFor). */
+export async function foldersMatchEngine(mappings: string) {
+  const running = await runningIds();
+  const folders = listFolders(mappings);
+  if (JSON.stringify(folders) !== JSON.stringify(running)) return undefined;
+  const ttys = running.map((id) => readFolder(mappings, id)?.tty);
+  if (ttys.some((t) => t === undefined)) return undefined;
+  return { running, ttys: ttys as number[] };
 }
