@@ -31,7 +31,7 @@ function hostWith(options: {
       requestWaitMs: 100,
       drainTimeoutMs: 100,
       handshakeTimeoutMs: options.handshakeTimeoutMs ?? 2000,
-      handshakeRetryMs: 20,
+      handshakeRetryMs: 50,
     },
   });
   actor.start();
@@ -54,7 +54,9 @@ describe('host handshake', () => {
     expect(warnings).toHaveLength(3);
     expect(warnings[0]).toMatch(/^handshake attempt 1 failed, retrying: Error: HTTP 503/);
     const gaps = times.slice(1).map((t, i) => t - times[i]!);
+    // 50, 100, 200 ms: each wait at least the one before, whatever the event loop adds.
     expect(gaps[1]!).toBeGreaterThan(gaps[0]!);
+    expect(gaps[2]!).toBeGreaterThan(gaps[1]!);
     expect(heartbeatsStarted).toEqual(['token-1']);
     actor.stop();
   });
