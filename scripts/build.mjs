@@ -78,7 +78,7 @@ if (buildEnv === 'production' && isCi && buildSettings.authSecrets.production ==
 
 const outfile = path.join(root, 'build/ecs-host-service');
 mkdirSync(path.dirname(outfile), { recursive: true });
-await esbuild.build({
+const result = await esbuild.build({
   entryPoints: [path.join(root, 'src/main.ts')],
   outfile,
   bundle: true,
@@ -100,5 +100,8 @@ await esbuild.build({
   },
   plugins: [unusedDockerParts],
   logLevel: 'warning',
+  metafile: true,
 });
+// `BUILD_ANALYZE=1 make build` lists what the bundle is made of, biggest first.
+if (fromEnv('BUILD_ANALYZE') !== '') console.log(await esbuild.analyzeMetafile(result.metafile));
 chmodSync(outfile, 0o755);
