@@ -76,6 +76,23 @@ export async function startBenchService(
   return service;
 }
 
+/** First and last time (ms after `startedAtMs`) and count of each log message, digits folded so that per-container lines group. */
+export function printTimeline(lines: Record<string, unknown>[], startedAtMs: number): void {
+  const seen = new Map<string, { first: number; last: number; count: number }>();
+  for (const line of lines) {
+    const message = String(line['msg']).replace(/\d+/g, 'N');
+    const at = Number(line['time']) - startedAtMs;
+    const entry = seen.get(message);
+    if (entry) {
+      entry.last = at;
+      entry.count += 1;
+    } else seen.set(message, { first: at, last: at, count: 1 });
+  }
+  for (const [message, { first, last, count }] of seen) {
+    console.log(`  ${Math.round(first)}..${Math.round(last)} ms x${count} ${message}`);
+  }
+}
+
 export function rssMb(pid: number): number {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]);

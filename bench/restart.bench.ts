@@ -8,7 +8,15 @@
 import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
-import { rssMb, sleep, startBenchService, type BenchService, docker, startOne } from './lib.js';
+import {
+  printTimeline,
+  rssMb,
+  sleep,
+  startBenchService,
+  type BenchService,
+  docker,
+  startOne,
+} from './lib.js';
 
 const N = Number(process.env['BENCH_CONTAINERS'] ?? 100);
 const TRIALS = Number(process.env['BENCH_TRIALS'] ?? 5);
@@ -96,17 +104,8 @@ async function main() {
       await sleep(20);
     }
     restartTimes.push({ api, adopted: performance.now() - t0 });
-    if (process.env['BENCH_TIMELINE']) {
-      const wall0 = Date.now() - (performance.now() - t0);
-      const seen = new Map<string, [number, number, number]>();
-      for (const l of service.lines) {
-        const k = String(l['msg']).replace(/\d+/g, 'N');
-        const t = Number(l['time']) - wall0;
-        const e = seen.get(k);
-        if (e) { e[1] = t; e[2]++; } else seen.set(k, [t, t, 1]);
-      }
-      for (const [k, [a, b, n]] of seen) console.log(`  ${Math.round(a)}..${Math.round(b)} ms x${n} ${k}`);
-    }
+    // BENCH_TIMELINE=1: where the restart's time went, from the service's own log lines.
+    if (process.env['BENCH_TIMELINE']) printTimeline(service.lines, Date.now() - (performance.now() - t0));
     const rss = rssMb(service.child.pid!);
     if (round === 2) console.log(`RSS after adopting ${N} containers: ${rss} MB`);
     service.child.kill('SIGKILL');
