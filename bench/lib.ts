@@ -26,7 +26,9 @@ export async function startBenchService(
 ) {
   const root = existingRoot ?? fs.mkdtempSync(path.join(os.tmpdir(), 'hs-bench-'));
   const port = 47000 + (process.pid % 500);
-  const child = spawn(process.execPath, [...nodeFlags, path.join(repoRoot, 'build/ecs-host-service')], {
+  // BENCH_NODE_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the service during a benchmark.
+  const extraFlags = (process.env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter((f) => f !== '');
+  const child = spawn(process.execPath, [...nodeFlags, ...extraFlags, path.join(repoRoot, 'build/ecs-host-service')], {
     env: {
       PATH: process.env['PATH'] ?? '',
       DOCKER_HOST: process.env['DOCKER_HOST'] ?? '',

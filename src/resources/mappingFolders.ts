@@ -5,7 +5,7 @@
 import fs from 'node:fs/promises';
 import type { FolderRecord } from '../../machines/events.js';
 import path from 'node:path';
-import { writeFileAtomic } from './atomicFile.js';
+import { writeFilesAtomic } from './atomicFile.js';
 
 export const HOST_PORT_FILE = 'hostPort_for_my_32262_tcp';
 export const TTY_FILE = 'tty';
@@ -29,22 +29,26 @@ export class MappingFolders {
     await fs.chmod(this.root, 0o755);
   }
 
-  /** Makes the folder, then writes the host port, then the TTY, each durably before the next. */
+  /** Makes the folder, then the host port and the TTY, durably; `tty` appears last. */
   async writeStartFiles(containerId: string, hostPort: number, tty: number): Promise<void> {
     const folder = this.folderOf(containerId);
     await fs.mkdir(folder, { mode: 0o755 }).catch((error: NodeJS.ErrnoException) => {
       if (error.code !== 'EEXIST') throw error;
     });
     await fs.chmod(folder, 0o755);
-    await writeFileAtomic(path.join(folder, HOST_PORT_FILE), String(hostPort));
-    await writeFileAtomic(path.join(folder, TTY_FILE), String(tty));
+    await writeFilesAtomic([
+      { file: path.join(folder, HOST_PORT_FILE), content: String(hostPort) },
+      { file: path.join(folder, TTY_FILE), content: String(tty) },
+    ]);
   }
 
   /** `DPI` first, `.ready` last: the container starts reading when `.ready` appears. */
   async writeStartValues(containerId: string, dpi: number): Promise<void> {
     const folder = this.folderOf(containerId);
-    await writeFileAtomic(path.join(folder, DPI_FILE), String(dpi));
-    await writeFileAtomic(path.join(folder, READY_FILE), READY_FILE);
+    await writeFilesAtomic([
+      { file: path.join(folder, DPI_FILE), content: String(dpi) },
+      { file: path.join(folder, READY_FILE), content: READY_FILE },
+    ]);
   }
 
   async remove(containerId: string): Promise<void> {

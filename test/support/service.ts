@@ -52,7 +52,9 @@ export async function startService(
 ): Promise<RunningService> {
   const root = options.root ?? freshRoot();
   const port = nextPort++;
-  const child = spawn(serviceExecutable, [], {
+  // BENCH_NODE_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the service; node refuses those in NODE_OPTIONS.
+  const nodeFlags = (process.env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter((f) => f !== '');
+  const child = spawn(process.execPath, [...nodeFlags, serviceExecutable], {
     env: {
       PATH: process.env['PATH'] ?? '/usr/bin:/bin',
       DOCKER_HOST: process.env['DOCKER_HOST'] ?? '',

@@ -1,0 +1,80 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { writeFileAtomic, writeFilesAtomic } from '../../src/resources/atomicFile.js';
+
+let dir: string;
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hs-atomic-'));
+});
+afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const modeOf = (file: string) => fs.statSync(file).mode & 0o777;
+
+describe('atomic file writes', () => {
+  it('writes the content with the exact mode, whatever the umask', async () => {
+    const previous = process.umask(0o077);
+    try {
+      await writeFileAtomic(path.join(dir, 'tty'), '10');
+      await writeFileAtomic(path.join(dir, 'key.pem'), 'secret', 0o600);
+    } finally {
+      process.umask(previous);
+    }
+    expect(fs.readFileSync(path.join(dir, 'tty'), 'utf8')).toBe('10');
+    expect(modeOf(path.join(dir, 'tty'))).toBe(0o644);
+    expect(modeOf(path.join(dir, 'key.pem'))).toBe(0o600);
+    expect(fs.readdirSync(dir).sort()).toEqual(['key.pem', 'tty']);
+  });
+
+  it('replaces an existing file whole, and writes large contents completely', async () => {
+    const file = path.join(dir, 'DPI');
+    await writeFileAtomic(file, '96');
+    const large = 'x'.repeat(3 * 1024 * 1024);
+    await writeFileAtomic(file, large);
+    expect(fs.readFileSync(file, 'utf8')).toBe(large);
+    expect(fs.readdirSync(dir)).toEqual(['DPI']);
+  });
+
+  it('makes the files appear in the order given, each complete when the next appears', async () => {
+    const first = path.join(dir, 'DPI');
+    const last = path.join(dir, '.ready');
+    const seen: string[] = [];
+    const watcher = fs.watch(dir, (_, name) => {
+      if (name !== null && !name.endsWith('.tmp') && fs.existsSync(path.join(dir, name))) {
+        if (name === '.ready') seen.push(`ready:${fs.readFileSync(first, 'utf8')}`);
+        else if (name === 'DPI' && !seen.includes('DPI')) seen.push('DPI');
+      }
+    });
+    try {
+      for (let i = 0; i < 20; i++) {
+        fs.rmSync(first, { force: true });
+        fs.rmSync(last, { force: true });
+        await writeFilesAtomic([
+          { file: first, content: String(100 + i) },
+          { file: last, content: '.ready' },
+        ]);
+        expect(fs.readFileSync(first, 'utf8')).toBe(String(100 + i));
+        expect(fs.existsSync(last)).toBe(true);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    } finally {
+      watcher.close();
+    }
+    // Every time `.ready` was seen, `DPI` was already there with its content.
+    const readies = seen.filter((s) => s.startsWith('ready:'));
+    expect(readies.length).toBeGreaterThan(0);
+    for (const r of readies) expect(r).toMatch(/^ready:1\d\d$/);
+  });
+
+  it('on failure leaves no temp file and makes none of the files appear', async () => {
+    const missing = path.join(dir, 'no-such-folder', 'tty');
+    await expect(
+      writeFilesAtomic([
+        { file: path.join(dir, 'hostPort_for_my_32262_tcp'), content: '32768' },
+        { file: missing, content: '10' },
+      ]),
+    ).rejects.toThrow(/ENOENT/);
+    expect(fs.readdirSync(dir)).toEqual([]);
+  });
+});
