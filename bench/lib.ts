@@ -28,19 +28,23 @@ export async function startBenchService(
   const port = 47000 + (process.pid % 500);
   // BENCH_NODE_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the service during a benchmark.
   const extraFlags = (process.env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter((f) => f !== '');
-  const child = spawn(process.execPath, [...nodeFlags, ...extraFlags, path.join(repoRoot, 'build/ecs-host-service')], {
-    env: {
-      PATH: process.env['PATH'] ?? '',
-      DOCKER_HOST: process.env['DOCKER_HOST'] ?? '',
-      APP_ENV: 'development',
-      HOST_SERVICE_ROOT: root,
-      HOST_SERVICE_PORT: String(port),
-      LOG_FORMAT: 'json',
-      LOG_LEVEL: 'info',
-      ...env,
+  const child = spawn(
+    process.execPath,
+    [...nodeFlags, ...extraFlags, path.join(repoRoot, 'build/ecs-host-service')],
+    {
+      env: {
+        PATH: process.env['PATH'] ?? '',
+        DOCKER_HOST: process.env['DOCKER_HOST'] ?? '',
+        APP_ENV: 'development',
+        HOST_SERVICE_ROOT: root,
+        HOST_SERVICE_PORT: String(port),
+        LOG_FORMAT: 'json',
+        LOG_LEVEL: 'info',
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
     },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  );
   const lines: Record<string, unknown>[] = [];
   const waiters: (() => void)[] = [];
   readline.createInterface({ input: child.stdout! }).on('line', (line) => {
