@@ -202,12 +202,13 @@ async function shutDown(deps: OrchestratorDeps, stopReason: StopReason): Promise
     );
   }
   await step('unmounting cloud storage', async () => deps.unmountCloudStorage?.());
-  await step('removing the mapping folders', () =>
-    fs.rm(config.paths.mappings, { recursive: true, force: true }),
-  );
-  await step('removing the private folder', () =>
-    fs.rm(config.paths.private, { recursive: true, force: true }),
-  );
+  // Retries: a write still finishing (the API's key and certificate when a signal
+  // arrives during start) can add a file between the walk and the rmdir, which fails
+  // with ENOTEMPTY. Once the folder is gone no write can bring it back (none makes it).
+  const removeTree = (folder: string) =>
+    fs.rm(folder, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
+  await step('removing the mapping folders', () => removeTree(config.paths.mappings));
+  await step('removing the private folder', () => removeTree(config.paths.private));
   await step('flushing Sentry', async () => {
     if (!(await reporter.flush(SHUTDOWN_FLUSH_MS)))
       logger.warn(`Sentry was not flushed within ${SHUTDOWN_FLUSH_MS} ms`);

@@ -54,6 +54,11 @@ export function apiServerActor({ config, logger, reporter, knownProviders, state
       logger.info({ port: started.port }, 'HTTPS API listening');
     };
     start().catch((error: unknown) => {
+      // Stopped while starting: the shutdown path removed the private folder under the identity write.
+      if (stopped) {
+        logger.info({ reason: String(error) }, 'the HTTPS API stopped before it started');
+        return;
+      }
       const message = `the HTTPS API could not start: ${error instanceof Error ? error.message : String(error)}`;
       reportError(logger, reporter, new Error(message));
       sendBack({ type: 'host.stop', reason: { fatal: true, message } });
