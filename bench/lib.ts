@@ -4,10 +4,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
+import { repoRoot, serviceExecutable, serviceNodeFlags } from '../test/support/service.js';
 
-export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export { repoRoot };
 
 export interface BenchService {
   child: ChildProcess;
@@ -26,25 +26,19 @@ export async function startBenchService(
 ) {
   const root = existingRoot ?? fs.mkdtempSync(path.join(os.tmpdir(), 'hs-bench-'));
   const port = 47000 + (process.pid % 500);
-  // BENCH_NODE_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the service during a benchmark.
-  const extraFlags = (process.env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter((f) => f !== '');
-  const child = spawn(
-    process.execPath,
-    [...nodeFlags, ...extraFlags, path.join(repoRoot, 'build/ecs-host-service')],
-    {
-      env: {
-        PATH: process.env['PATH'] ?? '',
-        DOCKER_HOST: process.env['DOCKER_HOST'] ?? '',
-        APP_ENV: 'development',
-        HOST_SERVICE_ROOT: root,
-        HOST_SERVICE_PORT: String(port),
-        LOG_FORMAT: 'json',
-        LOG_LEVEL: 'info',
-        ...env,
-      },
-      stdio: ['ignore', 'pipe', 'inherit'],
+  const child = spawn(process.execPath, [...nodeFlags, ...serviceNodeFlags(), serviceExecutable], {
+    env: {
+      PATH: process.env['PATH'] ?? '',
+      DOCKER_HOST: process.env['DOCKER_HOST'] ?? '',
+      APP_ENV: 'development',
+      HOST_SERVICE_ROOT: root,
+      HOST_SERVICE_PORT: String(port),
+      LOG_FORMAT: 'json',
+      LOG_LEVEL: 'info',
+      ...env,
     },
-  );
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const lines: Record<string, unknown>[] = [];
   const waiters: (() => void)[] = [];
   readline.createInterface({ input: child.stdout! }).on('line', (line) => {

@@ -8,7 +8,7 @@ import 'reflect-metadata';
 import { KeyObject, webcrypto } from 'node:crypto';
 import path from 'node:path';
 import * as x509 from '@peculiar/x509';
-import { writeFileAtomic } from '../resources/atomicFile.js';
+import { writeFilesAtomic } from '../resources/atomicFile.js';
 
 export const KEY_FILE = 'key.pem';
 export const CERT_FILE = 'cert.pem';
@@ -49,6 +49,8 @@ export async function createSelfSignedIdentity(commonName: string): Promise<TlsI
 
 /** Writes the key (root only, 0600 from the first byte) and the certificate into the private folder. */
 export async function writeIdentity(privateDir: string, identity: TlsIdentity): Promise<void> {
-  await writeFileAtomic(path.join(privateDir, KEY_FILE), identity.keyPem, 0o600);
-  await writeFileAtomic(path.join(privateDir, CERT_FILE), identity.certPem, 0o644);
+  await writeFilesAtomic([
+    { file: path.join(privateDir, KEY_FILE), content: identity.keyPem, mode: 0o600 },
+    { file: path.join(privateDir, CERT_FILE), content: identity.certPem, mode: 0o644 },
+  ]);
 }

@@ -41,13 +41,13 @@ function tempNameFor(file: string): string {
 async function writeDurably(temp: string, content: string, mode: number): Promise<void> {
   const fd = await open(temp, 'w', mode);
   try {
+    // Before any byte: open() applies the umask, and a leftover temp keeps its old mode.
+    await fchmod(fd, mode);
     const bytes = Buffer.from(content);
     let written = 0;
     while (written < bytes.length) {
       written += (await write(fd, bytes, written, bytes.length - written)).bytesWritten;
     }
-    // open() applies the umask; set the mode exactly.
-    await fchmod(fd, mode);
     await fsync(fd);
   } finally {
     await close(fd);
@@ -79,8 +79,4 @@ export async function writeFilesAtomic(files: readonly FileToWrite[]): Promise<v
     await removeTemps();
     throw error;
   }
-}
-
-export function writeFileAtomic(file: string, content: string, mode = 0o644): Promise<void> {
-  return writeFilesAtomic([{ file, content, mode }]);
 }

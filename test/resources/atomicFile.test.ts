@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { writeFileAtomic, writeFilesAtomic } from '../../src/resources/atomicFile.js';
+import { writeFilesAtomic } from '../../src/resources/atomicFile.js';
 
 let dir: string;
 beforeEach(() => {
@@ -16,8 +16,8 @@ describe('atomic file writes', () => {
   it('writes the content with the exact mode, whatever the umask', async () => {
     const previous = process.umask(0o077);
     try {
-      await writeFileAtomic(path.join(dir, 'tty'), '10');
-      await writeFileAtomic(path.join(dir, 'key.pem'), 'secret', 0o600);
+      await writeFilesAtomic([{ file: path.join(dir, 'tty'), content: '10' }]);
+      await writeFilesAtomic([{ file: path.join(dir, 'key.pem'), content: 'secret', mode: 0o600 }]);
     } finally {
       process.umask(previous);
     }
@@ -29,9 +29,9 @@ describe('atomic file writes', () => {
 
   it('replaces an existing file whole, and writes large contents completely', async () => {
     const file = path.join(dir, 'DPI');
-    await writeFileAtomic(file, '96');
+    await writeFilesAtomic([{ file, content: '96' }]);
     const large = 'x'.repeat(3 * 1024 * 1024);
-    await writeFileAtomic(file, large);
+    await writeFilesAtomic([{ file, content: large }]);
     expect(fs.readFileSync(file, 'utf8')).toBe(large);
     expect(fs.readdirSync(dir)).toEqual(['DPI']);
   });

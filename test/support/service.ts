@@ -13,6 +13,15 @@ import { waitFor } from './wait.js';
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const serviceExecutable = path.join(repoRoot, 'build/ecs-host-service');
 
+/**
+ * Node flags for the service from BENCH_NODE_FLAGS (e.g. "--cpu-prof
+ * --cpu-prof-dir=/tmp/prof"), to profile it under a test or benchmark; node
+ * refuses such flags in NODE_OPTIONS.
+ */
+export function serviceNodeFlags(): string[] {
+  return (process.env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter((f) => f !== '');
+}
+
 export interface LogLine {
   level: number;
   msg: string;
@@ -52,9 +61,7 @@ export async function startService(
 ): Promise<RunningService> {
   const root = options.root ?? freshRoot();
   const port = nextPort++;
-  // BENCH_NODE_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the service; node refuses those in NODE_OPTIONS.
-  const nodeFlags = (process.env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter((f) => f !== '');
-  const child = spawn(process.execPath, [...nodeFlags, serviceExecutable], {
+  const child = spawn(process.execPath, [...serviceNodeFlags(), serviceExecutable], {
     env: {
       PATH: process.env['PATH'] ?? '/usr/bin:/bin',
       DOCKER_HOST: process.env['DOCKER_HOST'] ?? '',
