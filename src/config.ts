@@ -34,7 +34,11 @@ export class ConfigError extends Error {
   }
 }
 
-const integer = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+/** One message for every way an integer setting can be wrong: the operator needs the allowed range, not zod's view. */
+const integer = (min: number, max: number) => {
+  const allowed = `expected a whole number from ${min} to ${max}`;
+  return z.coerce.number({ error: allowed }).int(allowed).min(min, allowed).max(max, allowed);
+};
 
 const truthy = z
   .string()

@@ -64,4 +64,10 @@ describe('configuration', () => {
       }),
     ).toThrow(/^HOST_SERVICE_DEBUG_FATAL_AFTER_MS/);
   });
+
+  it.each(['abc', '0', '70000', '1.5'])('HOST_SERVICE_PORT=%j names the allowed range', (value) => {
+    expect(() => loadConfig({ ...base, HOST_SERVICE_PORT: value })).toThrow(
+      /^HOST_SERVICE_PORT: expected a whole number from 1 to 65535 \(got ".*"\)$/,
+    );
+  });
 });
