@@ -3,17 +3,26 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 
 /**
- * Atomic, durable file writes: each file goes to a temp file, is fsynced, and
- * only then renamed into place, so a reader sees either nothing or all of it
- * and what it sees is on disk.
+ * Atomic, durable writes of small files: each file goes to a temp file, is
+ * fsynced, and only then renamed into place, so a reader sees either nothing
+ * or all of it and what it sees is on disk.
+ *
+ * Two ways to run the same steps, chosen per write:
+ * - `inline`, when no other write is in flight: opening, writing a few bytes
+ *   into the page cache, closing and renaming happen on the calling thread;
+ *   only the fsyncs, which wait for the disk, go to the thread pool. Each
+ *   thread-pool call costs a hand-off and a wake-up of the event loop, more
+ *   than these calls themselves when the file system is quiet.
+ * - `threadPool`, when writes overlap: every step goes to the thread pool.
+ *   While other fsyncs commit the journal, even an open or a rename can wait
+ *   for the commit, and the event loop must not wait with them.
+ * Figures (2-core host, DPI and `.ready` in the running service): one at a
+ * time 1.8 ms inline against 2.6 ms on the thread pool; with 50 clients the
+ * inline steps blocked the event loop for 0.5 ms per request.
  *
  * The folder is not fsynced after the rename: that would only protect the
  * name against a power cut, and a power cut also ends every container, so
  * the folders it could save are stale ones that the next start cleans up.
- *
- * The callback API with plain descriptors, not `fs/promises` file handles:
- * these writes sit on the API's hot path, and a FileHandle costs noticeably
- * more main-thread time per call.
  */
 const open = promisify(fs.open);
 const write = promisify(fs.write);
@@ -21,14 +30,23 @@ const fchmod = promisify(fs.fchmod);
 const fsync = promisify(fs.fsync);
 const close = promisify(fs.close);
 const rename = promisify(fs.rename);
-const unlink = promisify(fs.unlink);
 
 export interface FileToWrite {
   file: string;
+  /** Small: it may be written in one call on the event loop. */
   content: string;
   /** Default 0644: the containers read these files as another user. */
   mode?: number;
 }
+
+export type WriteStrategy = 'inline' | 'threadPool';
+
+interface TempFile {
+  temp: string;
+  fd: number | undefined;
+}
+
+let writesInFlight = 0;
 
 // Unique within this process, which is all a temp name needs: the files are
 // opened with 'w', so a leftover of a crashed run with the same name is simply overwritten.
@@ -38,45 +56,91 @@ function tempNameFor(file: string): string {
   return path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${tempCounter}.tmp`);
 }
 
-async function writeDurably(temp: string, content: string, mode: number): Promise<void> {
-  const fd = await open(temp, 'w', mode);
-  try {
+/** Throws the first failure, once every promise has settled. */
+async function allSettledOrThrow(promises: readonly Promise<unknown>[]): Promise<void> {
+  const settled = await Promise.allSettled(promises);
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
+}
+
+async function writeInline(files: readonly FileToWrite[], temps: TempFile[]): Promise<void> {
+  for (const f of files) {
+    const mode = f.mode ?? 0o644;
+    const temp: TempFile = { temp: tempNameFor(f.file), fd: undefined };
+    temps.push(temp);
+    temp.fd = fs.openSync(temp.temp, 'w', mode);
     // Before any byte: open() applies the umask, and a leftover temp keeps its old mode.
-    await fchmod(fd, mode);
-    const bytes = Buffer.from(content);
+    fs.fchmodSync(temp.fd, mode);
+    const bytes = Buffer.from(f.content);
+    let written = 0;
+    while (written < bytes.length) written += fs.writeSync(temp.fd, bytes, written, bytes.length - written);
+  }
+  // Settled, not all: no descriptor may be closed while an fsync on it is still in flight.
+  await allSettledOrThrow(temps.map((t) => fsync(t.fd!)));
+  for (const t of temps) {
+    fs.closeSync(t.fd!);
+    t.fd = undefined;
+  }
+  for (const [i, f] of files.entries()) fs.renameSync(temps[i]!.temp, f.file);
+}
+
+async function writeOnThreadPool(files: readonly FileToWrite[], temps: TempFile[]): Promise<void> {
+  const writeOne = async (f: FileToWrite, temp: TempFile) => {
+    const mode = f.mode ?? 0o644;
+    temp.fd = await open(temp.temp, 'w', mode);
+    await fchmod(temp.fd, mode);
+    const bytes = Buffer.from(f.content);
     let written = 0;
     while (written < bytes.length) {
-      written += (await write(fd, bytes, written, bytes.length - written)).bytesWritten;
+      written += (await write(temp.fd, bytes, written, bytes.length - written)).bytesWritten;
     }
-    await fsync(fd);
-  } finally {
+    await fsync(temp.fd);
+    const fd = temp.fd;
+    temp.fd = undefined;
     await close(fd);
+  };
+  for (const f of files) temps.push({ temp: tempNameFor(f.file), fd: undefined });
+  await allSettledOrThrow(files.map((f, i) => writeOne(f, temps[i]!)));
+  for (const [i, f] of files.entries()) await rename(temps[i]!.temp, f.file);
+}
+
+/** After a failure: descriptors closed and temps removed, best effort; the failure is what gets reported. */
+function discard(temps: readonly TempFile[]): void {
+  for (const t of temps) {
+    try {
+      if (t.fd !== undefined) fs.closeSync(t.fd);
+    } catch {
+      // Already closed or never valid: nothing more to release.
+    }
+    try {
+      fs.rmSync(t.temp, { force: true });
+    } catch {
+      // A temp that cannot be removed is overwritten by a later run, never read.
+    }
   }
 }
 
 /**
  * Writes several files of one folder so that each appears atomically and in
  * the order given: all contents are written and fsynced side by side (the
- * file system commits concurrent fsyncs together), then renamed one after the
- * other. A reader that sees a later file can rely on every earlier one being
- * complete. On failure no temp file is left, and no file after the failed
- * one appears.
+ * file system commits concurrent fsyncs together), then renamed one after
+ * the other. A reader that sees a later file can rely on every earlier one
+ * being complete. On failure no temp file is left, and no file after the
+ * failed one appears. `strategy` is for tests; by default it is chosen as
+ * described above.
  */
-export async function writeFilesAtomic(files: readonly FileToWrite[]): Promise<void> {
-  const temps = files.map((f) => tempNameFor(f.file));
-  const removeTemps = () => Promise.all(temps.map((t) => unlink(t).catch(() => {})));
-  const written = await Promise.allSettled(
-    files.map((f, i) => writeDurably(temps[i]!, f.content, f.mode ?? 0o644)),
-  );
-  const failed = written.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed !== undefined) {
-    await removeTemps();
-    throw failed.reason;
-  }
+export async function writeFilesAtomic(
+  files: readonly FileToWrite[],
+  strategy: WriteStrategy = writesInFlight === 0 ? 'inline' : 'threadPool',
+): Promise<void> {
+  const temps: TempFile[] = [];
+  writesInFlight += 1;
   try {
-    for (const [i, f] of files.entries()) await rename(temps[i]!, f.file);
+    await (strategy === 'inline' ? writeInline(files, temps) : writeOnThreadPool(files, temps));
   } catch (error) {
-    await removeTemps();
+    discard(temps);
     throw error;
+  } finally {
+    writesInFlight -= 1;
   }
 }

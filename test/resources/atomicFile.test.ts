@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { writeFilesAtomic } from '../../src/resources/atomicFile.js';
+import { writeFilesAtomic, type FileToWrite, type WriteStrategy } from '../../src/resources/atomicFile.js';
 
 let dir: string;
 beforeEach(() => {
@@ -12,12 +12,14 @@ afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 const modeOf = (file: string) => fs.statSync(file).mode & 0o777;
 
-describe('atomic file writes', () => {
+describe.each<WriteStrategy>(['inline', 'threadPool'])('atomic file writes (%s)', (strategy) => {
+  const writeWithStrategy = (files: readonly FileToWrite[]) => writeFilesAtomic(files, strategy);
+
   it('writes the content with the exact mode, whatever the umask', async () => {
     const previous = process.umask(0o077);
     try {
-      await writeFilesAtomic([{ file: path.join(dir, 'tty'), content: '10' }]);
-      await writeFilesAtomic([{ file: path.join(dir, 'key.pem'), content: 'secret', mode: 0o600 }]);
+      await writeWithStrategy([{ file: path.join(dir, 'tty'), content: '10' }]);
+      await writeWithStrategy([{ file: path.join(dir, 'key.pem'), content: 'secret', mode: 0o600 }]);
     } finally {
       process.umask(previous);
     }
@@ -29,9 +31,9 @@ describe('atomic file writes', () => {
 
   it('replaces an existing file whole, and writes large contents completely', async () => {
     const file = path.join(dir, 'DPI');
-    await writeFilesAtomic([{ file, content: '96' }]);
+    await writeWithStrategy([{ file, content: '96' }]);
     const large = 'x'.repeat(3 * 1024 * 1024);
-    await writeFilesAtomic([{ file, content: large }]);
+    await writeWithStrategy([{ file, content: large }]);
     expect(fs.readFileSync(file, 'utf8')).toBe(large);
     expect(fs.readdirSync(dir)).toEqual(['DPI']);
   });
@@ -50,7 +52,7 @@ describe('atomic file writes', () => {
       for (let i = 0; i < 20; i++) {
         fs.rmSync(first, { force: true });
         fs.rmSync(last, { force: true });
-        await writeFilesAtomic([
+        await writeWithStrategy([
           { file: first, content: String(100 + i) },
           { file: last, content: '.ready' },
         ]);
@@ -70,11 +72,30 @@ describe('atomic file writes', () => {
   it('on failure leaves no temp file and makes none of the files appear', async () => {
     const missing = path.join(dir, 'no-such-folder', 'tty');
     await expect(
-      writeFilesAtomic([
+      writeWithStrategy([
         { file: path.join(dir, 'hostPort_for_my_32262_tcp'), content: '32768' },
         { file: missing, content: '10' },
       ]),
     ).rejects.toThrow(/ENOENT/);
     expect(fs.readdirSync(dir)).toEqual([]);
+  });
+});
+
+describe('atomic file writes, strategy chosen per write', () => {
+  it('lands every file of many overlapping writes, each folder complete', async () => {
+    const folders = Array.from({ length: 40 }, (_, i) => path.join(dir, String(i)));
+    for (const f of folders) fs.mkdirSync(f);
+    await Promise.all(
+      folders.map((f, i) =>
+        writeFilesAtomic([
+          { file: path.join(f, 'DPI'), content: String(96 + i) },
+          { file: path.join(f, '.ready'), content: '.ready' },
+        ]),
+      ),
+    );
+    for (const [i, f] of folders.entries()) {
+      expect(fs.readdirSync(f).sort()).toEqual(['.ready', 'DPI']);
+      expect(fs.readFileSync(path.join(f, 'DPI'), 'utf8')).toBe(String(96 + i));
+    }
   });
 });
