@@ -1,7 +1,7 @@
 // Bundles the service into one executable file, build/ecs-host-service, which
 // is what a host runs (as the original's Go binary was).
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
@@ -42,6 +42,26 @@ const unusedDockerParts = {
         ? { path: path.join(root, 'scripts/stubs/docker-modem-ssh.cjs') }
         : undefined,
     );
+  },
+};
+
+// docker-modem formats every request's options for a debug line before
+// asking whether that line is on (`util.inspect` with unlimited depth, on
+// every engine call). The text is only built when the `modem` debug output is
+// enabled. The build fails if the line changes, so an upgrade cannot quietly
+// bring the cost back.
+const MODEM_DEBUG_LINE = "debug('Sending: %s', util.inspect(options, {";
+const lazyModemDebug = {
+  name: 'lazy-modem-debug',
+  setup(build) {
+    build.onLoad({ filter: /[\\/]docker-modem[\\/]lib[\\/]modem\.js$/ }, (args) => {
+      const source = readFileSync(args.path, 'utf8');
+      if (!source.includes(MODEM_DEBUG_LINE)) {
+        throw new Error(`${args.path}: the debug line to make lazy is not there any more`);
+      }
+      const lazy = "if (debug.enabled) debug('Sending: %s', util.inspect(options, {";
+      return { contents: source.replace(MODEM_DEBUG_LINE, lazy), loader: 'js' };
+    });
   },
 };
 
@@ -98,7 +118,7 @@ const result = await esbuild.build({
     __GIT_COMMIT__: JSON.stringify(gitCommit()),
     __BUILD_SETTINGS__: JSON.stringify(buildSettings),
   },
-  plugins: [unusedDockerParts],
+  plugins: [unusedDockerParts, lazyModemDebug],
   logLevel: 'warning',
   metafile: true,
 });
