@@ -5,6 +5,11 @@
  *     → ttyAssigned (waiting → overdue)   folder, host port and tty written
  *     → mounted                          start values written, `.ready` being written
  *     → running (idle ⇄ updatingDpi)
+ *
+ * DPI requests that arrive while start values are being written wait their
+ * turn (at most MAX_QUEUED_START_VALUES of them): each is written in order
+ * and answered after its own write, so a webserver that retries or sends two
+ * values close together gets 200s, not a refusal.
  *     → draining (unmounting → cleaningUp) → removed
  *
  * From `ttyAssigned` on, each cloud-storage mount the webserver asks for is a
@@ -29,6 +34,14 @@ import {
 } from './events.js';
 import { mountMachine, type MountActorRef, type MountToContainerEvent } from './mount.js';
 
+/** DPI requests a container holds while it writes; beyond this they get a 406. */
+export const MAX_QUEUED_START_VALUES = 8;
+
+export interface QueuedStartValues {
+  requestId: string;
+  dpi: number;
+}
+
 export interface ContainerInput {
   containerId: string;
   /** The folder an earlier run of the service left for this container, when adopting it. */
@@ -48,6 +61,8 @@ export interface ContainerContext {
   error: string | undefined;
   /** The API request whose reply is owed once the current write finishes. */
   pendingRequestId: string | undefined;
+  /** DPI requests that arrived during a write, oldest first. */
+  queuedStartValues: QueuedStartValues[];
   /** The container died or the host is shutting down: after draining there is nothing to wait for. */
   ended: boolean;
   startValuesTimeoutMs: number;
@@ -162,17 +177,40 @@ export const containerMachine = setup({
       status: 406 as const,
       error: `container ${context.containerId} cannot take start values while ${describeState(self.getSnapshot().value)}`,
     })),
-    /** A request caught mid-write by the drain still gets its answer. */
+    /** Requests caught mid-write or waiting by the drain still get their answers. */
     answerInterruptedRequest: enqueueActions(({ context, enqueue }) => {
-      if (context.pendingRequestId === undefined) return;
-      enqueue.sendParent({
-        type: 'api.reply',
-        requestId: context.pendingRequestId,
-        status: 406,
-        error: `container ${context.containerId} is going away`,
-      });
-      enqueue.assign({ pendingRequestId: undefined });
+      const owed = [context.pendingRequestId, ...context.queuedStartValues.map((q) => q.requestId)];
+      for (const requestId of owed) {
+        if (requestId === undefined) continue;
+        enqueue.sendParent({
+          type: 'api.reply',
+          requestId,
+          status: 406,
+          error: `container ${context.containerId} is going away`,
+        });
+      }
+      enqueue.assign({ pendingRequestId: undefined, queuedStartValues: [] });
     }),
+    queueStartValues: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'startValues.set') return;
+      if (context.queuedStartValues.length >= MAX_QUEUED_START_VALUES) {
+        enqueue.sendParent({
+          type: 'api.reply',
+          requestId: event.requestId,
+          status: 406,
+          error: `container ${context.containerId} already has ${MAX_QUEUED_START_VALUES} DPI requests waiting`,
+        });
+        return;
+      }
+      enqueue.assign({
+        queuedStartValues: [...context.queuedStartValues, { requestId: event.requestId, dpi: event.dpi }],
+      });
+    }),
+    takeQueuedStartValues: assign(({ context }) => ({
+      dpi: context.queuedStartValues[0]?.dpi,
+      pendingRequestId: context.queuedStartValues[0]?.requestId,
+      queuedStartValues: context.queuedStartValues.slice(1),
+    })),
     replyStartValuesWritten: sendParent(({ context }) => ({
       type: 'api.reply' as const,
       requestId: context.pendingRequestId ?? '',
@@ -254,6 +292,7 @@ export const containerMachine = setup({
       context.adopted.hostPort === context.hostPort,
     hadStartValues: ({ context }) => context.adopted?.ready === true && context.adopted.dpi !== undefined,
     noMountsLeft: ({ context }) => Object.keys(context.mounts).length === 0,
+    hasQueuedStartValues: ({ context }) => context.queuedStartValues.length > 0,
   },
   delays: {
     startValuesTimeout: ({ context }) => context.startValuesTimeoutMs,
@@ -269,6 +308,7 @@ export const containerMachine = setup({
     startedAtMs: undefined,
     error: undefined,
     pendingRequestId: undefined,
+    queuedStartValues: [],
     ended: false,
     startValuesTimeoutMs: input.startValuesTimeoutMs,
     adopted: input.adopted,
@@ -435,6 +475,8 @@ export const containerMachine = setup({
         },
       ],
       initial: 'waiting',
+      // Back here after a failed first write: a request that waited behind it tries again.
+      always: { guard: 'hasQueuedStartValues', target: 'mounted', actions: 'takeQueuedStartValues' },
       on: {
         'startValues.set': {
           target: 'mounted',
@@ -460,6 +502,7 @@ export const containerMachine = setup({
       },
     },
     mounted: {
+      on: { 'startValues.set': { actions: 'queueStartValues' } },
       invoke: {
         src: 'writeStartValues',
         input: ({ context }) => ({ containerId: context.containerId, dpi: context.dpi! }),
@@ -481,6 +524,7 @@ export const containerMachine = setup({
       initial: 'idle',
       states: {
         idle: {
+          always: { guard: 'hasQueuedStartValues', target: 'updatingDpi', actions: 'takeQueuedStartValues' },
           on: {
             'startValues.set': {
               target: 'updatingDpi',
@@ -492,6 +536,7 @@ export const containerMachine = setup({
           },
         },
         updatingDpi: {
+          on: { 'startValues.set': { actions: 'queueStartValues' } },
           invoke: {
             src: 'writeStartValues',
             input: ({ context }) => ({ containerId: context.containerId, dpi: context.dpi! }),

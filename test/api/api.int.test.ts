@@ -243,6 +243,11 @@ describe('the HTTPS API', () => {
 
     expect((await api.setDpi(hostPort, 96)).status).toBe(200);
     expect(fs.readFileSync(path.join(dir, 'DPI'), 'utf8')).toBe('96');
+
+    // Several at once for the same container (a webserver retrying): each waits its turn and gets a 200.
+    const sideBySide = await Promise.all([120, 144, 168].map((dpi) => api.setDpi(hostPort, dpi)));
+    expect(sideBySide.map((r) => r.status)).toEqual([200, 200, 200]);
+    expect(['120', '144', '168']).toContain(fs.readFileSync(path.join(dir, 'DPI'), 'utf8'));
     await removeContainer(id);
     await waitFor('the folder removed', () => readFolder(service.mappings, id) === undefined);
   });

@@ -2,6 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createActor, fromPromise, sendTo, setup, type AnyEventObject } from 'xstate';
 import {
   containerMachine,
+  MAX_QUEUED_START_VALUES,
   publishedHostPort,
   type ContainerContext,
   type ContainerEvent,
@@ -162,6 +163,61 @@ describe('containerMachine', () => {
     c.send({ type: 'container.died', timeNano: '2000000000' });
     await c.reach('removed');
     expect(c.toHost.slice(-2).map((e) => e.type)).toEqual(['resources.release', 'container.removed']);
+  });
+
+  it('queues DPI requests that arrive during a write and answers each after its own write, in order', async () => {
+    const c = runContainer({ writeStartValues: [new Error('disk full')] });
+    await c.reachJson({ ttyAssigned: 'waiting' });
+    // Sent back to back: the first write is still in flight when the others arrive.
+    c.send({ type: 'startValues.set', requestId: 'r1', dpi: 96 });
+    c.send({ type: 'startValues.set', requestId: 'r2', dpi: 144 });
+    c.send({ type: 'startValues.set', requestId: 'r3', dpi: 192 });
+    expect(c.context().queuedStartValues.map((q) => q.requestId)).toEqual(['r2', 'r3']);
+    await waitFor('three replies', () => c.replies().length === 3);
+    await c.reachJson({ running: 'idle' });
+    expect(c.replies().map((r) => [r.requestId, r.status])).toEqual([
+      ['r1', 406],
+      ['r2', 200],
+      ['r3', 200],
+    ]);
+    expect(c.context()).toMatchObject({ dpi: 192, queuedStartValues: [] });
+
+    // The same while running: a change of DPI queues behind the one being written.
+    c.send({ type: 'startValues.set', requestId: 'r4', dpi: 96 });
+    c.send({ type: 'startValues.set', requestId: 'r5', dpi: 120 });
+    await waitFor('five replies', () => c.replies().length === 5);
+    expect(
+      c
+        .replies()
+        .slice(3)
+        .map((r) => [r.requestId, r.status]),
+    ).toEqual([
+      ['r4', 200],
+      ['r5', 200],
+    ]);
+    expect(c.context().dpi).toBe(120);
+  });
+
+  it('refuses DPI requests beyond the queue limit, and answers queued ones with a 406 when draining', async () => {
+    const c = runContainer();
+    await c.reachJson({ ttyAssigned: 'waiting' });
+    const sent = MAX_QUEUED_START_VALUES + 2;
+    for (let i = 0; i < sent; i++) c.send({ type: 'startValues.set', requestId: `q${i}`, dpi: 96 });
+    // One writing, MAX waiting, the last refused at once.
+    expect(c.replies()).toEqual([
+      {
+        type: 'api.reply',
+        requestId: `q${sent - 1}`,
+        status: 406,
+        error: `container ${ID} already has ${MAX_QUEUED_START_VALUES} DPI requests waiting`,
+      },
+    ]);
+    c.send({ type: 'container.died', timeNano: '2000000000' });
+    await c.reach('removed');
+    const goingAway = c.replies().filter((r) => r.status === 406 && r.error.includes('going away'));
+    expect(goingAway.map((r) => r.requestId)).toEqual(
+      Array.from({ length: MAX_QUEUED_START_VALUES + 1 }, (_, i) => `q${i}`),
+    );
   });
 
   it('answers start values sent before the container is set up with a 406', async () => {
