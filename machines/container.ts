@@ -1,7 +1,7 @@
 /**
  * One container on the host, from the engine's `start` to its removal.
  *
- *   requested (inspecting → claiming → writingFiles)
+ *   requested (inspecting ⇄ waitingToInspectAgain → claiming → writingFiles)
  *     → ttyAssigned (waiting → overdue)   folder, host port and tty written
  *     → mounted                          start values written, `.ready` being written
  *     → running (idle ⇄ updatingDpi)
@@ -34,6 +34,15 @@ import {
 } from './events.js';
 import { mountMachine, type MountActorRef, type MountToContainerEvent } from './mount.js';
 
+/**
+ * Inspections tried before a container is given up as unreadable. A failure
+ * other than "no such container" is the engine's trouble, not the
+ * container's: draining on the first one would take the folder and TTY of a
+ * live (for instance adopted) container.
+ */
+export const INSPECTION_ATTEMPTS = 4;
+const INSPECTION_RETRY_BASE_MS = 250;
+
 /** DPI requests a container holds while it writes; beyond this they get a 406. */
 export const MAX_QUEUED_START_VALUES = 8;
 
@@ -48,6 +57,8 @@ export interface ContainerInput {
   adopted?: FolderRecord;
   /** How long to wait for the webserver's start values before reporting it. */
   startValuesTimeoutMs: number;
+  /** First wait before inspecting again after a failure, doubled each time (default 250 ms). */
+  inspectionRetryBaseMs?: number;
 }
 
 export interface ContainerContext {
@@ -66,6 +77,8 @@ export interface ContainerContext {
   /** The container died or the host is shutting down: after draining there is nothing to wait for. */
   ended: boolean;
   startValuesTimeoutMs: number;
+  inspectionFailures: number;
+  inspectionRetryBaseMs: number;
   adopted: FolderRecord | undefined;
   /** Cloud-storage mounts by (sanitised) provider name. */
   mounts: Record<string, MountActorRef>;
@@ -293,9 +306,11 @@ export const containerMachine = setup({
     hadStartValues: ({ context }) => context.adopted?.ready === true && context.adopted.dpi !== undefined,
     noMountsLeft: ({ context }) => Object.keys(context.mounts).length === 0,
     hasQueuedStartValues: ({ context }) => context.queuedStartValues.length > 0,
+    mayInspectAgain: ({ context }) => context.inspectionFailures + 1 < INSPECTION_ATTEMPTS,
   },
   delays: {
     startValuesTimeout: ({ context }) => context.startValuesTimeoutMs,
+    inspectionRetry: ({ context }) => context.inspectionRetryBaseMs * 2 ** (context.inspectionFailures - 1),
   },
 }).createMachine({
   id: 'container',
@@ -311,6 +326,8 @@ export const containerMachine = setup({
     queuedStartValues: [],
     ended: false,
     startValuesTimeoutMs: input.startValuesTimeoutMs,
+    inspectionFailures: 0,
+    inspectionRetryBaseMs: input.inspectionRetryBaseMs ?? INSPECTION_RETRY_BASE_MS,
     adopted: input.adopted,
     mounts: {},
   }),
@@ -382,14 +399,35 @@ export const containerMachine = setup({
                 ],
               },
             ],
-            onError: {
-              target: '#container.draining',
-              actions: [
-                assign({ error: ({ event }) => `inspection failed: ${errorMessage(event.error)}` }),
-                { type: 'reportError', params: ({ context }) => ({ message: context.error ?? '' }) },
-              ],
-            },
+            onError: [
+              {
+                guard: 'mayInspectAgain',
+                target: 'waitingToInspectAgain',
+                actions: [
+                  assign({ inspectionFailures: ({ context }) => context.inspectionFailures + 1 }),
+                  {
+                    type: 'logStep',
+                    params: ({ event }) => ({
+                      message: `inspection failed, trying again: ${errorMessage(event.error)}`,
+                    }),
+                  },
+                ],
+              },
+              {
+                target: '#container.draining',
+                actions: [
+                  assign({
+                    error: ({ event }) =>
+                      `inspection failed ${INSPECTION_ATTEMPTS} times: ${errorMessage(event.error)}`,
+                  }),
+                  { type: 'reportError', params: ({ context }) => ({ message: context.error ?? '' }) },
+                ],
+              },
+            ],
           },
+        },
+        waitingToInspectAgain: {
+          after: { inspectionRetry: 'inspecting' },
         },
         claiming: {
           entry: 'claimResources',

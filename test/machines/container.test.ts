@@ -2,6 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createActor, fromPromise, sendTo, setup, type AnyEventObject } from 'xstate';
 import {
   containerMachine,
+  INSPECTION_ATTEMPTS,
   MAX_QUEUED_START_VALUES,
   publishedHostPort,
   type ContainerContext,
@@ -19,6 +20,8 @@ const recorder = transitionRecorder('container');
 
 interface Fakes {
   inspection?: Partial<ContainerInspection> | Error;
+  /** This many inspections fail before the others answer. */
+  failedInspections?: number;
   claim?: 'granted' | 'denied';
   writeStartFiles?: Error;
   /** Results of successive writeStartValues calls: undefined = success. */
@@ -38,11 +41,16 @@ function runContainer(fakes: Fakes = {}) {
   const toHost: ContainerToHostEvent[] = [];
   const reported: string[] = [];
   const writes = [...(fakes.writeStartValues ?? [])];
+  let inspectionsLeftToFail = fakes.failedInspections ?? 0;
   const container = containerMachine
     .provide({
       actors: {
         inspectContainer: fromPromise(async ({ input }) => {
           if (fakes.inspection instanceof Error) throw fakes.inspection;
+          if (inspectionsLeftToFail > 0) {
+            inspectionsLeftToFail -= 1;
+            throw new Error('engine busy');
+          }
           return {
             containerId: input.containerId,
             name: 'desktop',
@@ -94,6 +102,7 @@ function runContainer(fakes: Fakes = {}) {
       input: {
         containerId: ID,
         startValuesTimeoutMs: fakes.startValuesTimeoutMs ?? 60_000,
+        inspectionRetryBaseMs: 1,
         adopted: fakes.adopted,
       },
     },
@@ -220,6 +229,17 @@ describe('containerMachine', () => {
     );
   });
 
+  it('inspects again after an engine failure instead of giving the container up', async () => {
+    const c = runContainer({ failedInspections: INSPECTION_ATTEMPTS - 1 });
+    await c.reachJson({ ttyAssigned: 'waiting' });
+    expect(c.reported).toEqual([]);
+    expect(c.context()).toMatchObject({
+      hostPort: 40001,
+      tty: 10,
+      inspectionFailures: INSPECTION_ATTEMPTS - 1,
+    });
+  });
+
   it('answers start values sent before the container is set up with a 406', async () => {
     const c = runContainer({ claim: 'denied' });
     await c.reach('rejected');
@@ -249,7 +269,11 @@ describe('containerMachine', () => {
       { inspection: { hostPortBindings: [1, 2] } },
       'the bindings of 32262/tcp disagree on the host port: 1, 2',
     ],
-    ['a failed inspection', { inspection: new Error('engine timeout') }, 'inspection failed: engine timeout'],
+    [
+      'failed inspections',
+      { inspection: new Error('engine timeout') },
+      `inspection failed ${INSPECTION_ATTEMPTS} times: engine timeout`,
+    ],
     ['no free TTY', { claim: 'denied' as const }, 'all 246 assignable TTYs are taken'],
     ['a failed write', { writeStartFiles: new Error('EROFS') }, 'writing the start files failed: EROFS'],
   ])('is rejected after %s, holding nothing, until it dies', async (_, fakes, message) => {
