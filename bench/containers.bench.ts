@@ -3,8 +3,14 @@
  * engine's `start` event to a complete `tty` file, batch wall time with and
  * without the service, RSS idle / with 100 containers, and RSS growth over
  * many lifecycles. Runs against the private engine of `make bench`.
+ *
+ * Before the service, the same latencies for bench/floorReactor.ts, the least
+ * any implementation must do (inspect, two fsynced files), measured the same
+ * way: what is left over in the service's figures is its own cost.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import type { Readable } from 'node:stream';
@@ -42,24 +48,65 @@ async function watchStartEvents(): Promise<Map<string, number>> {
   return starts;
 }
 
-async function watchTtyFiles(mappings: string): Promise<Map<string, number>> {
-  const seen = new Map<string, number>();
-  const watcher = spawn(
-    process.execPath,
-    ['--import', 'tsx', path.join(repoRoot, 'bench/ttyWatcher.ts'), mappings],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
-  process.on('exit', () => watcher.kill());
+/** A bench/*.ts helper in its own process; resolves once it prints `readyLine`. */
+async function helper(script: string, arg: string, readyLine: string, onLine: (line: string) => void) {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'bench', script), arg], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  process.on('exit', () => child.kill());
   await new Promise<void>((resolve) => {
-    readline.createInterface({ input: watcher.stdout! }).on('line', (line) => {
-      if (line === 'watching') return resolve();
-      const [id, at] = line.split(' ');
-      seen.set(id!, Number(at));
+    readline.createInterface({ input: child.stdout! }).on('line', (line) => {
+      if (line === readyLine) resolve();
+      else onLine(line);
     });
   });
-  return seen;
+  return child;
+}
+
+async function watchTtyFiles(
+  mappings: string,
+): Promise<{ seen: Map<string, number>; watcher: ChildProcess }> {
+  const seen = new Map<string, number>();
+  const watcher = await helper('ttyWatcher.ts', mappings, 'watching', (line) => {
+    const [id, at] = line.split(' ');
+    seen.set(id!, Number(at));
+  });
+  return { seen, watcher };
+}
+
+/** `start` → `tty` for 20 containers started one after the other. */
+async function oneAtATime(starts: Map<string, number>, ttys: Map<string, number>): Promise<number[]> {
+  const single: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    const id = await startOne();
+    await waitUntil('tty', () => ttys.has(id) && starts.has(id));
+    single.push(ttys.get(id)! - starts.get(id)!);
+    await docker.getContainer(id).remove({ force: true });
+  }
+  return single;
+}
+
+/** `start` → `tty` for a batch started at once, and the batch's wall time. */
+async function allAtOnce(starts: Map<string, number>, ttys: Map<string, number>) {
+  const batch = await batchWallMs(BATCH);
+  await waitUntil('every tty', () => batch.ids.every((id) => ttys.has(id) && starts.has(id)));
+  return { ms: batch.ms, latencies: batch.ids.map((id) => ttys.get(id)! - starts.get(id)!) };
+}
+
+async function floorFigures(starts: Map<string, number>) {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'hs-floor-'));
+  const { seen, watcher } = await watchTtyFiles(root);
+  const reactor = await helper('floorReactor.ts', root, 'ready', () => {});
+  try {
+    const single = await oneAtATime(starts, seen);
+    const batch = await allAtOnce(starts, seen);
+    return { single, batch: batch.latencies };
+  } finally {
+    reactor.kill();
+    watcher.kill();
+    await removeAll();
+    fs.rmSync(root, { recursive: true, force: true });
+  }
 }
 
 async function gcRss(service: BenchService): Promise<number> {
@@ -94,24 +141,17 @@ async function main() {
   // The engine alone first, so the service's figures are not flattered by a warmed-up engine.
   const alone = await batchWallMs(BATCH);
   await removeAll();
+  const floor = await floorFigures(starts);
 
   const service = await startBenchService({ HOST_SERVICE_RELIST_INTERVAL_MS: '10000' }, ['--expose-gc']);
   await service.waitFor('engine connected');
-  const ttys = await watchTtyFiles(service.mappings);
+  const { seen: ttys } = await watchTtyFiles(service.mappings);
   await sleep(500);
   const idleRss = await gcRss(service);
 
-  const single: number[] = [];
-  for (let i = 0; i < 20; i++) {
-    const id = await startOne();
-    await waitUntil('tty', () => ttys.has(id) && starts.has(id));
-    single.push(ttys.get(id)! - starts.get(id)!);
-    await docker.getContainer(id).remove({ force: true });
-  }
-
-  const withService = await batchWallMs(BATCH);
-  await waitUntil('every tty', () => withService.ids.every((id) => ttys.has(id) && starts.has(id)));
-  const batch = withService.ids.map((id) => ttys.get(id)! - starts.get(id)!);
+  const single = await oneAtATime(starts, ttys);
+  const withService = await allAtOnce(starts, ttys);
+  const batch = withService.latencies;
   const busyRss = await gcRss(service);
   const busyRssNoGc = rssMb(service.child.pid!);
   await removeAll();
@@ -135,7 +175,9 @@ async function main() {
 
   const pct = (a: number, b: number) => `${Math.round((a / b - 1) * 1000) / 10}%`;
   console.log(`start event → tty complete, one container at a time: ${summary(single)}`);
+  console.log(`  floor (bench/floorReactor.ts), one at a time: ${summary(floor.single)}`);
   console.log(`start event → tty complete, ${BATCH} concurrent: ${summary(batch)}`);
+  console.log(`  floor (bench/floorReactor.ts), ${BATCH} concurrent: ${summary(floor.batch)}`);
   console.log(
     `batch of ${BATCH} wall time: engine alone ${Math.round(alone.ms)} ms, with the service ${Math.round(withService.ms)} ms (${pct(withService.ms, alone.ms)})`,
   );
