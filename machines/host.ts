@@ -135,6 +135,25 @@ function containerInput(context: HostContext, containerId: string) {
   };
 }
 
+interface ContainerSpawnOptions {
+  id: string;
+  input: ReturnType<typeof containerInput>;
+}
+
+/**
+ * `containers` with a new actor for `containerId`: on a start, a re-list, an
+ * adoption or a restart. `spawn` is a one-line wrapper at each call: xstate's
+ * own spawner is only typed inside the machine's `assign`.
+ */
+function withContainerSpawned(
+  context: HostContext,
+  containerId: string,
+  spawn: (options: ContainerSpawnOptions) => ContainerActorRef,
+): Record<string, TrackedContainer> {
+  const ref = spawn({ id: containerId, input: containerInput(context, containerId) });
+  return { ...context.containers, [containerId]: newTracked(ref) };
+}
+
 function withoutAdoptable(context: HostContext, containerId: string): Record<string, FolderRecord> {
   const { [containerId]: _adopted, ...rest } = context.adoptable;
   return rest;
@@ -188,15 +207,8 @@ export const hostMachine = setup({
       const tracked = context.containers[event.containerId];
       if (tracked === undefined) {
         enqueue.assign({
-          containers: ({ context, spawn }) => ({
-            ...context.containers,
-            [event.containerId]: newTracked(
-              spawn('container', {
-                id: event.containerId,
-                input: containerInput(context, event.containerId),
-              }),
-            ),
-          }),
+          containers: ({ context, spawn }) =>
+            withContainerSpawned(context, event.containerId, (o) => spawn('container', o)),
         });
         enqueue.assign({ adoptable: ({ context }) => withoutAdoptable(context, event.containerId) });
       } else if (tracked.ref.getSnapshot().matches('draining')) {
@@ -227,12 +239,8 @@ export const hostMachine = setup({
       }
       for (const containerId of toSpawn) {
         enqueue.assign({
-          containers: ({ context, spawn }) => ({
-            ...context.containers,
-            [containerId]: newTracked(
-              spawn('container', { id: containerId, input: containerInput(context, containerId) }),
-            ),
-          }),
+          containers: ({ context, spawn }) =>
+            withContainerSpawned(context, containerId, (o) => spawn('container', o)),
         });
       }
       enqueue.assign({ adoptable: {} });
@@ -313,15 +321,8 @@ export const hostMachine = setup({
       enqueue.assign({ containers: rest });
       if (tracked.restartPending) {
         enqueue.assign({
-          containers: ({ context, spawn }) => ({
-            ...context.containers,
-            [event.containerId]: newTracked(
-              spawn('container', {
-                id: event.containerId,
-                input: containerInput(context, event.containerId),
-              }),
-            ),
-          }),
+          containers: ({ context, spawn }) =>
+            withContainerSpawned(context, event.containerId, (o) => spawn('container', o)),
         });
       }
     }),
