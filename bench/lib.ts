@@ -130,7 +130,7 @@ export async function startOne(): Promise<string> {
     } catch (error) {
       await c.remove({ force: true }).catch(() => {});
       // Another engine on this machine may hold the port this one picked.
-      if (!String(error).includes('address already in use') || attempt >= 5) throw error;
+      if (!String(error).includes('address already in use') || attempt >= 20) throw error;
     }
   }
 }

@@ -47,8 +47,9 @@ export async function startContainer(options: ContainerOptions = {}): Promise<Do
       return container;
     } catch (error) {
       await container.remove({ force: true }).catch(() => {});
-      // Another engine on this machine (a developer's, or `make run`'s) may hold the port this one picked.
-      if (!String(error).includes('address already in use') || attempt >= 5) throw error;
+      // Another engine on this machine (a developer's, or `make run`'s) may hold the port this one picked;
+      // engines hand out ports in order, so one with a block of them in use can take several tries.
+      if (!String(error).includes('address already in use') || attempt >= 20) throw error;
     }
   }
 }
