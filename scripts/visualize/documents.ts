@@ -34,7 +34,7 @@ export function markdownDocument(charted: ChartedMachine, chart: Chart): string 
   return [
     `# The \`${chart.machineId}\` machine`,
     '',
-    `Generated from \`${charted.source}\` by \`make visualize\`; do not edit by hand.`,
+    `Generated from \`${charted.source}\`${charted.sourceDigest === undefined ? '' : ` (sha256 ${charted.sourceDigest}…)`} by \`make visualize\`; do not edit by hand.`,
     'Edges read `event [guard] / actions`; `after X` is a delayed transition, `done: X` and',
     '`error: X` are the outcomes of the invoked actor X, `always` is taken as soon as its guard holds.',
     '',

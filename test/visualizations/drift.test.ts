@@ -60,6 +60,15 @@ describe('the visualizations drift check', () => {
     ]);
   });
 
+  it('fails when a machine file changed without changing the chart (a comment, say)', () => {
+    const dir = tempDir();
+    writeDocuments(dir, generateDocuments(chartedMachines, mermaid));
+    const edited = chartedMachines.map((m) => (m.name === 'host' ? { ...m, sourceDigest: '0'.repeat(16) } : m));
+    expect(findDrift(dir, generateDocuments(edited, mermaid))).toEqual([
+      'host.md differs from the machine definitions',
+    ]);
+  });
+
   it('fails on a missing document and on a document that belongs to no machine', () => {
     const dir = tempDir();
     const documents = generateDocuments(chartedMachines, mermaid);
