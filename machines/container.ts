@@ -5,12 +5,12 @@
  *     → ttyAssigned (waiting → overdue)   folder, host port and tty written
  *     → mounted                          start values written, `.ready` being written
  *     → running (idle ⇄ updatingDpi)
+ *     → draining (unmounting → cleaningUp) → removed
  *
  * DPI requests that arrive while start values are being written wait their
  * turn (at most MAX_QUEUED_START_VALUES of them): each is written in order
  * and answered after its own write, so a webserver that retries or sends two
  * values close together gets 200s, not a refusal.
- *     → draining (unmounting → cleaningUp) → removed
  *
  * From `ttyAssigned` on, each cloud-storage mount the webserver asks for is a
  * child actor (machines/mount.ts); draining stops them all before the folder
