@@ -30,6 +30,8 @@ const fchmod = promisify(fs.fchmod);
 const fsync = promisify(fs.fsync);
 const close = promisify(fs.close);
 const rename = promisify(fs.rename);
+const mkdir = promisify(fs.mkdir);
+const chmod = promisify(fs.chmod);
 
 export interface FileToWrite {
   file: string;
@@ -40,6 +42,13 @@ export interface FileToWrite {
 }
 
 export type WriteStrategy = 'inline' | 'threadPool';
+
+export interface WriteOptions {
+  /** Make the files' folder first (it may exist), with exactly this mode. */
+  folderMode?: number;
+  /** For tests; by default chosen per write as described above. */
+  strategy?: WriteStrategy;
+}
 
 interface TempFile {
   temp: string;
@@ -63,7 +72,20 @@ async function allSettledOrThrow(promises: readonly Promise<unknown>[]): Promise
   if (failed !== undefined) throw failed.reason;
 }
 
-async function writeInline(files: readonly FileToWrite[], temps: TempFile[]): Promise<void> {
+const tolerateExisting = (error: unknown) => {
+  if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+};
+
+async function writeInline(files: readonly FileToWrite[], temps: TempFile[], folderMode?: number) {
+  if (folderMode !== undefined && files[0] !== undefined) {
+    const folder = path.dirname(files[0].file);
+    try {
+      fs.mkdirSync(folder, { mode: folderMode });
+    } catch (error) {
+      tolerateExisting(error);
+    }
+    fs.chmodSync(folder, folderMode);
+  }
   for (const f of files) {
     const mode = f.mode ?? 0o644;
     const temp: TempFile = { temp: tempNameFor(f.file), fd: undefined };
@@ -84,7 +106,12 @@ async function writeInline(files: readonly FileToWrite[], temps: TempFile[]): Pr
   for (const [i, f] of files.entries()) fs.renameSync(temps[i]!.temp, f.file);
 }
 
-async function writeOnThreadPool(files: readonly FileToWrite[], temps: TempFile[]): Promise<void> {
+async function writeOnThreadPool(files: readonly FileToWrite[], temps: TempFile[], folderMode?: number) {
+  if (folderMode !== undefined && files[0] !== undefined) {
+    const folder = path.dirname(files[0].file);
+    await mkdir(folder, { mode: folderMode }).catch(tolerateExisting);
+    await chmod(folder, folderMode);
+  }
   const writeOne = async (f: FileToWrite, temp: TempFile) => {
     const mode = f.mode ?? 0o644;
     temp.fd = await open(temp.temp, 'w', mode);
@@ -126,17 +153,18 @@ function discard(temps: readonly TempFile[]): void {
  * file system commits concurrent fsyncs together), then renamed one after
  * the other. A reader that sees a later file can rely on every earlier one
  * being complete. On failure no temp file is left, and no file after the
- * failed one appears. `strategy` is for tests; by default it is chosen as
- * described above.
+ * failed one appears.
  */
 export async function writeFilesAtomic(
   files: readonly FileToWrite[],
-  strategy: WriteStrategy = writesInFlight === 0 ? 'inline' : 'threadPool',
+  { folderMode, strategy = writesInFlight === 0 ? 'inline' : 'threadPool' }: WriteOptions = {},
 ): Promise<void> {
   const temps: TempFile[] = [];
   writesInFlight += 1;
   try {
-    await (strategy === 'inline' ? writeInline(files, temps) : writeOnThreadPool(files, temps));
+    await (strategy === 'inline'
+      ? writeInline(files, temps, folderMode)
+      : writeOnThreadPool(files, temps, folderMode));
   } catch (error) {
     discard(temps);
     throw error;

@@ -2,7 +2,6 @@
  * The per-container folders under `containerResourceMappings/`, which the
  * containers read: `hostPort_for_my_32262_tcp`, `tty`, `DPI`, `.ready`.
  */
-import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import type { FolderRecord } from '../../machines/events.js';
 import path from 'node:path';
@@ -33,17 +32,13 @@ export class MappingFolders {
   /** Makes the folder, then the host port and the TTY, durably; `tty` appears last. */
   async writeStartFiles(containerId: string, hostPort: number, tty: number): Promise<void> {
     const folder = this.folderOf(containerId);
-    // Inline like the writes' own metadata calls (see atomicFile.ts): neither waits for the disk.
-    try {
-      fsSync.mkdirSync(folder, { mode: 0o755 });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    }
-    fsSync.chmodSync(folder, 0o755);
-    await writeFilesAtomic([
-      { file: path.join(folder, HOST_PORT_FILE), content: String(hostPort) },
-      { file: path.join(folder, TTY_FILE), content: String(tty) },
-    ]);
+    await writeFilesAtomic(
+      [
+        { file: path.join(folder, HOST_PORT_FILE), content: String(hostPort) },
+        { file: path.join(folder, TTY_FILE), content: String(tty) },
+      ],
+      { folderMode: 0o755 },
+    );
   }
 
   /** `DPI` first, `.ready` last: the container starts reading when `.ready` appears. */

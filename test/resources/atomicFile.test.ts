@@ -13,7 +13,22 @@ afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 const modeOf = (file: string) => fs.statSync(file).mode & 0o777;
 
 describe.each<WriteStrategy>(['inline', 'threadPool'])('atomic file writes (%s)', (strategy) => {
-  const writeWithStrategy = (files: readonly FileToWrite[]) => writeFilesAtomic(files, strategy);
+  const writeWithStrategy = (files: readonly FileToWrite[], folderMode?: number) =>
+    writeFilesAtomic(files, { strategy, folderMode });
+
+  it('makes the folder with its exact mode when asked, and takes one that exists', async () => {
+    const folder = path.join(dir, 'container');
+    const previous = process.umask(0o077);
+    try {
+      await writeWithStrategy([{ file: path.join(folder, 'tty'), content: '10' }], 0o755);
+      fs.chmodSync(folder, 0o700);
+      await writeWithStrategy([{ file: path.join(folder, 'tty'), content: '11' }], 0o755);
+    } finally {
+      process.umask(previous);
+    }
+    expect(modeOf(folder)).toBe(0o755);
+    expect(fs.readFileSync(path.join(folder, 'tty'), 'utf8')).toBe('11');
+  });
 
   it('writes the content with the exact mode, whatever the umask', async () => {
     const previous = process.umask(0o077);
