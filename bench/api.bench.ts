@@ -15,6 +15,7 @@ import https from 'node:https';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { apiClient, send } from '../test/support/api.js';
+import { writeDurablySync } from './durableWrite.js';
 import { publishedPort, removeAllContainers, startContainer } from '../test/support/engine.js';
 import { readFolder } from '../test/support/mappings.js';
 import { startService, TEST_AUTH_SECRET, type RunningService } from '../test/support/service.js';
@@ -81,12 +82,7 @@ async function diskFloor(folder: string, n: number, pauseMs: number): Promise<Fi
       ['DPI', String(96 + (i % 4) * 48)],
       ['.ready', '.ready'],
     ] as const) {
-      const temp = path.join(folder, `.${name}.${i}.tmp`);
-      const fd = fs.openSync(temp, 'w', 0o644);
-      fs.writeSync(fd, content);
-      fs.fsyncSync(fd);
-      fs.closeSync(fd);
-      fs.renameSync(temp, path.join(folder, name));
+      writeDurablySync(path.join(folder, name), content);
     }
     latencies.push(performance.now() - t0);
   }

@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import readline from 'node:readline';
+import { writeDurablySync } from './durableWrite.js';
 
 const root = process.argv[2]!;
 const socketPath = (process.env['DOCKER_HOST'] ?? 'unix:///var/run/docker.sock').replace(/^unix:\/\//, '');
@@ -32,15 +33,6 @@ function engineGet(urlPath: string): Promise<string> {
   });
 }
 
-function writeDurably(file: string, content: string): void {
-  const temp = `${file}.tmp`;
-  const fd = fs.openSync(temp, 'w', 0o644);
-  fs.writeSync(fd, content);
-  fs.fsyncSync(fd);
-  fs.closeSync(fd);
-  fs.renameSync(temp, file);
-}
-
 interface Inspection {
   NetworkSettings?: { Ports?: Record<string, { HostPort: string }[] | null> };
 }
@@ -51,8 +43,8 @@ async function onStart(containerId: string): Promise<void> {
   if (hostPort === undefined) return;
   const folder = path.join(root, containerId);
   fs.mkdirSync(folder, { recursive: true });
-  writeDurably(path.join(folder, 'hostPort_for_my_32262_tcp'), hostPort);
-  writeDurably(path.join(folder, 'tty'), String(nextTty++));
+  writeDurablySync(path.join(folder, 'hostPort_for_my_32262_tcp'), hostPort);
+  writeDurablySync(path.join(folder, 'tty'), String(nextTty++));
 }
 
 const filters = encodeURIComponent(JSON.stringify({ type: ['container'], event: ['start'] }));
