@@ -6,6 +6,13 @@
  *     → mounted                          start values written, `.ready` being written
  *     → running (idle ⇄ updatingDpi)
  *     → draining (unmounting → cleaningUp) → removed
+ *   any state but draining → detaching → detached   the service stops, the container runs on
+ *
+ * `detaching` is the service stopping while the container keeps running
+ * (`host.leaving`): its folder, files, TTY and cloud-storage mounts stay as
+ * they are, for the next start to adopt. A write in flight finishes first, so
+ * nothing the container reads is left half-done by a stop; only the actor
+ * ends. A container that died is drained as usual, whoever asks.
  *
  * DPI requests that arrive while start values are being written wait their
  * turn (at most MAX_QUEUED_START_VALUES of them): each is written in order
@@ -14,7 +21,8 @@
  *
  * From `ttyAssigned` on, each cloud-storage mount the webserver asks for is a
  * child actor (machines/mount.ts); draining stops them all before the folder
- * goes.
+ * goes. Mounts an earlier run left serving for an adopted container are its
+ * children from the start (`adopted.mounts`).
  *
  * A container that cannot be set up (no published port, no free TTY, a write
  * that failed) is drained at once and then parked in `rejected` until the
@@ -74,8 +82,10 @@ export interface ContainerContext {
   pendingRequestId: string | undefined;
   /** DPI requests that arrived during a write, oldest first. */
   queuedStartValues: QueuedStartValues[];
-  /** The container died or the host is shutting down: after draining there is nothing to wait for. */
+  /** The container died: after draining there is nothing to wait for. */
   ended: boolean;
+  /** The service is stopping: once the write in flight is done, let go (`detaching`). */
+  leaving: boolean;
   startValuesTimeoutMs: number;
   inspectionFailures: number;
   inspectionRetryBaseMs: number;
@@ -89,7 +99,8 @@ export type ContainerEvent =
   | { type: 'resources.denied'; reason: string }
   | { type: 'startValues.set'; requestId: string; dpi: number }
   | { type: 'container.died'; timeNano: string }
-  | { type: 'host.draining' }
+  /** The service stops and the container still runs: keep everything, end the actor. */
+  | { type: 'host.leaving' }
   | {
       type: 'cloudStorage.mount';
       requestId: string;
@@ -104,6 +115,8 @@ export type ContainerToHostEvent =
   | { type: 'resources.release'; containerId: string }
   | { type: 'container.acceptingRequests'; containerId: string; hostPort: number }
   | { type: 'container.removed'; containerId: string }
+  /** The service is stopping and left the container's folder, TTY and mounts as they are. */
+  | { type: 'container.detached'; containerId: string }
   | { type: 'api.reply'; requestId: string; status: 200; result: string }
   | { type: 'api.reply'; requestId: string; status: 406; error: string };
 
@@ -184,14 +197,18 @@ export const containerMachine = setup({
       type: 'container.removed' as const,
       containerId: context.containerId,
     })),
+    announceDetached: sendParent(({ context }) => ({
+      type: 'container.detached' as const,
+      containerId: context.containerId,
+    })),
     refuseStartValues: sendParent(({ context, event, self }) => ({
       type: 'api.reply' as const,
       requestId: event.type === 'startValues.set' ? event.requestId : '',
       status: 406 as const,
       error: `container ${context.containerId} cannot take start values while ${describeState(self.getSnapshot().value)}`,
     })),
-    /** Requests caught mid-write or waiting by the drain still get their answers. */
-    answerInterruptedRequest: enqueueActions(({ context, enqueue }) => {
+    /** Requests caught mid-write or waiting by the drain or a stop still get their answers. */
+    answerInterruptedRequest: enqueueActions(({ context, enqueue }, params: { why: string }) => {
       const owed = [context.pendingRequestId, ...context.queuedStartValues.map((q) => q.requestId)];
       for (const requestId of owed) {
         if (requestId === undefined) continue;
@@ -199,7 +216,7 @@ export const containerMachine = setup({
           type: 'api.reply',
           requestId,
           status: 406,
-          error: `container ${context.containerId} is going away`,
+          error: `container ${context.containerId}: ${params.why}`,
         });
       }
       enqueue.assign({ pendingRequestId: undefined, queuedStartValues: [] });
@@ -279,6 +296,10 @@ export const containerMachine = setup({
     stopMounts: enqueueActions(({ context, enqueue }) => {
       for (const mount of Object.values(context.mounts)) enqueue.sendTo(mount, { type: 'mount.stop' });
     }),
+    detachMounts: enqueueActions(({ context, enqueue }) => {
+      for (const mount of Object.values(context.mounts)) enqueue.sendTo(mount, { type: 'mount.detach' });
+    }),
+    markLeaving: assign({ leaving: true }),
     /** A mount's answer to the webserver goes up to the host like the container's own. */
     forwardReply: sendParent(({ event }) => {
       if (event.type !== 'api.reply') throw new Error(`not a reply: ${event.type}`);
@@ -295,6 +316,7 @@ export const containerMachine = setup({
       context.startedAtMs === undefined ||
       timeNanoToMs(event.timeNano) >= context.startedAtMs,
     ended: ({ context }) => context.ended,
+    leaving: ({ context }) => context.leaving,
     lostAdoptedTty: ({ context, event }) =>
       event.type === 'resources.granted' &&
       context.adopted?.tty !== undefined &&
@@ -314,7 +336,7 @@ export const containerMachine = setup({
   },
 }).createMachine({
   id: 'container',
-  context: ({ input }) => ({
+  context: ({ input, spawn }) => ({
     containerId: input.containerId,
     name: undefined,
     hostPort: undefined,
@@ -325,11 +347,26 @@ export const containerMachine = setup({
     pendingRequestId: undefined,
     queuedStartValues: [],
     ended: false,
+    leaving: false,
     startValuesTimeoutMs: input.startValuesTimeoutMs,
     inspectionFailures: 0,
     inspectionRetryBaseMs: input.inspectionRetryBaseMs ?? INSPECTION_RETRY_BASE_MS,
     adopted: input.adopted,
-    mounts: {},
+    // Still served by the rclone an earlier run started: watched from now on, unmounted if the container is gone.
+    mounts: Object.fromEntries(
+      (input.adopted?.hostPort === undefined ? [] : (input.adopted.mounts ?? [])).map((provider) => [
+        provider,
+        spawn('mount', {
+          id: `mount:${provider}`,
+          input: {
+            containerId: input.containerId,
+            hostPort: input.adopted!.hostPort!,
+            provider,
+            adopted: true,
+          },
+        }),
+      ]),
+    ),
   }),
   initial: 'requested',
   on: {
@@ -338,7 +375,7 @@ export const containerMachine = setup({
       target: '.draining',
       actions: assign({ ended: true }),
     },
-    'host.draining': { target: '.draining', actions: assign({ ended: true }) },
+    'host.leaving': { target: '.detaching' },
     // Start values are only taken in ttyAssigned and running; anywhere else the request is answered at once.
     'startValues.set': {
       actions: 'refuseStartValues',
@@ -473,6 +510,7 @@ export const containerMachine = setup({
           },
         },
         writingFiles: {
+          on: { 'host.leaving': { actions: 'markLeaving' } },
           invoke: {
             src: 'writeStartFiles',
             input: ({ context }) => ({
@@ -481,6 +519,7 @@ export const containerMachine = setup({
               tty: context.tty!,
             }),
             onDone: [
+              { guard: 'leaving', target: '#container.detaching' },
               // An adopted container that had its start values keeps running as it was.
               {
                 guard: 'hadStartValues',
@@ -489,6 +528,7 @@ export const containerMachine = setup({
               },
               { target: '#container.ttyAssigned' },
             ],
+            // A failed write is drained whatever happens next: the folder is incomplete.
             onError: {
               target: '#container.draining',
               actions: [
@@ -540,18 +580,31 @@ export const containerMachine = setup({
       },
     },
     mounted: {
-      on: { 'startValues.set': { actions: 'queueStartValues' } },
+      on: { 'startValues.set': { actions: 'queueStartValues' }, 'host.leaving': { actions: 'markLeaving' } },
       invoke: {
         src: 'writeStartValues',
         input: ({ context }) => ({ containerId: context.containerId, dpi: context.dpi! }),
-        onDone: { target: 'running', actions: ['replyStartValuesWritten', 'requestAnswered'] },
-        onError: {
-          target: 'ttyAssigned',
-          actions: [
-            { type: 'replyStartValuesFailed', params: ({ event }) => ({ error: event.error }) },
-            'requestAnswered',
-          ],
-        },
+        onDone: [
+          { guard: 'leaving', target: 'detaching', actions: ['replyStartValuesWritten', 'requestAnswered'] },
+          { target: 'running', actions: ['replyStartValuesWritten', 'requestAnswered'] },
+        ],
+        onError: [
+          {
+            guard: 'leaving',
+            target: 'detaching',
+            actions: [
+              { type: 'replyStartValuesFailed', params: ({ event }) => ({ error: event.error }) },
+              'requestAnswered',
+            ],
+          },
+          {
+            target: 'ttyAssigned',
+            actions: [
+              { type: 'replyStartValuesFailed', params: ({ event }) => ({ error: event.error }) },
+              'requestAnswered',
+            ],
+          },
+        ],
       },
     },
     running: {
@@ -574,24 +627,44 @@ export const containerMachine = setup({
           },
         },
         updatingDpi: {
-          on: { 'startValues.set': { actions: 'queueStartValues' } },
+          on: {
+            'startValues.set': { actions: 'queueStartValues' },
+            'host.leaving': { actions: 'markLeaving' },
+          },
           invoke: {
             src: 'writeStartValues',
             input: ({ context }) => ({ containerId: context.containerId, dpi: context.dpi! }),
-            onDone: { target: 'idle', actions: ['replyStartValuesWritten', 'requestAnswered'] },
-            onError: {
-              target: 'idle',
-              actions: [
-                { type: 'replyStartValuesFailed', params: ({ event }) => ({ error: event.error }) },
-                'requestAnswered',
-              ],
-            },
+            onDone: [
+              {
+                guard: 'leaving',
+                target: '#container.detaching',
+                actions: ['replyStartValuesWritten', 'requestAnswered'],
+              },
+              { target: 'idle', actions: ['replyStartValuesWritten', 'requestAnswered'] },
+            ],
+            onError: [
+              {
+                guard: 'leaving',
+                target: '#container.detaching',
+                actions: [
+                  { type: 'replyStartValuesFailed', params: ({ event }) => ({ error: event.error }) },
+                  'requestAnswered',
+                ],
+              },
+              {
+                target: 'idle',
+                actions: [
+                  { type: 'replyStartValuesFailed', params: ({ event }) => ({ error: event.error }) },
+                  'requestAnswered',
+                ],
+              },
+            ],
           },
         },
       },
     },
     draining: {
-      entry: 'answerInterruptedRequest',
+      entry: { type: 'answerInterruptedRequest', params: { why: 'it is going away' } },
       initial: 'unmounting',
       states: {
         // Each mount unmounts and removes its folder; each one's `mount.gone` shrinks the list.
@@ -627,17 +700,30 @@ export const containerMachine = setup({
       // The TTY and host port go back only once the folder is gone, so no newcomer meets stale files.
       exit: 'releaseResources',
       on: {
-        // Already draining: a die or a host shutdown only changes where we go next.
+        // Already draining: a die or a stop of the service only changes where we go next.
         'container.died': { actions: assign({ ended: true }) },
-        'host.draining': { actions: assign({ ended: true }) },
+        'host.leaving': { actions: 'markLeaving' },
       },
     },
-    // Set up failed; nothing is held. Waits for the engine to report the death.
+    // Set up failed; nothing is held. Waits for the engine to report the death, or for the service to stop.
     rejected: {
+      always: { guard: 'leaving', target: 'removed' },
       on: {
         'container.died': { target: 'removed' },
-        'host.draining': { target: 'removed' },
+        'host.leaving': { target: 'removed' },
       },
+    },
+    // The service stops and the container runs on: its mounts stay served, then the actor ends.
+    detaching: {
+      entry: [
+        { type: 'answerInterruptedRequest', params: { why: 'the host service is stopping' } },
+        'detachMounts',
+      ],
+      always: { guard: 'noMountsLeft', target: 'detached' },
+    },
+    detached: {
+      type: 'final',
+      entry: 'announceDetached',
     },
     removed: {
       type: 'final',

@@ -85,4 +85,10 @@ export interface FolderRecord {
   ready: boolean;
   /** When its `tty` file was written (ms); the older claim wins a duplicated TTY. */
   ttyWrittenAtMs: number | undefined;
+  /**
+   * Cloud-storage providers still mounted for its host port, each served by
+   * the rclone an earlier run started (matched from the kernel's mount table
+   * and the processes at start, not from the folder); none when absent.
+   */
+  mounts?: string[];
 }

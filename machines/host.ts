@@ -1,7 +1,15 @@
 /**
  * The host: owns the TTY table, the host-port index and the container actors.
  *
- *   booting → handshaking → startingAgent → serving (engine ∥ api ∥ heartbeats) → draining → stopped
+ *   booting → handshaking → startingAgent → serving (engine ∥ api ∥ heartbeats)
+ *     → stopping (askingEngine → lettingGo) → stopped
+ *
+ * A stop is no worse than a crash: `stopping` asks the engine which
+ * containers still run. Those are let go (`host.leaving`): their folders,
+ * TTYs and mounts stay for the next start to adopt. The others are drained
+ * as dead. When the engine does not answer in time, every container is let
+ * go: a later start sorts out what died, while deleting what may be live
+ * cannot be undone.
  *
  * It is the single writer of shared state: container actors ask for
  * resources (`resources.claim`) and give them back (`resources.release`); they
@@ -36,7 +44,7 @@ export interface HostInput {
   startValuesTimeoutMs: number;
   /** How long an API request may wait for its container to appear. */
   requestWaitMs: number;
-  /** How long draining may take before the host stops regardless. */
+  /** How long stopping (dead containers draining, live ones detaching) may take before the host stops regardless. */
   drainTimeoutMs: number;
   /** How long the handshake may keep failing before the host gives up (fatal). */
   handshakeTimeoutMs?: number;
@@ -90,6 +98,12 @@ export type HostEvent =
   | { type: 'api.request'; requestId: string; request: ApiRequest }
   | { type: 'api.request.expired'; requestId: string }
   | { type: 'host.stop'; reason: StopReason };
+
+/** The engine's answer at stop: which containers run, and when (local clock, ms) it was asked. */
+export interface RunningContainers {
+  running: string[];
+  listedAtMs: number;
+}
 
 export interface HostOutput {
   stopReason: StopReason;
@@ -194,6 +208,8 @@ export const hostMachine = setup({
     /** The HTTPS API: sends `api.request` events up, receives `api.reply` events. */
     apiServer: fromCallback<ApiReply & EventObject, void>(notProvided('apiServer')),
     heartbeats: fromCallback<EventObject, { authToken: string }>(notProvided('heartbeats')),
+    /** At stop: the ids of the running containers, within a short deadline. */
+    listRunningContainers: fromPromise<RunningContainers, void>(notProvided('listRunningContainers')),
     /** Production starts the ECS agent once the webserver knows the host; elsewhere there is none. */
     startEcsAgent: fromPromise<void, void>(async () => {}),
   },
@@ -313,7 +329,7 @@ export const hostMachine = setup({
       return { ttyTable: releaseTty(context.ttyTable, event.containerId), hostPorts };
     }),
     forgetContainer: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'container.removed') return;
+      if (event.type !== 'container.removed' && event.type !== 'container.detached') return;
       const tracked = context.containers[event.containerId];
       if (tracked === undefined) return;
       enqueue.stopChild(tracked.ref);
@@ -399,11 +415,31 @@ export const hostMachine = setup({
       }
       enqueue.assign({ pendingRequests: {} });
     }),
-    drainContainers: enqueueActions(({ context, enqueue }) => {
-      for (const tracked of Object.values(context.containers)) {
-        enqueue.sendTo(tracked.ref, { type: 'host.draining' });
-      }
-    }),
+    /**
+     * At stop: a container the engine listed as running (or every one, when
+     * the engine did not answer) is let go with everything it holds; one that
+     * is not running any more and started before the list was asked for is
+     * drained as dead.
+     */
+    letGoOfContainers: enqueueActions(
+      ({ context, enqueue }, params: { running: string[] | undefined; listedAtMs: number }) => {
+        const running = params.running === undefined ? undefined : new Set(params.running);
+        for (const [containerId, tracked] of Object.entries(context.containers)) {
+          const startedAtMs = tracked.ref.getSnapshot().context.startedAtMs;
+          const dead =
+            running !== undefined &&
+            !running.has(containerId) &&
+            startedAtMs !== undefined &&
+            startedAtMs < params.listedAtMs;
+          enqueue.sendTo(
+            tracked.ref,
+            dead
+              ? { type: 'container.died', timeNano: (BigInt(params.listedAtMs) * 1_000_000n).toString() }
+              : { type: 'host.leaving' },
+          );
+        }
+      },
+    ),
   },
   guards: {
     noContainersLeft: ({ context }) => Object.keys(context.containers).length === 0,
@@ -433,11 +469,12 @@ export const hostMachine = setup({
     lastHandshakeError: undefined,
   }),
   initial: 'booting',
-  // Shared-state bookkeeping that must keep working while draining.
+  // Shared-state bookkeeping that must keep working while stopping.
   on: {
-    'host.stop': { target: '.draining', actions: assign({ stopReason: ({ event }) => event.reason }) },
+    'host.stop': { target: '.stopping', actions: assign({ stopReason: ({ event }) => event.reason }) },
     'resources.release': { actions: 'releaseResources' },
     'container.removed': { actions: 'forgetContainer' },
+    'container.detached': { actions: 'forgetContainer' },
     'api.reply': { actions: 'relayReply' },
   },
   states: {
@@ -446,7 +483,7 @@ export const hostMachine = setup({
         src: 'prepareHost',
         onDone: { target: 'handshaking', actions: 'reserveAdoptedResources' },
         onError: {
-          target: 'draining',
+          target: 'stopping',
           actions: assign({
             stopReason: ({ event }) => ({ fatal: true, message: `boot failed: ${String(event.error)}` }),
           }),
@@ -458,7 +495,7 @@ export const hostMachine = setup({
       initial: 'attempting',
       after: {
         handshakeTimeout: {
-          target: 'draining',
+          target: 'stopping',
           actions: assign({
             stopReason: ({ context }) => ({
               fatal: true,
@@ -500,7 +537,7 @@ export const hostMachine = setup({
         src: 'startEcsAgent',
         onDone: 'serving',
         onError: {
-          target: 'draining',
+          target: 'stopping',
           actions: assign({
             stopReason: ({ event }) => ({
               fatal: true,
@@ -569,9 +606,43 @@ export const hostMachine = setup({
         },
       },
     },
-    draining: {
-      entry: ['answerPendingRequests', 'drainContainers'],
-      always: { guard: 'noContainersLeft', target: 'stopped' },
+    stopping: {
+      entry: 'answerPendingRequests',
+      initial: 'askingEngine',
+      states: {
+        askingEngine: {
+          always: { guard: 'noContainersLeft', target: '#host.stopped' },
+          invoke: {
+            src: 'listRunningContainers',
+            onDone: {
+              target: 'lettingGo',
+              actions: {
+                type: 'letGoOfContainers',
+                params: ({ event }) => ({
+                  running: event.output.running,
+                  listedAtMs: event.output.listedAtMs,
+                }),
+              },
+            },
+            onError: {
+              target: 'lettingGo',
+              actions: [
+                {
+                  type: 'logWarning',
+                  params: ({ event }) => ({
+                    message: `the engine did not say which containers run (${String(event.error)}); every folder, TTY and mount is kept`,
+                  }),
+                },
+                { type: 'letGoOfContainers', params: { running: undefined, listedAtMs: 0 } },
+              ],
+            },
+          },
+        },
+        // Running ones detach at once (after a write in flight); dead ones drain.
+        lettingGo: {
+          always: { guard: 'noContainersLeft', target: '#host.stopped' },
+        },
+      },
       after: {
         drainTimeout: {
           target: 'stopped',

@@ -1,14 +1,21 @@
 /**
  * One cloud-storage mount of one container, a child of the container actor:
  *
- *   mounting → mounted → unmounting → gone
- *       └────────┴──→ failed ──────→ gone
+ *   starting → mounting → mounted → unmounting → gone
+ *                  └──────────┴──→ failed ──────→ gone
+ *                             └──→ detached
+ *
+ * `starting` only chooses: a mount that an earlier run of the service left
+ * serving (adopted at start, its rclone still running) goes straight to
+ * `mounted`; a new one is mounted.
  *
  * `mounting` answers the webserver's request: 200 once rclone serves the
  * folder, 406 if it did not within the mount deadline. A mount that ends on
  * its own later is reported and cleaned up (`failed`). `mount.stop` (the
  * container dies or the host stops) unmounts. Every way ends in `gone`, after
- * the mount folder has been removed.
+ * the mount folder has been removed, except `detached`: the service is
+ * stopping while the container keeps running, so rclone keeps serving and
+ * the next start adopts the mount (`mount.detach`).
  *
  * Side effects are placeholders (`startMount`, `watchMount`, `stopMount`)
  * that src/ supplies with `mountMachine.provide(...)`.
@@ -21,11 +28,11 @@ export interface MountTarget {
   provider: string;
 }
 
-export interface MountInput extends MountTarget {
-  containerId: string;
-  requestId: string;
-  credentials: Sealed<CloudCredentials>;
-}
+export type MountInput = MountTarget & { containerId: string } & (
+    | { adopted?: false; requestId: string; credentials: Sealed<CloudCredentials> }
+    /** Left serving by an earlier run: no request to answer, rclone already holds the credentials. */
+    | { adopted: true }
+  );
 
 export interface MountContext extends MountTarget {
   containerId: string;
@@ -34,9 +41,11 @@ export interface MountContext extends MountTarget {
   /** Dropped once mounted: rclone holds them from then on. */
   credentials: Sealed<CloudCredentials> | undefined;
   error: string | undefined;
+  adopted: boolean;
 }
 
-export type MountEvent = { type: 'mount.stop' };
+/** `mount.stop`: unmount (the container went away); `mount.detach`: let go, leaving it serving (the service stops). */
+export type MountEvent = { type: 'mount.stop' } | { type: 'mount.detach' };
 
 /** Events a mount sends to its container. */
 export type MountToContainerEvent =
@@ -84,6 +93,10 @@ export const mountMachine = setup({
       error: params.error,
     })),
     forgetRequest: assign({ requestId: undefined, credentials: undefined }),
+    announceGone: sendParent(({ context }) => ({ type: 'mount.gone' as const, provider: context.provider })),
+  },
+  guards: {
+    isAdopted: ({ context }) => context.adopted,
   },
 }).createMachine({
   id: 'mount',
@@ -91,12 +104,16 @@ export const mountMachine = setup({
     containerId: input.containerId,
     hostPort: input.hostPort,
     provider: input.provider,
-    requestId: input.requestId,
-    credentials: input.credentials,
+    requestId: input.adopted === true ? undefined : input.requestId,
+    credentials: input.adopted === true ? undefined : input.credentials,
     error: undefined,
+    adopted: input.adopted === true,
   }),
-  initial: 'mounting',
+  initial: 'starting',
   states: {
+    starting: {
+      always: [{ guard: 'isAdopted', target: 'mounted' }, { target: 'mounting' }],
+    },
     mounting: {
       invoke: {
         src: 'startMount',
@@ -136,6 +153,19 @@ export const mountMachine = setup({
             'forgetRequest',
           ],
         },
+        // Not yet served and its request about to be refused: nothing a container relies on yet.
+        'mount.detach': {
+          target: 'unmounting',
+          actions: [
+            {
+              type: 'replyFailed',
+              params: ({ context }) => ({
+                error: `the host service is stopping; ${context.provider} was not mounted`,
+              }),
+            },
+            'forgetRequest',
+          ],
+        },
       },
     },
     mounted: {
@@ -157,7 +187,16 @@ export const mountMachine = setup({
           ],
         },
       },
-      on: { 'mount.stop': 'unmounting' },
+      on: {
+        'mount.stop': 'unmounting',
+        'mount.detach': {
+          target: 'detached',
+          actions: {
+            type: 'logStep',
+            params: ({ context }) => ({ message: `${context.provider} left serving for the next start` }),
+          },
+        },
+      },
     },
     // Cleans up what a failed mount left: the same steps as unmounting, reached without being asked.
     failed: {
@@ -194,10 +233,9 @@ export const mountMachine = setup({
         },
       },
     },
-    gone: {
-      type: 'final',
-      entry: sendParent(({ context }) => ({ type: 'mount.gone' as const, provider: context.provider })),
-    },
+    gone: { type: 'final', entry: 'announceGone' },
+    // rclone keeps serving the running container; this actor only stops watching it.
+    detached: { type: 'final', entry: 'announceGone' },
   },
 });
 

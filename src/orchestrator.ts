@@ -9,12 +9,14 @@ import { containerMachine } from '../machines/container.js';
 import { hostMachine, type HostInput } from '../machines/host.js';
 import { mountMachine } from '../machines/mount.js';
 import { serviceMachine } from '../machines/service.js';
+import type { FolderRecord } from '../machines/events.js';
 import type { StopReason } from '../machines/host.js';
 import { apiServerActor } from './api/actor.js';
 import type { Config } from './config.js';
 import type { Docker } from './docker/client.js';
 import { dockerEvents$ } from './docker/events.js';
 import { inspectContainer } from './docker/inspect.js';
+import { runningContainerIds } from './docker/running.js';
 import type { Logger } from './observability/logger.js';
 import { reportError, type ErrorReporter } from './observability/reporter.js';
 import { CloudStorageMounts } from './resources/cloudStorage.js';
@@ -32,8 +34,6 @@ export interface OrchestratorDeps {
   startEcsAgent?: () => Promise<void>;
   /** Starts heartbeats with the handshake's token; returns what stops them. */
   startHeartbeats?: (authToken: string) => () => void;
-  /** Shutdown path, step 1: unmount every cloud storage folder (the cloud storage part supplies it). */
-  unmountCloudStorage?: () => Promise<void>;
   /** Every actor's state (bound once the service actor exists), for the API's state snapshot. */
   stateSnapshot?: () => unknown;
   /** Shutdown path, last step. */
@@ -54,10 +54,19 @@ export function hostInputFrom(config: Config): HostInput {
   };
 }
 
+/** The engine gets this long at stop to say which containers run; without an answer, everything is kept. */
+export const STOP_LIST_TIMEOUT_MS = 5000;
+
+/** rclone's per-mount cache and log, under the root like every other path (root only). */
+export function rcloneStateDir(config: Config): string {
+  return path.join(config.root, 'var', 'lib', 'ecs-host-service', 'rclone');
+}
+
+/** The one registry of cloud-storage mounts: made once per process, by the service. */
 export function createCloudStorageMounts(deps: OrchestratorDeps): CloudStorageMounts {
   return new CloudStorageMounts({
     root: deps.config.paths.cloudStorage,
-    cacheDir: path.join(deps.config.paths.private, 'rclone'),
+    stateDir: rcloneStateDir(deps.config),
     backends: deps.config.cloudBackends,
     mountTimeoutMs: deps.config.mountTimeoutMs,
     logger: deps.logger,
@@ -88,7 +97,7 @@ export function provideMountMachine(deps: OrchestratorDeps, mounts: CloudStorage
 export function provideContainerMachine(
   deps: OrchestratorDeps,
   folders: MappingFolders,
-  mounts: CloudStorageMounts = createCloudStorageMounts(deps),
+  mounts: CloudStorageMounts,
 ) {
   const { logger, docker, config, reporter } = deps;
   const about = (context: {
@@ -110,15 +119,8 @@ export function provideContainerMachine(
         folders.writeStartFiles(input.containerId, input.hostPort, input.tty),
       ),
       writeStartValues: fromPromise(({ input }) => folders.writeStartValues(input.containerId, input.dpi)),
-      // The mounts were drained before this; unmounting the host port again only catches stragglers.
-      cleanUpContainer: fromPromise(async ({ input }) => {
-        const steps = await Promise.allSettled([
-          folders.remove(input.containerId),
-          input.hostPort === undefined ? Promise.resolve() : mounts.unmountHostPort(input.hostPort),
-        ]);
-        const failed = steps.filter((s) => s.status === 'rejected');
-        if (failed.length > 0) throw new Error(failed.map((f) => String(f.reason)).join('; '));
-      }),
+      // The container's mount actors have unmounted theirs before this: only the folder is left.
+      cleanUpContainer: fromPromise(({ input }) => folders.remove(input.containerId)),
     },
     actions: {
       reportError: ({ context }, params) =>
@@ -128,16 +130,13 @@ export function provideContainerMachine(
   });
 }
 
-export function provideHostMachine(
-  deps: OrchestratorDeps,
-  mounts: CloudStorageMounts = createCloudStorageMounts(deps),
-) {
+export function provideHostMachine(deps: OrchestratorDeps, mounts: CloudStorageMounts) {
   const { logger, docker, config, reporter } = deps;
   const folders = new MappingFolders(config.paths.mappings);
   return hostMachine.provide({
     actors: {
       container: provideContainerMachine(deps, folders, mounts),
-      prepareHost: fromPromise(async () => {
+      prepareHost: fromPromise(async (): Promise<{ folders: FolderRecord[] }> => {
         if (!config.allowNonRoot && process.getuid?.() !== 0) {
           throw new Error('the host service must run as root (set ALLOW_NON_ROOT=1 for development runs)');
         }
@@ -145,14 +144,30 @@ export function provideHostMachine(
         await folders.ensureRoot();
         await fs.mkdir(config.paths.private, { recursive: true, mode: 0o700 });
         await fs.mkdir(config.paths.cloudStorage, { recursive: true, mode: 0o755 });
-        // Cloud storage mounts an earlier run left are detached: their rclone processes are gone with it.
-        const stale = await mounts.removeStaleMounts();
-        if (stale.length > 0)
-          logger.warn({ mounts: stale }, 'detached cloud storage mounts of an earlier run');
         // Folders an earlier run left: the host reserves what they hold and adopts or cleans them up.
         const records = await folders.readAll();
         if (records.length > 0) logger.info({ folders: records.length }, 'found folders of an earlier run');
-        return { folders: records };
+        // Mounts it left: adopted by the containers of those folders, unless their rclone died.
+        const found = await mounts.reconcile(records);
+        if (found.adopted.size > 0)
+          logger.info({ containers: found.adopted.size }, 'adopted cloud storage mounts');
+        if (found.removed.length > 0)
+          logger.info({ mounts: found.removed }, 'unmounted cloud storage of containers that are gone');
+        if (found.orphaned.length > 0) {
+          reportError(
+            logger,
+            reporter,
+            new Error(
+              `cloud storage whose rclone died while the service was down, detached: ${found.orphaned.join(', ')}`,
+            ),
+          );
+        }
+        return {
+          folders: records.map((record) => ({
+            ...record,
+            mounts: found.adopted.get(record.containerId) ?? [],
+          })),
+        };
       }),
       handshake: fromPromise(() => deps.handshake()),
       dockerEvents: fromEventObservable(() =>
@@ -169,6 +184,10 @@ export function provideHostMachine(
         stateSnapshot: () => deps.stateSnapshot?.(),
       }),
       heartbeats: fromCallback(({ input }) => deps.startHeartbeats?.(input.authToken)),
+      listRunningContainers: fromPromise(async () => {
+        const listedAtMs = Date.now();
+        return { running: await runningContainerIds(docker, STOP_LIST_TIMEOUT_MS), listedAtMs };
+      }),
       startEcsAgent: fromPromise(async () => deps.startEcsAgent?.()),
     },
     actions: {
@@ -180,8 +199,11 @@ export function provideHostMachine(
 }
 
 /**
- * The one shutdown path, in the contract's order: file system, Sentry, dying
- * heartbeat. Every step is attempted even when an earlier one fails.
+ * The one shutdown path, in the contract's order: the private folder, Sentry,
+ * the dying heartbeat. The host has already let go of the running containers
+ * (their folders, TTYs and mounts stay) and drained the dead ones; the
+ * mapping folder itself is never removed: the running containers bind-mount
+ * it. Every step is attempted even when an earlier one fails.
  */
 async function shutDown(deps: OrchestratorDeps, stopReason: StopReason): Promise<void> {
   const { logger, reporter, config } = deps;
@@ -201,14 +223,12 @@ async function shutDown(deps: OrchestratorDeps, stopReason: StopReason): Promise
       new Error(`the host service is stopping on a fatal error: ${stopReason.message}`),
     );
   }
-  await step('unmounting cloud storage', async () => deps.unmountCloudStorage?.());
   // Retries: a write still finishing (the API's key and certificate when a signal
   // arrives during start) can add a file between the walk and the rmdir, which fails
   // with ENOTEMPTY. Once the folder is gone no write can bring it back (none makes it).
-  const removeTree = (folder: string) =>
-    fs.rm(folder, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
-  await step('removing the mapping folders', () => removeTree(config.paths.mappings));
-  await step('removing the private folder', () => removeTree(config.paths.private));
+  await step('removing the private folder', () =>
+    fs.rm(config.paths.private, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 }),
+  );
   await step('flushing Sentry', async () => {
     if (!(await reporter.flush(SHUTDOWN_FLUSH_MS)))
       logger.warn(`Sentry was not flushed within ${SHUTDOWN_FLUSH_MS} ms`);
@@ -223,10 +243,7 @@ export function provideServiceMachine(deps: OrchestratorDeps) {
   return serviceMachine.provide({
     actors: {
       host: provideHostMachine(deps, mounts),
-      // Containers unmount their own while draining; this catches any that a drain timeout left behind.
-      notifyDeath: fromPromise(({ input }) =>
-        shutDown({ ...deps, unmountCloudStorage: () => mounts.unmountAll() }, input.stopReason),
-      ),
+      notifyDeath: fromPromise(({ input }) => shutDown(deps, input.stopReason)),
     },
     actions: {
       reportError: (_, params) => reportError(logger, reporter, new Error(params.message)),

@@ -1,96 +1,24 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apiClient, freePort, type ApiClient } from '../support/api.js';
+import { apiClient, type ApiClient } from '../support/api.js';
+import {
+  CLIENT_SECRET,
+  mountedAt,
+  mountRequest,
+  rcloneMountCommandLines,
+  rclonePidServing,
+  REFRESH_TOKEN,
+  startRemote,
+  TOKEN,
+  webdavBackends,
+} from '../support/cloudRemote.js';
 import { publishedPort, removeAllContainers, removeContainer, startContainer } from '../support/engine.js';
 import { readFolder } from '../support/mappings.js';
 import { startService, TEST_AUTH_SECRET, type RunningService } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
-
-const TOKEN = 'bearer-token-7d2e91c4a05b';
-const CLIENT_SECRET = 'client-secret-3a8f62e0d1';
-const REFRESH_TOKEN = 'refresh-token-b64c09e2f7';
-
-/**
- * The remote: `rclone serve webdav` on 127.0.0.1 (it cannot check a bearer
- * token itself), behind a proxy that lets through only `Bearer TOKEN`.
- */
-async function startRemote(dir: string) {
-  const davPort = await freePort();
-  const dav = spawn('rclone', ['serve', 'webdav', dir, '--addr', `127.0.0.1:${davPort}`], {
-    stdio: 'ignore',
-  });
-  const seenAuth: string[] = [];
-  const proxy = http.createServer((req, res) => {
-    seenAuth.push(req.headers.authorization ?? '');
-    if (req.headers.authorization !== `Bearer ${TOKEN}`) {
-      res.writeHead(401, { 'WWW-Authenticate': 'Bearer' }).end();
-      return;
-    }
-    const upstream = http.request(
-      { host: '127.0.0.1', port: davPort, method: req.method, path: req.url, headers: req.headers },
-      (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
-      },
-    );
-    upstream.on('error', () => res.destroy());
-    req.pipe(upstream);
-  });
-  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-  const port = (proxy.address() as { port: number }).port;
-  await waitFor('rclone serve webdav', async () => {
-    const status = await new Promise<number>((resolve) =>
-      http
-        .request({ host: '127.0.0.1', port: davPort, method: 'OPTIONS', path: '/' }, (r) =>
-          resolve(r.statusCode ?? 0),
-        )
-        .on('error', () => resolve(0))
-        .end(),
-    );
-    return status > 0;
-  });
-  return {
-    url: `http://127.0.0.1:${port}`,
-    seenAuth,
-    stop: async (): Promise<void> => {
-      dav.kill('SIGTERM');
-      await new Promise((resolve) => proxy.close(resolve));
-    },
-    process: dav as ChildProcess,
-  };
-}
-
-const mountRequest = (hostPort: number, token: string) => ({
-  host_port: hostPort,
-  provider: 'test webdav',
-  access_token: token,
-  refresh_token: REFRESH_TOKEN,
-  expiry: '2030-01-01T00:00:00Z',
-  token_type: 'Bearer',
-  client_id: 'client-id',
-  client_secret: CLIENT_SECRET,
-});
-
-const mountedAt = (dir: string) => fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${dir} `);
-
-function rcloneMountCommandLines(): string[] {
-  return fs
-    .readdirSync('/proc')
-    .filter((p) => /^\d+$/.test(p))
-    .map((pid) => {
-      try {
-        return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
-      } catch {
-        return '';
-      }
-    })
-    .filter((cmd) => cmd.startsWith('rclone mount'));
-}
 
 describe('cloud storage through a real rclone mount', () => {
   let remoteDir: string;
@@ -103,10 +31,7 @@ describe('cloud storage through a real rclone mount', () => {
     remoteDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hs-remote-'));
     fs.writeFileSync(path.join(remoteDir, 'hello.txt'), 'hello from the remote');
     remote = await startRemote(remoteDir);
-    const backends = {
-      test_webdav: { type: 'webdav', options: { url: remote.url, vendor: 'other' }, credentials: 'bearer' },
-    };
-    service = await startService({ env: { HOST_SERVICE_CLOUD_BACKENDS: JSON.stringify(backends) } });
+    service = await startService({ env: webdavBackends(remote.url) });
     api = await apiClient(service);
   });
   afterAll(async () => {
@@ -180,70 +105,136 @@ describe('cloud storage through a real rclone mount', () => {
     await removeContainer(container.id);
   });
 
-  it('unmounts at service stop, keeping the cloud storage root', async () => {
+  it("keeps a running container's mount served across a stop, and the next start adopts it", async () => {
     const container = await startContainer();
     const hostPort = await publishedPort(container.id);
     await waitFor('the folder', () => readFolder(service.mappings, container.id)?.tty !== undefined);
     expect((await api.mount(mountRequest(hostPort, TOKEN))).status).toBe(200);
     const dir = path.join(service.cloudStorage, String(hostPort), 'test_webdav');
-    expect(mountedAt(dir)).toBe(true);
+    const pid = rclonePidServing(dir);
+    expect(pid).toBeDefined();
 
+    api.close();
     expect(await service.stop()).toBe(0);
-    expect(mountedAt(dir)).toBe(false);
-    expect(fs.existsSync(dir)).toBe(false);
-    expect(fs.existsSync(service.cloudStorage)).toBe(true);
+    // rclone was not ended by the service's exit: the same process serves the same folder.
+    expect(mountedAt(dir)).toBe(true);
+    expect(rclonePidServing(dir)).toBe(pid);
+    expect(await fsp.readFile(path.join(dir, 'hello.txt'), 'utf8')).toBe('hello from the remote');
     expect(fs.readFileSync(path.join(service.cloudStorage, 'users-file.txt'), 'utf8')).toBe('keep me');
-
     const logs = JSON.stringify(service.logs) + service.otherOutput.join('\n');
     for (const secret of [TOKEN, CLIENT_SECRET, REFRESH_TOKEN, TEST_AUTH_SECRET])
       expect(logs).not.toContain(secret);
+
+    service = await startService({ root: service.root, env: webdavBackends(remote.url) });
+    api = await apiClient(service);
+    await service.waitForLog('the adoption', (l) => l.msg === 'adopted cloud storage mounts');
+    expect(rclonePidServing(dir)).toBe(pid);
+    const again = await api.mount(mountRequest(hostPort, TOKEN));
+    expect(JSON.parse(again.body)).toMatchObject({
+      error: `test_webdav is already mounted for host port ${hostPort}`,
+    });
+    // Adopted means watched: the container's death unmounts it and stops that rclone.
+    await removeContainer(container.id);
+    await waitFor('the mount gone', () => !mountedAt(dir) && !fs.existsSync(dir), 20_000);
+    await waitFor('its rclone gone', () => rclonePidServing(dir) === undefined, 10_000);
   });
 });
 
 describe('cloud storage after a crash', () => {
-  it('detaches a mount left by a killed service at restart, and still serves its adopted container', async () => {
+  let remoteDir: string;
+  let remote: Awaited<ReturnType<typeof startRemote>>;
+  const services: RunningService[] = [];
+  const start = async (root?: string) => {
+    const service = await startService({ root, env: webdavBackends(remote.url) });
+    services.push(service);
+    return service;
+  };
+  /** A container with its DPI set and the remote mounted. */
+  const mountedContainer = async (service: RunningService) => {
+    const api = await apiClient(service);
+    const container = await startContainer();
+    const hostPort = await publishedPort(container.id);
+    await waitFor('the folder', () => readFolder(service.mappings, container.id)?.tty !== undefined);
+    expect((await api.setDpi(hostPort, 144)).status).toBe(200);
+    expect((await api.mount(mountRequest(hostPort, TOKEN))).status).toBe(200);
+    api.close();
+    const dir = path.join(service.cloudStorage, String(hostPort), 'test_webdav');
+    return { container, hostPort, dir, pid: rclonePidServing(dir)! };
+  };
+  const kill = async (service: RunningService) => {
+    service.process.kill('SIGKILL');
+    await service.exited;
+  };
+
+  beforeAll(async () => {
     await removeAllContainers();
-    const remoteDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hs-remote-'));
-    const remote = await startRemote(remoteDir);
-    const env = {
-      HOST_SERVICE_CLOUD_BACKENDS: JSON.stringify({
-        test_webdav: { type: 'webdav', options: { url: remote.url, vendor: 'other' }, credentials: 'bearer' },
-      }),
-    };
-    const first = await startService({ env });
-    let second: RunningService | undefined;
-    try {
-      const api = await apiClient(first);
-      const container = await startContainer();
-      const hostPort = await publishedPort(container.id);
-      await waitFor('the folder', () => readFolder(first.mappings, container.id)?.tty !== undefined);
-      expect((await api.setDpi(hostPort, 144)).status).toBe(200);
-      expect((await api.mount(mountRequest(hostPort, TOKEN))).status).toBe(200);
-      api.close();
-      const dir = path.join(first.cloudStorage, String(hostPort), 'test_webdav');
-      expect(mountedAt(dir)).toBe(true);
-      const tty = readFolder(first.mappings, container.id)!.tty;
+    remoteDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hs-remote-'));
+    fs.writeFileSync(path.join(remoteDir, 'hello.txt'), 'hello from the remote');
+    remote = await startRemote(remoteDir);
+  });
+  afterAll(async () => {
+    await removeAllContainers();
+    for (const service of services) if (service.process.exitCode === null) await service.stop();
+    await remote.stop();
+    fs.rmSync(remoteDir, { recursive: true, force: true });
+  });
 
-      first.process.kill('SIGKILL');
-      await first.exited;
-      second = await startService({ root: first.root, env });
-      await second.waitForLog('the stale mount detached', (l) =>
-        String(l.msg).includes('detached cloud storage mounts of an earlier run'),
-      );
-      expect(mountedAt(dir)).toBe(false);
-      await waitFor('the stale mount folder removed', () => !fs.existsSync(dir));
+  it('adopts the mount a killed service left, served by the same rclone, with its container as it was', async () => {
+    const first = await start();
+    const { container, hostPort, dir, pid } = await mountedContainer(first);
+    const tty = readFolder(first.mappings, container.id)!.tty;
+    await kill(first);
+    expect(rclonePidServing(dir)).toBe(pid);
 
-      // The container itself was adopted as it was: same TTY, still ready, and the webserver can reach it.
-      const api2 = await apiClient(second);
-      const again = await api2.setDpi(hostPort, 192);
-      api2.close();
-      expect(again.status).toBe(200);
-      expect(readFolder(second.mappings, container.id)).toMatchObject({ tty, dpi: 192, ready: true });
-    } finally {
-      await removeAllContainers();
-      if (second) expect(await second.stop()).toBe(0);
-      await remote.stop();
-      fs.rmSync(remoteDir, { recursive: true, force: true });
-    }
+    const second = await start(first.root);
+    await second.waitForLog('the adoption', (l) => l.msg === 'adopted cloud storage mounts');
+    expect(mountedAt(dir)).toBe(true);
+    expect(rclonePidServing(dir)).toBe(pid);
+    expect(await fsp.readFile(path.join(dir, 'hello.txt'), 'utf8')).toBe('hello from the remote');
+    const api = await apiClient(second);
+    expect((await api.setDpi(hostPort, 192)).status).toBe(200);
+    api.close();
+    expect(readFolder(second.mappings, container.id)).toMatchObject({ tty, dpi: 192, ready: true });
+    await removeContainer(container.id);
+    await waitFor('the mount gone', () => !mountedAt(dir) && rclonePidServing(dir) === undefined, 20_000);
+    expect(await second.stop()).toBe(0);
+  });
+
+  it('cleans up a container that died while the service was down: folder, mount, rclone, TTY', async () => {
+    const first = await start();
+    const { container, dir } = await mountedContainer(first);
+    const tty = readFolder(first.mappings, container.id)!.tty;
+    expect(await first.stop()).toBe(0);
+    await removeContainer(container.id);
+
+    const second = await start(first.root);
+    await waitFor('the folder gone', () => readFolder(second.mappings, container.id) === undefined, 20_000);
+    await waitFor('the mount gone', () => !mountedAt(dir) && !fs.existsSync(dir), 20_000);
+    await waitFor('its rclone gone', () => rclonePidServing(dir) === undefined, 10_000);
+    const next = await startContainer();
+    await waitFor('a TTY', () => readFolder(second.mappings, next.id)?.tty !== undefined);
+    expect(readFolder(second.mappings, next.id)!.tty).toBe(tty);
+    await removeContainer(next.id);
+    expect(await second.stop()).toBe(0);
+  });
+
+  it('detaches and reports a mount whose rclone died while the service was down', async () => {
+    const first = await start();
+    const { container, dir, pid } = await mountedContainer(first);
+    expect(await first.stop()).toBe(0);
+    process.kill(pid, 'SIGKILL');
+    await waitFor('rclone gone', () => rclonePidServing(dir) === undefined);
+
+    const second = await start(first.root);
+    const reported = await second.waitForLog('the report', (l) =>
+      String(l.msg).includes('cloud storage whose rclone died while the service was down'),
+    );
+    expect(reported.level).toBeGreaterThanOrEqual(50);
+    expect(mountedAt(dir)).toBe(false);
+    await waitFor('the mount folder removed', () => !fs.existsSync(dir));
+    // The container itself is still adopted with its folder.
+    expect(readFolder(second.mappings, container.id)?.ready).toBe(true);
+    await removeContainer(container.id);
+    expect(await second.stop()).toBe(0);
   });
 });

@@ -29,6 +29,8 @@ interface Fakes {
   cleanUp?: Error;
   /** When given, the clean-up waits for this promise: events can then arrive mid-drain. */
   cleanUpGate?: Promise<void>;
+  /** Called before every file write, which waits for what it returns: events can then arrive mid-write. */
+  writeGate?: () => Promise<void>;
   startValuesTimeoutMs?: number;
   adopted?: FolderRecord;
   grantedTty?: number;
@@ -40,6 +42,7 @@ interface Fakes {
 function runContainer(fakes: Fakes = {}) {
   const toHost: ContainerToHostEvent[] = [];
   const reported: string[] = [];
+  const calls: string[] = [];
   const writes = [...(fakes.writeStartValues ?? [])];
   let inspectionsLeftToFail = fakes.failedInspections ?? 0;
   const container = containerMachine
@@ -61,13 +64,16 @@ function runContainer(fakes: Fakes = {}) {
           };
         }),
         writeStartFiles: fromPromise(async () => {
+          await fakes.writeGate?.();
           if (fakes.writeStartFiles) throw fakes.writeStartFiles;
         }),
         writeStartValues: fromPromise(async () => {
+          await fakes.writeGate?.();
           const result = writes.shift();
           if (result) throw result;
         }),
         cleanUpContainer: fromPromise(async () => {
+          calls.push('cleanUp');
           await fakes.cleanUpGate;
           if (fakes.cleanUp) throw fakes.cleanUp;
         }),
@@ -89,7 +95,9 @@ function runContainer(fakes: Fakes = {}) {
                 ? Promise.resolve('rclone exited with code 1')
                 : new Promise<string>(() => {}),
             ),
-            stopMount: fromPromise(async () => {}),
+            stopMount: fromPromise(async () => {
+              calls.push('stopMount');
+            }),
           },
           actions: { reportError: (_, params) => reported.push(params.message) },
         }),
@@ -129,6 +137,7 @@ function runContainer(fakes: Fakes = {}) {
   return {
     toHost,
     reported,
+    calls,
     send: (event: ContainerEvent) => child().send(event),
     state,
     context: () => child().getSnapshot().context as ContainerContext,
@@ -285,11 +294,120 @@ describe('containerMachine', () => {
     await c.reach('removed');
   });
 
-  it('leaves rejected when the host shuts down', async () => {
+  it('leaves rejected when the service stops', async () => {
     const c = runContainer({ inspection: { hostPortBindings: [] } });
     await c.reach('rejected');
-    c.send({ type: 'host.draining' });
+    c.send({ type: 'host.leaving' });
     await c.reach('removed');
+  });
+
+  it.each([
+    ['inspecting', {}],
+    ['waiting for its start values', { ttyAssigned: 'waiting' }],
+    ['running', { running: 'idle' }],
+  ])('lets go when the service stops while %s, keeping its folder, TTY and mounts', async (_, state) => {
+    const c = runContainer();
+    if (Object.keys(state).length === 0) {
+      expect(c.state()).toContain('inspecting');
+    } else {
+      await c.reachJson({ ttyAssigned: 'waiting' });
+      if ('running' in state) {
+        c.send({ type: 'startValues.set', requestId: 'r1', dpi: 192 });
+        await c.reachJson(state);
+      }
+    }
+    c.send({ type: 'host.leaving' });
+    await c.reach('detached');
+    expect(c.toHost.at(-1)).toEqual({ type: 'container.detached', containerId: ID });
+    expect(c.toHost.map((e) => e.type)).not.toContain('resources.release');
+    expect(c.calls).toEqual([]);
+  });
+
+  /** A gate that holds the writes made while it is closed, until it opens again. */
+  function writeGate() {
+    let closed = false;
+    let open = () => {};
+    const held = () => (closed ? new Promise<void>((resolve) => (open = resolve)) : Promise.resolve());
+    return {
+      held,
+      close: () => void (closed = true),
+      open: () => {
+        closed = false;
+        open();
+      },
+    };
+  }
+
+  it.each([
+    ['its first start values', false, undefined, 200],
+    ['a DPI update', true, undefined, 200],
+    ['its first start values, failing', false, new Error('EIO'), 406],
+    ['a DPI update, failing', true, new Error('EIO'), 406],
+  ])('finishes writing %s before letting go, and answers it', async (_, update, failure, status) => {
+    const gate = writeGate();
+    const c = runContainer({
+      writeGate: gate.held,
+      writeStartValues: update ? [undefined, failure] : [failure],
+    });
+    await c.reachJson({ ttyAssigned: 'waiting' });
+    if (update) {
+      c.send({ type: 'startValues.set', requestId: 'first', dpi: 96 });
+      await c.reachJson({ running: 'idle' });
+    }
+    gate.close();
+    c.send({ type: 'startValues.set', requestId: 'mid-stop', dpi: 192 });
+    c.send({ type: 'host.leaving' });
+    await waitFor('the write held', () => c.state() !== JSON.stringify('detached'), 2_000, 2);
+    expect(c.replies().find((r) => r.requestId === 'mid-stop')).toBeUndefined();
+    gate.open();
+    await c.reach('detached');
+    expect(c.replies().find((r) => r.requestId === 'mid-stop')).toMatchObject({ status });
+    expect(c.calls).toEqual([]);
+  });
+
+  it('finishes writing its start files before letting go', async () => {
+    const gate = writeGate();
+    gate.close();
+    const c = runContainer({ writeGate: gate.held });
+    await waitFor('writing the files', () => c.state().includes('writingFiles'), 2_000, 2);
+    c.send({ type: 'host.leaving' });
+    expect(c.state()).toContain('writingFiles');
+    gate.open();
+    await c.reach('detached');
+    expect(c.calls).toEqual([]);
+  });
+
+  it('goes on draining a dead container when the service stops meanwhile, then ends removed', async () => {
+    let finishCleanUp!: () => void;
+    const gate = new Promise<void>((resolve) => (finishCleanUp = resolve));
+    const c = runContainer({ inspection: { hostPortBindings: [] }, cleanUpGate: gate });
+    await waitFor('draining', () => c.state().includes('draining'), 2_000, 2);
+    c.send({ type: 'host.leaving' });
+    finishCleanUp();
+    await c.reach('removed');
+    expect(c.calls).toEqual(['cleanUp']);
+  });
+
+  it('adopts the mounts an earlier run left: detached when the service stops, unmounted when the container is gone', async () => {
+    const folder = {
+      containerId: ID,
+      hostPort: 40001,
+      tty: 10,
+      ready: true,
+      dpi: 144,
+      ttyWrittenAtMs: 1,
+      mounts: ['dropbox'],
+    };
+    const live = runContainer({ adopted: folder });
+    await live.reachJson({ running: 'idle' });
+    expect(Object.keys(live.context().mounts)).toEqual(['dropbox']);
+    live.send({ type: 'host.leaving' });
+    await live.reach('detached');
+    expect(live.calls).toEqual([]);
+
+    const gone = runContainer({ adopted: folder, inspection: { running: false } });
+    await gone.reach('removed');
+    expect(gone.calls).toEqual(['stopMount', 'cleanUp']);
   });
 
   it('reports start values that are overdue and still takes them late; a failed write goes back to waiting', async () => {
@@ -322,10 +440,10 @@ describe('containerMachine', () => {
     const dying = runContainer({ cleanUpGate: gate, cleanUp: new Error('EBUSY') });
     await dying.reachJson({ ttyAssigned: 'waiting' });
     dying.send({ type: 'startValues.set', requestId: 'mid-write', dpi: 96 });
-    dying.send({ type: 'host.draining' });
+    dying.send({ type: 'container.died', timeNano: '9000000000' });
     await waitFor('draining', () => dying.state().includes('draining'), 2_000, 2);
     dying.send({ type: 'container.died', timeNano: '9000000000' });
-    dying.send({ type: 'host.draining' });
+    dying.send({ type: 'host.leaving' });
     finishCleanUp();
     await dying.reach('removed');
     // The request caught by the drain is still answered, once.

@@ -17,12 +17,20 @@ interface FakeContainer {
 }
 
 function runHost(
-  options: { requestWaitMs?: number; cleanUpGate?: () => Promise<void>; folders?: FolderRecord[] } = {},
+  options: {
+    requestWaitMs?: number;
+    cleanUpGate?: () => Promise<void>;
+    folders?: FolderRecord[];
+    /** How the engine answers at stop: by default it lists the fake engine's containers. */
+    listAtStop?: Error;
+  } = {},
 ) {
   const engine = new Subject<DockerObservation>();
   const containers = new Map<string, FakeContainer>();
   const replies: ApiReply[] = [];
   const reported: string[] = [];
+  const warnings: string[] = [];
+  const cleanedUp: string[] = [];
   let sendToHost: (event: HostEvent) => void = () => {};
 
   const container = containerMachine.provide({
@@ -48,7 +56,10 @@ function runHost(
       }),
       writeStartFiles: fromPromise(async () => {}),
       writeStartValues: fromPromise(async () => {}),
-      cleanUpContainer: fromPromise(async () => options.cleanUpGate?.()),
+      cleanUpContainer: fromPromise(async ({ input }) => {
+        cleanedUp.push(input.containerId);
+        await options.cleanUpGate?.();
+      }),
     },
     actions: { reportError: (_, p) => reported.push(p.message), logStep: () => {} },
   });
@@ -63,8 +74,16 @@ function runHost(
         receive((event) => replies.push(withoutType(event as EventObject & ApiReply)));
       }),
       heartbeats: fromCallback(() => {}),
+      listRunningContainers: fromPromise(async () => {
+        if (options.listAtStop) throw options.listAtStop;
+        return { running: [...containers.keys()], listedAtMs: Date.now() };
+      }),
     },
-    actions: { reportError: (_, p) => reported.push(p.message), logStep: () => {} },
+    actions: {
+      reportError: (_, p) => reported.push(p.message),
+      logStep: () => {},
+      logWarning: (_, p) => warnings.push(p.message),
+    },
   });
   const actor = createActor(host, {
     input: {
@@ -84,11 +103,17 @@ function runHost(
     engine,
     replies,
     reported,
+    warnings,
+    cleanedUp,
     context,
     stateOf,
     /** A container the engine runs, without telling us (as a missed event). */
     known(n: number, fake: FakeContainer) {
       containers.set(id(n), fake);
+    },
+    /** A container that died without the engine telling us (yet). */
+    gone(n: number) {
+      containers.delete(id(n));
     },
     /** A container the engine has started (what inspection will find). */
     start(n: number, fake: FakeContainer, timeNano = `${fake.startedAtMs}000000`) {
@@ -256,11 +281,14 @@ describe('hostMachine', () => {
     ]);
   });
 
-  it('drains every container on stop, answers waiting requests, and stops', async () => {
+  it('on stop, lets go of running containers, drains the dead ones, and stops', async () => {
     const h = runHost({ requestWaitMs: 60_000 });
     await h.serving();
     h.start(10, { hostPort: 40010, startedAtMs: 1_000 });
+    h.start(12, { hostPort: 40012, startedAtMs: 1_000 });
     await h.waitState(id(10), 'ttyAssigned');
+    await h.waitState(id(12), 'ttyAssigned');
+    h.gone(12);
     h.request('waiting', 40999);
     h.actor.send({ type: 'host.stop', reason: { fatal: false, message: 'SIGTERM' } });
     await waitFor('stopped', () => h.actor.getSnapshot().status === 'done');
@@ -268,7 +296,21 @@ describe('hostMachine', () => {
       stopReason: { fatal: false, message: 'SIGTERM' },
       leftoverContainers: [],
     });
-    expect(h.context().ttyTable.holders).toEqual({});
+    // The running one keeps its TTY (its folder was not touched); the dead one gave its back.
+    expect(h.context().ttyTable.holders).toEqual({ 10: id(10) });
+    expect(h.cleanedUp).toEqual([id(12)]);
+  });
+
+  it('keeps every container when the engine does not answer at stop', async () => {
+    const h = runHost({ listAtStop: new Error('engine timeout') });
+    await h.serving();
+    h.start(13, { hostPort: 40013, startedAtMs: 1_000 });
+    await h.waitState(id(13), 'ttyAssigned');
+    h.gone(13);
+    h.actor.send({ type: 'host.stop', reason: { fatal: false, message: 'SIGTERM' } });
+    await waitFor('stopped', () => h.actor.getSnapshot().status === 'done');
+    expect(h.cleanedUp).toEqual([]);
+    expect(h.warnings.join(' ')).toContain('every folder, TTY and mount is kept');
   });
 
   it('gives up draining after its deadline', async () => {
@@ -276,6 +318,7 @@ describe('hostMachine', () => {
     await h.serving();
     h.start(11, { hostPort: 40011, startedAtMs: 1_000 });
     await h.waitState(id(11), 'ttyAssigned');
+    h.gone(11);
     h.actor.send({ type: 'host.stop', reason: { fatal: true, message: 'test' } });
     await waitFor('stopped', () => h.actor.getSnapshot().status === 'done', 5_000);
     expect(h.actor.getSnapshot().output?.leftoverContainers).toEqual([id(11)]);

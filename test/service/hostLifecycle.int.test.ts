@@ -95,7 +95,7 @@ describe('start', () => {
 
 describe('the one shutdown path', () => {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    it(`${signal}: the dying heartbeat arrives, folders are removed, exit code 0`, async () => {
+    it(`${signal}: the dying heartbeat arrives, the private folder is removed, exit code 0`, async () => {
       service = await startService({ env: standIns.env });
       await waitFor('heartbeat 0', () => standIns.webserver.heartbeats()[0]);
       expect(fs.existsSync(service.mappings)).toBe(true);
@@ -111,7 +111,8 @@ describe('the one shutdown path', () => {
       expect(last.IsDyingHeartbeat).toBe(true);
       expect(last.HeartbeatNumber).toBe(beats.length - 1);
       expect(beats.filter((b) => b.IsDyingHeartbeat)).toHaveLength(1);
-      expect(fs.existsSync(service.mappings)).toBe(false);
+      // Running containers bind-mount it: the folder itself is never removed.
+      expect(fs.existsSync(service.mappings)).toBe(true);
       expect(fs.existsSync(service.privateDir)).toBe(false);
       // Cloud storage may hold users' files: never removed.
       expect(fs.existsSync(service.cloudStorage)).toBe(true);
@@ -168,7 +169,8 @@ describe('the one shutdown path', () => {
     expect(dying).toBeDefined();
     const lastEnvelopeAt = Math.max(...events.map((e) => e.at));
     expect(dying!.at).toBeGreaterThanOrEqual(lastEnvelopeAt);
-    expect(fs.existsSync(service.mappings)).toBe(false);
+    expect(fs.existsSync(service.mappings)).toBe(true);
+    expect(fs.existsSync(service.privateDir)).toBe(false);
   });
 });
 
@@ -191,9 +193,10 @@ describe('webserver failures', () => {
     expect(standIns.webserver.handshakes().length).toBeGreaterThanOrEqual(retries.length);
     const exit = service.logs.find((l) => l.msg === 'host service exited')!;
     expect(String(exit['reason'])).toMatch(/^handshake failed \d+ times, giving up/);
-    // Containers were never accepted, and the folders are gone.
+    // Containers were never accepted; the mapping folder stays (never removed), the private one goes.
     expect(service.logs.some((l) => l.msg === 'engine connected')).toBe(false);
-    expect(fs.existsSync(service.mappings)).toBe(false);
+    expect(fs.existsSync(service.mappings)).toBe(true);
+    expect(fs.existsSync(service.privateDir)).toBe(false);
   });
 
   it('down later: heartbeats fail, the service stays up, and recovers when it returns', async () => {
