@@ -31,7 +31,7 @@ runprod: build
 	scripts/dev-run.sh production
 
 test: build
-	scripts/install-deps.sh engine rclone browser
+	scripts/install-deps.sh engine rclone browser systemd
 	scripts/test-engine.sh run -- npx vitest run
 
 # Unit tests of the machines and pure modules only: no engine needed.

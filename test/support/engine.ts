@@ -21,6 +21,8 @@ export interface ContainerOptions {
   cmd?: string[];
   /** Publish on this host port instead of one the engine picks. */
   hostPort?: number;
+  /** Bind mounts, as `docker run -v` takes them. */
+  binds?: string[];
 }
 
 export async function startContainer(options: ContainerOptions = {}): Promise<Docker.Container> {
@@ -31,6 +33,7 @@ export async function startContainer(options: ContainerOptions = {}): Promise<Do
       name: options.name,
       ExposedPorts: options.publish === false ? {} : { '32262/tcp': {} },
       HostConfig: {
+        Binds: options.binds,
         PortBindings:
           options.publish === false
             ? {}

@@ -1,0 +1,59 @@
+/**
+ * The systemd unit as systemd itself reads it: `systemd-analyze verify` on a
+ * scratch root that holds the unit, the executable it starts and systemd's
+ * own units (no running systemd needed). verify exits 0 on many problems
+ * (an unknown KillMode is only a warning), so any output at all fails.
+ */
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { repoRoot } from '../support/service.js';
+
+const run = promisify(execFile);
+const UNIT = 'ecs-host-service.service';
+const SYSTEM_UNITS = '/usr/lib/systemd/system';
+
+function scratchRoot(unitText: string): string {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'hs-unit-'));
+  fs.mkdirSync(path.join(root, 'usr/local/bin'), { recursive: true });
+  fs.mkdirSync(path.join(root, 'etc/systemd/system'), { recursive: true });
+  fs.mkdirSync(path.join(root, 'usr/lib/systemd'), { recursive: true });
+  fs.writeFileSync(path.join(root, 'usr/local/bin/ecs-host-service'), '#!/bin/sh\n', { mode: 0o755 });
+  fs.writeFileSync(path.join(root, 'etc/systemd/system', UNIT), unitText);
+  fs.cpSync(SYSTEM_UNITS, path.join(root, 'usr/lib/systemd/system'), { recursive: true });
+  return root;
+}
+
+async function verify(unitText: string): Promise<string> {
+  const root = scratchRoot(unitText);
+  try {
+    const { stdout, stderr } = await run('systemd-analyze', [
+      'verify',
+      '--man=no',
+      `--root=${root}`,
+      `/etc/systemd/system/${UNIT}`,
+    ]).catch((error: { stdout?: string; stderr?: string; message: string }) => ({
+      stdout: error.stdout ?? '',
+      stderr: error.stderr ?? error.message,
+    }));
+    return (stdout + stderr).trim();
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+}
+
+describe('deploy/ecs-host-service.service', () => {
+  const unitText = fs.readFileSync(path.join(repoRoot, 'deploy', UNIT), 'utf8');
+
+  it('passes systemd-analyze verify without a word', async () => {
+    expect(fs.existsSync(SYSTEM_UNITS), 'systemd is missing: scripts/install-deps.sh installs it').toBe(true);
+    expect(await verify(unitText)).toBe('');
+  });
+
+  it('would be caught with a setting systemd does not know', async () => {
+    expect(await verify(unitText.replace('KillMode=mixed', 'KillMode=mixd'))).toContain('kill mode');
+  });
+});
