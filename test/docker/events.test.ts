@@ -116,7 +116,7 @@ describe('engineEvents$ (virtual time)', () => {
     testScheduler.run(({ cold, expectObservable }) => {
       const first = cold('o 9ms a 9ms #', { o: opened, a: line('start', 1, 100) }, new Error('aborted'));
       // The second attempt fails to open; the third opens, lists and delivers a replayed start.
-      const second = cold('#', {}, new Error('connect ENOENT'));
+      const second = cold<EngineStreamItem>('#', {}, new Error('connect ENOENT'));
       const third = cold('o 9ms b', { o: opened, b: line('start', 2, 250) });
       const lists = [cold('(l|)', { l: running() }), cold('(l|)', { l: running(1) })];
       const engine = fakeEngine([first, second, third], lists);
@@ -166,8 +166,8 @@ describe('engineEvents$ (virtual time)', () => {
         cold('o----', { o: opened }),
       ];
       const lists = [
-        cold('--#', {}, new Error('socket hang up')),
-        cold('--#', {}, new Error('socket hang up')),
+        cold<RunningContainer[]>('--#', {}, new Error('socket hang up')),
+        cold<RunningContainer[]>('--#', {}, new Error('socket hang up')),
         cold('--(l|)', { l: running() }),
       ];
       const engine = fakeEngine([...streams], lists);
@@ -189,8 +189,12 @@ describe('engineEvents$ (virtual time)', () => {
     const testScheduler = scheduler();
     testScheduler.run(({ cold, expectObservable }) => {
       // Never answers; then opens and answers its list; later a list that never answers.
-      const streams = [cold('-', {}), cold('o', { o: opened })];
-      const lists = [cold('(l|)', { l: running() }), cold('(l|)', { l: running() }), cold('-', {})];
+      const streams = [cold<EngineStreamItem>('-'), cold('o', { o: opened })];
+      const lists = [
+        cold('(l|)', { l: running() }),
+        cold('(l|)', { l: running() }),
+        cold<RunningContainer[]>('-'),
+      ];
       const engine = fakeEngine(streams, lists);
       const events$ = engineEvents$(engine.source, options(testScheduler, { relistIntervalMs: 300 }));
       // Opening times out at 500; reconnected at 510; re-lists at 810, and 1110 which never answers
@@ -230,7 +234,11 @@ describe('engineEvents$ (virtual time)', () => {
     const testScheduler = scheduler();
     testScheduler.run(({ cold, expectObservable }) => {
       const streams = [
-        cold('o-d-x', { o: opened, d: line('destroy', 1, 100), x: { type: 'line', line: '{"Type":' } }),
+        cold('o-d-x', {
+          o: opened,
+          d: line('destroy', 1, 100),
+          x: { type: 'line', line: '{"Type":' } as EngineStreamItem,
+        }),
         cold('o 9ms |', { o: opened }),
       ];
       const lists = [cold('(l|)', { l: running() }), cold('(l|)', { l: running() })];
