@@ -65,6 +65,25 @@ export function engineDeadline(timeoutMs: number): { abortSignal: AbortSignal } 
   return { abortSignal: AbortSignal.timeout(timeoutMs) };
 }
 
+/**
+ * Runs one engine call with a deadline that ends with the call. An
+ * `AbortSignal.timeout` outlives its call: docker-modem ties it to the
+ * response, which stays referenced until the timer fires and is then
+ * destroyed for nothing. For the calls made per container.
+ */
+export async function withEngineDeadline<T>(
+  timeoutMs: number,
+  call: (options: { abortSignal: AbortSignal }) => Promise<T>,
+): Promise<T> {
+  const deadline = new AbortController();
+  const timer = setTimeout(() => deadline.abort(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+  try {
+    return await call({ abortSignal: deadline.signal });
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export function describeDockerHost(): string {
   return process.env['DOCKER_HOST'] ?? 'unix:///var/run/docker.sock';
 }
