@@ -36,7 +36,14 @@ import {
   type DockerObservation,
   type FolderRecord,
 } from './events.js';
-import { adoptTty, claimTty, createTtyTable, releaseTty, ttysInUse, type TtyTable } from './ttyTable.js';
+import {
+  claimResources,
+  markDiedByList,
+  releaseResources,
+  type ClaimResult,
+  type ResourceClaim,
+} from './resourceClaims.js';
+import { adoptTty, createTtyTable, ttysInUse, type TtyTable } from './ttyTable.js';
 
 export interface HostInput {
   ttyCount: number;
@@ -81,6 +88,10 @@ export interface HostContext extends HostInput {
    * until the engine's first list says which containers still run.
    */
   adoptable: Record<string, FolderRecord>;
+  /** Containers the engine's list found dead, until they give back their TTY and host port. */
+  diedByList: Record<string, true>;
+  /** Claims that wait for one of those (machines/resourceClaims.ts). */
+  deferredClaims: ResourceClaim[];
   authToken: string | undefined;
   stopReason: StopReason | undefined;
   handshakeFailures: number;
@@ -178,6 +189,26 @@ function withRestartPending(context: HostContext, containerId: string): Record<s
   return { ...context.containers, [containerId]: { ...tracked, restartPending: true } };
 }
 
+/** Applies a decision on claims: the new bookkeeping, and each answer to its container. */
+function applyClaimResult(
+  context: HostContext,
+  result: ClaimResult,
+  enqueue: {
+    assign: (values: Partial<HostContext>) => void;
+    sendTo: (ref: ContainerActorRef, event: ClaimAnswerEvent) => void;
+  },
+): void {
+  const { ttyTable, hostPorts, diedByList, deferredClaims } = result.state;
+  enqueue.assign({ ttyTable, hostPorts, diedByList, deferredClaims });
+  for (const { containerId, ...answer } of result.answers) {
+    const tracked = context.containers[containerId];
+    if (tracked !== undefined) enqueue.sendTo(tracked.ref, answer);
+  }
+}
+
+type ClaimAnswerEvent =
+  { type: 'resources.granted'; tty: number } | { type: 'resources.denied'; reason: string };
+
 /** Replies go to the API server while it runs; once it has stopped, it has answered its requests itself. */
 function apiServerOf(self: { getSnapshot(): { children: Record<string, unknown> } }) {
   return self.getSnapshot().children['apiServer'] as AnyActorRef | undefined;
@@ -260,15 +291,19 @@ export const hostMachine = setup({
         });
       }
       enqueue.assign({ adoptable: {} });
+      // What these hold comes back soon: claims wait for it rather than take higher numbers.
+      const died = [...toSpawn].filter((id) => context.adoptable[id] !== undefined && !running.has(id));
       for (const [containerId, tracked] of Object.entries(context.containers)) {
         if (running.has(containerId)) continue;
         const startedAtMs = tracked.ref.getSnapshot().context.startedAtMs;
         if (startedAtMs === undefined || startedAtMs >= event.listedAtMs) continue;
+        died.push(containerId);
         enqueue.sendTo(tracked.ref, {
           type: 'container.died',
           timeNano: (BigInt(event.listedAtMs) * 1_000_000n).toString(),
         });
       }
+      enqueue.assign({ diedByList: ({ context }) => markDiedByList(context, died).diedByList });
     }),
     /**
      * Reserves what the folders of an earlier run hold, so that no new
@@ -296,42 +331,23 @@ export const hostMachine = setup({
     }),
     grantResources: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'resources.claim') return;
-      const tracked = context.containers[event.containerId];
-      if (tracked === undefined) return;
-      const holder = context.hostPorts[event.hostPort];
-      if (holder !== undefined && holder !== event.containerId) {
-        enqueue.sendTo(tracked.ref, {
-          type: 'resources.denied',
-          reason: `host port ${event.hostPort} already belongs to container ${holder}`,
-        });
-        return;
-      }
-      const claim = claimTty(context.ttyTable, event.containerId);
-      if (claim.tty === undefined) {
-        const assignable = context.ttyTable.size - context.ttyTable.firstAssignable;
-        enqueue.sendTo(tracked.ref, {
-          type: 'resources.denied',
-          reason: `all ${assignable} assignable TTYs are taken`,
-        });
-        return;
-      }
-      enqueue.assign({
-        ttyTable: claim.table,
-        hostPorts: { ...context.hostPorts, [event.hostPort]: event.containerId },
-      });
-      enqueue.sendTo(tracked.ref, { type: 'resources.granted', tty: claim.tty });
+      if (context.containers[event.containerId] === undefined) return;
+      const claim = { containerId: event.containerId, hostPort: event.hostPort };
+      applyClaimResult(context, claimResources(context, claim), enqueue);
     }),
-    releaseResources: assign(({ context, event }) => {
-      if (event.type !== 'resources.release') return {};
-      const hostPorts = Object.fromEntries(
-        Object.entries(context.hostPorts).filter(([, id]) => id !== event.containerId),
-      );
-      return { ttyTable: releaseTty(context.ttyTable, event.containerId), hostPorts };
+    releaseResources: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'resources.release') return;
+      applyClaimResult(context, releaseResources(context, event.containerId), enqueue);
     }),
     forgetContainer: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'container.removed' && event.type !== 'container.detached') return;
       const tracked = context.containers[event.containerId];
       if (tracked === undefined) return;
+      // It holds nothing by now; a claim of its own that still waited, or a mark of a list, goes with it.
+      // A detached container still holds its TTY and host port (the service is stopping): nothing goes back.
+      if (event.type === 'container.removed') {
+        applyClaimResult(context, releaseResources(context, event.containerId), enqueue);
+      }
       enqueue.stopChild(tracked.ref);
       const { [event.containerId]: _gone, ...rest } = context.containers;
       enqueue.assign({ containers: rest });
@@ -463,6 +479,8 @@ export const hostMachine = setup({
     containers: {},
     pendingRequests: {},
     adoptable: {},
+    diedByList: {},
+    deferredClaims: [],
     authToken: undefined,
     stopReason: undefined,
     handshakeFailures: 0,

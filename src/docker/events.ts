@@ -4,37 +4,42 @@
  *
  * - reconnect with exponential backoff when the stream fails or ends;
  * - replay from the last seen event time (`since`) on reconnect;
- * - a re-list of running containers on every connect and periodically,
- *   because the engine keeps only its last 256 events for replay and a
- *   stream can miss events in ways nobody reports.
+ * - on every connect, in this order: open the stream, list the running
+ *   containers, then hand over what the stream delivered meanwhile. The list
+ *   is taken with the stream already open, so it misses nothing, and the host
+ *   reconciles with it (freeing what died while we were away) before it sees
+ *   any newer start;
+ * - a re-list every `relistIntervalMs` as well, because the engine keeps only
+ *   its last 256 events for replay (none across its own restart) and a stream
+ *   can miss events in ways nobody reports.
  *
- * A failed re-list also counts as losing the engine: the stream is torn down
- * and reopened, which catches a half-open connection that would otherwise
- * sit silent forever.
+ * A failed list also counts as losing the engine: the stream is torn down and
+ * reopened, which catches a half-open connection that would otherwise sit
+ * silent forever.
+ *
+ * The engine is reached through `EngineSource`, so the timing logic can be
+ * tested with virtual time over a fake; `engineSourceOf(docker)` is the real
+ * one and `dockerEvents$(docker, ...)` uses it.
  */
 import readline from 'node:readline';
 import type { Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import {
   Observable,
-  Subject,
+  Subscription,
   catchError,
   concat,
   defer,
   exhaustMap,
   interval,
   map,
-  merge,
-  mergeMap,
   of,
   retry,
-  startWith,
-  switchMap,
   throwError,
+  timeout,
   timer,
 } from 'rxjs';
 import type { DockerObservation } from '../../machines/events.js';
-import { engineDeadline } from './client.js';
 
 export interface DockerEventsOptions {
   relistIntervalMs: number;
@@ -44,6 +49,25 @@ export interface DockerEventsOptions {
   backoffMaxMs?: number;
   /** Replay start for the first connection (engine time, ns); defaults to now. */
   sinceNano?: bigint;
+  /** The host's clock in ms (tests give a virtual one); defaults to Date.now. */
+  now?: () => number;
+}
+
+export interface RunningContainer {
+  containerId: string;
+  /** Docker's name without the leading slash. */
+  name: string;
+}
+
+/** What the engine's event stream delivers: first `opened` (the engine answered), then one item per line. */
+export type EngineStreamItem = { type: 'opened' } | { type: 'line'; line: string };
+
+/** The engine as `dockerEvents$` uses it. Every call is cold: subscribing makes the call, unsubscribing abandons it. */
+export interface EngineSource {
+  /** The container events from `sinceNano` (engine time) on; errors when the stream fails or ends. */
+  events(sinceNano: bigint): Observable<EngineStreamItem>;
+  /** The running containers: one value, then complete. */
+  listRunning(): Observable<RunningContainer[]>;
 }
 
 interface RawEvent {
@@ -63,6 +87,9 @@ export function eventLines$(stream: Readable): Observable<string> {
     lines.on('line', (line) => {
       if (line.trim() !== '') subscriber.next(line);
     });
+    // readline re-emits its input's errors on itself: unheard there, an engine
+    // going away mid-stream (`aborted`) was an uncaught exception.
+    lines.on('error', (error) => subscriber.error(error));
     stream.on('error', (error) => subscriber.error(error));
     lines.on('close', () => subscriber.error(new Error('the engine closed the event stream')));
     return () => {
@@ -96,80 +123,166 @@ export function sinceParameter(timeNano: bigint): string {
   return `${seconds}.${nanos.toString().padStart(9, '0')}`;
 }
 
-export function dockerEvents$(docker: Docker, options: DockerEventsOptions): Observable<DockerObservation> {
-  const backoffBaseMs = options.backoffBaseMs ?? 250;
-  const backoffMaxMs = options.backoffMaxMs ?? 10_000;
-
-  return defer(() => {
-    // Per subscription: where replay resumes, and how many attempts have failed in a row.
-    let lastSeenNano = options.sinceNano ?? BigInt(Date.now()) * 1_000_000n;
-    let failuresInARow = 0;
-    const relistFailed$ = new Subject<Error>();
-
-    const relist$ = defer(async (): Promise<DockerObservation> => {
-      const listedAtMs = Date.now();
-      const containers = await docker.listContainers({
-        filters: { status: ['running'] },
-        ...engineDeadline(options.engineTimeoutMs),
-      });
-      return {
-        type: 'docker.listed',
-        listedAtMs,
-        running: containers.map((c) => ({
-          containerId: c.Id,
-          name: (c.Names?.[0] ?? '').replace(/^\//, ''),
-        })),
-      };
-    }).pipe(
-      catchError((error: Error) => {
-        relistFailed$.next(error);
-        return of();
-      }),
-    );
-
-    const connection$ = defer(async () => {
-      // The deadline covers opening the stream only; an open stream may rightly stay quiet for hours.
-      const opening = new AbortController();
-      const deadline = setTimeout(() => opening.abort(), options.engineTimeoutMs);
-      try {
+/** The real engine, through dockerode. */
+export function engineSourceOf(docker: Docker): EngineSource {
+  return {
+    events: (sinceNano) =>
+      new Observable<EngineStreamItem>((subscriber) => {
+        // Aborts the opening only: once open, closing the stream ends the call.
+        const opening = new AbortController();
+        let lines: Subscription | undefined;
+        let unsubscribed = false;
         // The engine takes `since` with nanoseconds as a string; the typings only know whole seconds.
         const request: Omit<Docker.GetEventsOptions, 'since'> & { since: string; abortSignal: AbortSignal } =
           {
-            since: sinceParameter(lastSeenNano),
+            since: sinceParameter(sinceNano),
             filters: { type: ['container'], event: ['start', 'die'] },
             abortSignal: opening.signal,
           };
-        return (await docker.getEvents(request as unknown as Docker.GetEventsOptions)) as unknown as Readable;
-      } finally {
-        clearTimeout(deadline);
-      }
-    }).pipe(
-      switchMap((stream) => {
-        // The stream is open: anything from now on is in it, so a list taken now misses nothing.
-        failuresInARow = 0;
-        const events$ = eventLines$(stream).pipe(
-          map(parseEvent),
-          mergeMap((event) => {
-            if (event === undefined) return of();
-            if (event.type === 'docker.start' || event.type === 'docker.die') {
-              const t = BigInt(event.timeNano);
-              if (t > lastSeenNano) lastSeenNano = t;
+        (
+          docker.getEvents(request as unknown as Docker.GetEventsOptions) as unknown as Promise<Readable>
+        ).then(
+          (stream) => {
+            if (unsubscribed) {
+              stream.destroy();
+              return;
             }
-            return of(event);
-          }),
+            subscriber.next({ type: 'opened' });
+            lines = eventLines$(stream).subscribe({
+              next: (line) => subscriber.next({ type: 'line', line }),
+              error: (error: unknown) => subscriber.error(error),
+            });
+          },
+          (error: unknown) => subscriber.error(error),
         );
-        const relists$ = interval(options.relistIntervalMs).pipe(
-          startWith(-1),
-          exhaustMap(() => relist$),
-        );
-        const lost$ = relistFailed$.pipe(
-          mergeMap((error) => throwError(() => new Error(`re-list failed: ${error.message}`))),
-        );
-        return merge(of<DockerObservation>({ type: 'docker.connected' }), events$, relists$, lost$);
+        return () => {
+          unsubscribed = true;
+          if (lines === undefined) opening.abort();
+          else lines.unsubscribe();
+        };
       }),
-      catchError((error: Error) =>
+    listRunning: () =>
+      new Observable<RunningContainer[]>((subscriber) => {
+        const call = new AbortController();
+        let settled = false;
+        docker.listContainers({ filters: { status: ['running'] }, abortSignal: call.signal }).then(
+          (containers) => {
+            settled = true;
+            subscriber.next(
+              containers.map((c) => ({ containerId: c.Id, name: (c.Names?.[0] ?? '').replace(/^\//, '') })),
+            );
+            subscriber.complete();
+          },
+          (error: unknown) => {
+            settled = true;
+            subscriber.error(error);
+          },
+        );
+        return () => {
+          if (!settled) call.abort();
+        };
+      }),
+  };
+}
+
+export function dockerEvents$(docker: Docker, options: DockerEventsOptions): Observable<DockerObservation> {
+  return engineEvents$(engineSourceOf(docker), options);
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+export function engineEvents$(
+  source: EngineSource,
+  options: DockerEventsOptions,
+): Observable<DockerObservation> {
+  const backoffBaseMs = options.backoffBaseMs ?? 250;
+  const backoffMaxMs = options.backoffMaxMs ?? 10_000;
+  const now = options.now ?? Date.now;
+  const withinDeadline = <T>(what: string) =>
+    timeout<T, Observable<never>>({
+      first: options.engineTimeoutMs,
+      with: () => throwError(() => new Error(`${what} took longer than ${options.engineTimeoutMs} ms`)),
+    });
+
+  return defer(() => {
+    // Per subscription: where replay resumes, and how many attempts have failed in a row.
+    let lastSeenNano = options.sinceNano ?? BigInt(now()) * 1_000_000n;
+    let failuresInARow = 0;
+
+    const list$ = defer(() => {
+      const listedAtMs = now();
+      return source.listRunning().pipe(
+        withinDeadline<RunningContainer[]>('listing the running containers'),
+        map((running): DockerObservation => ({ type: 'docker.listed', listedAtMs, running })),
+        catchError((error: unknown) => throwError(() => new Error(`re-list failed: ${messageOf(error)}`))),
+      );
+    });
+
+    // One connection: open, list, then what the stream delivered meanwhile, then everything live.
+    const connection$ = new Observable<DockerObservation>((subscriber) => {
+      const subscriptions = new Subscription();
+      /** Events that arrived before the first list answered; undefined once they are handed over. */
+      let meanwhile: DockerObservation[] | undefined = [];
+      const deliver = (event: DockerObservation) => {
+        if (event.type === 'docker.start' || event.type === 'docker.die') {
+          const t = BigInt(event.timeNano);
+          if (t > lastSeenNano) lastSeenNano = t;
+        }
+        subscriber.next(event);
+      };
+      const lost = (error: unknown) => subscriber.error(error);
+      const reconcile = () =>
+        list$.subscribe({
+          next: (listed) => {
+            failuresInARow = 0;
+            subscriber.next({ type: 'docker.connected' });
+            subscriber.next(listed);
+            const held = meanwhile ?? [];
+            meanwhile = undefined;
+            for (const event of held) deliver(event);
+            subscriptions.add(
+              interval(options.relistIntervalMs)
+                .pipe(exhaustMap(() => list$))
+                .subscribe({ next: (relisted) => subscriber.next(relisted), error: lost }),
+            );
+          },
+          error: lost,
+        });
+      subscriptions.add(
+        source
+          .events(lastSeenNano)
+          .pipe(withinDeadline<EngineStreamItem>('opening the event stream'))
+          .subscribe({
+            next: (item) => {
+              if (item.type === 'opened') {
+                // The stream is open: anything from now on is in it, so a list taken now misses nothing.
+                subscriptions.add(reconcile());
+                return;
+              }
+              let event: DockerObservation | undefined;
+              try {
+                event = parseEvent(item.line);
+              } catch (error) {
+                lost(new Error(`unreadable event from the engine: ${messageOf(error)}`));
+                return;
+              }
+              if (event === undefined) return;
+              if (meanwhile !== undefined) meanwhile.push(event);
+              else deliver(event);
+            },
+            error: lost,
+            complete: () => lost(new Error('the engine closed the event stream')),
+          }),
+      );
+      return subscriptions;
+    });
+
+    return connection$.pipe(
+      catchError((error: unknown) =>
         concat(
-          of<DockerObservation>({ type: 'docker.disconnected', reason: error.message }),
+          of<DockerObservation>({ type: 'docker.disconnected', reason: messageOf(error) }),
           throwError(() => error),
         ),
       ),
@@ -180,7 +293,5 @@ export function dockerEvents$(docker: Docker, options: DockerEventsOptions): Obs
         },
       }),
     );
-
-    return connection$;
   });
 }

@@ -1,6 +1,6 @@
 import type Docker from 'dockerode';
 import type { ContainerInspection } from '../../machines/events.js';
-import { engineDeadline } from './client.js';
+import { withEngineDeadline } from './client.js';
 
 export const CONTAINER_PORT = '32262/tcp';
 
@@ -12,7 +12,9 @@ export async function inspectContainer(
 ): Promise<ContainerInspection> {
   let info: Docker.ContainerInspectInfo;
   try {
-    info = await docker.getContainer(containerId).inspect(engineDeadline(timeoutMs));
+    info = await withEngineDeadline(timeoutMs, (deadline) =>
+      docker.getContainer(containerId).inspect(deadline),
+    );
   } catch (error) {
     // The engine no longer has it: as far as the machines care, it is not running.
     if ((error as { statusCode?: number }).statusCode === 404) {

@@ -1,0 +1,123 @@
+/**
+ * Deciding containers' claims for a TTY and a host port, with one rule on top
+ * of "the lowest free number": a claim waits while a container that the
+ * engine's list found dead still holds a lower TTY, or the host port asked
+ * for. Such a container gives both back only once its folder is gone, a few
+ * milliseconds after the list; without the wait, the starts handled right
+ * after an engine restart got numbers above the dead ones' instead of theirs.
+ *
+ * Pure data and pure functions, like the TTY table; the host owns the state.
+ * Every waiting claim is bounded by a drain: a dead container's drain always
+ * ends in `resources.release` or `container.removed`, and a container that
+ * turns out alive ends the wait by claiming itself.
+ */
+import { claimTty, lowestFreeTty, releaseTty, ttyHeldBy, type TtyTable } from './ttyTable.js';
+
+export interface ResourceClaim {
+  containerId: string;
+  hostPort: number;
+}
+
+export interface ClaimState {
+  ttyTable: TtyTable;
+  /** Host port (as a string key) to the id of the container that holds it. */
+  hostPorts: Record<string, string>;
+  /** Containers the engine's list found dead, until they give back what they hold. */
+  diedByList: Record<string, true>;
+  /** Claims waiting for one of those, oldest first. */
+  deferredClaims: ResourceClaim[];
+}
+
+export type ClaimAnswer =
+  | { containerId: string; type: 'resources.granted'; tty: number }
+  | { containerId: string; type: 'resources.denied'; reason: string };
+
+export interface ClaimResult {
+  state: ClaimState;
+  answers: ClaimAnswer[];
+}
+
+function holdsWhatTheClaimWaitsFor(state: ClaimState, claim: ResourceClaim, holder: string): boolean {
+  if (state.hostPorts[claim.hostPort] === holder) return true;
+  const held = ttyHeldBy(state.ttyTable, holder);
+  if (held === undefined) return false;
+  const wouldGet = lowestFreeTty(state.ttyTable);
+  return wouldGet === undefined || held < wouldGet;
+}
+
+function mustWait(state: ClaimState, claim: ResourceClaim): boolean {
+  // One that already holds a TTY (adopted) keeps it: nothing lower to wait for.
+  if (ttyHeldBy(state.ttyTable, claim.containerId) !== undefined) return false;
+  return Object.keys(state.diedByList).some(
+    (holder) => holder !== claim.containerId && holdsWhatTheClaimWaitsFor(state, claim, holder),
+  );
+}
+
+function decide(state: ClaimState, claim: ResourceClaim): ClaimResult {
+  const { containerId, hostPort } = claim;
+  if (mustWait(state, claim)) {
+    return { state: { ...state, deferredClaims: [...state.deferredClaims, claim] }, answers: [] };
+  }
+  const holder = state.hostPorts[hostPort];
+  if (holder !== undefined && holder !== containerId) {
+    const reason = `host port ${hostPort} already belongs to container ${holder}`;
+    return { state, answers: [{ containerId, type: 'resources.denied', reason }] };
+  }
+  const granted = claimTty(state.ttyTable, containerId);
+  if (granted.tty === undefined) {
+    const assignable = state.ttyTable.size - state.ttyTable.firstAssignable;
+    const reason = `all ${assignable} assignable TTYs are taken`;
+    return { state, answers: [{ containerId, type: 'resources.denied', reason }] };
+  }
+  return {
+    state: { ...state, ttyTable: granted.table, hostPorts: { ...state.hostPorts, [hostPort]: containerId } },
+    answers: [{ containerId, type: 'resources.granted', tty: granted.tty }],
+  };
+}
+
+function withoutDiedByList(state: ClaimState, containerId: string): ClaimState {
+  if (state.diedByList[containerId] === undefined) return state;
+  const { [containerId]: _gone, ...diedByList } = state.diedByList;
+  return { ...state, diedByList };
+}
+
+/** Decides the waiting claims again, oldest first, after something was given back. */
+function retryDeferred(state: ClaimState): ClaimResult {
+  let current: ClaimState = { ...state, deferredClaims: [] };
+  const answers: ClaimAnswer[] = [];
+  for (const claim of state.deferredClaims) {
+    const result = decide(current, claim);
+    current = result.state;
+    answers.push(...result.answers);
+  }
+  return { state: current, answers };
+}
+
+/** A container asks for its TTY and host port. One that a list found dead and that claims is alive after all. */
+export function claimResources(state: ClaimState, claim: ResourceClaim): ClaimResult {
+  return decide(withoutDiedByList(state, claim.containerId), claim);
+}
+
+/** A list found these containers dead: claims may wait for what they hold. */
+export function markDiedByList(state: ClaimState, containerIds: readonly string[]): ClaimState {
+  if (containerIds.length === 0) return state;
+  const diedByList = { ...state.diedByList };
+  for (const id of containerIds) diedByList[id] = true;
+  return { ...state, diedByList };
+}
+
+/**
+ * A container gives back everything it holds (its folder is gone), or is
+ * forgotten: its own waiting claim goes, and the others are decided again.
+ */
+export function releaseResources(state: ClaimState, containerId: string): ClaimResult {
+  const hostPorts = Object.fromEntries(
+    Object.entries(state.hostPorts).filter(([, id]) => id !== containerId),
+  );
+  return retryDeferred({
+    ...withoutDiedByList(state, containerId),
+    ttyTable: releaseTty(state.ttyTable, containerId),
+    hostPorts,
+    deferredClaims: state.deferredClaims.filter((claim) => claim.containerId !== containerId),
+  });
+}

@@ -1,0 +1,91 @@
+/**
+ * The engine client and the event stream against the real private engine,
+ * restarted under them: kept-alive connections with many calls in flight,
+ * and the stream's order (list first) on the first connect and the reconnect.
+ */
+import { describe, expect, it } from 'vitest';
+import type { DockerObservation } from '../../machines/events.js';
+import { createDockerClient } from '../../src/docker/client.js';
+import { dockerEvents$ } from '../../src/docker/events.js';
+import { inspectContainer } from '../../src/docker/inspect.js';
+import { removeAllContainers, startContainer, startEngine, stopEngine } from '../support/engine.js';
+import { sleep, waitFor } from '../support/wait.js';
+
+describe('engine client and event stream across an engine restart', () => {
+  it('settles every call in flight when the engine goes, and serves again once it is back', async () => {
+    await removeAllContainers();
+    const container = await startContainer();
+    const docker = createDockerClient();
+    let stop = false;
+    const outcomes = { answered: 0, failed: 0, answeredAfterRestart: 0 };
+    let restarted = false;
+    // 40 callers, each one call at a time: inspections, with a list every fourth.
+    const caller = async (n: number) => {
+      while (!stop) {
+        try {
+          if (n % 4 === 0) await docker.listContainers({ abortSignal: AbortSignal.timeout(5_000) });
+          else await inspectContainer(docker, container.id, 5_000);
+          outcomes.answered += 1;
+          if (restarted) outcomes.answeredAfterRestart += 1;
+        } catch {
+          outcomes.failed += 1;
+          await sleep(20);
+        }
+      }
+    };
+    const callers = Array.from({ length: 40 }, (_, n) => caller(n));
+    try {
+      await waitFor('calls answered', () => outcomes.answered >= 200, 30_000);
+      await stopEngine();
+      await sleep(1000);
+      await startEngine();
+      restarted = true;
+      await waitFor('calls answered again', () => outcomes.answeredAfterRestart >= 200, 30_000);
+    } finally {
+      stop = true;
+      await Promise.all(callers);
+      await removeAllContainers();
+    }
+    // The outage failed calls, and every caller came back to its loop and ended: none was left hanging.
+    expect(outcomes.failed).toBeGreaterThan(0);
+  });
+
+  it('lists before it hands over events on the first connect and on the reconnect after a restart', async () => {
+    await removeAllContainers();
+    const before = await startContainer();
+    const seen: DockerObservation[] = [];
+    const subscription = dockerEvents$(createDockerClient(), {
+      relistIntervalMs: 60_000,
+      engineTimeoutMs: 5_000,
+      backoffBaseMs: 100,
+      backoffMaxMs: 500,
+    }).subscribe((o) => seen.push(o));
+    const startOf = (id: string) => seen.findIndex((o) => o.type === 'docker.start' && o.containerId === id);
+    const listedAfter = (index: number) => seen.findIndex((o, i) => i > index && o.type === 'docker.listed');
+    try {
+      await waitFor('the first list', () => seen.some((o) => o.type === 'docker.listed'), 10_000);
+      expect(seen[0]).toEqual({ type: 'docker.connected' });
+      expect(seen[1]).toMatchObject({
+        type: 'docker.listed',
+        running: [{ containerId: before.id, name: expect.any(String) as string }],
+      });
+      const live = await startContainer();
+      await waitFor('its start', () => startOf(live.id) >= 0, 10_000);
+
+      await stopEngine();
+      await waitFor('the loss', () => seen.some((o) => o.type === 'docker.disconnected'), 10_000);
+      const lostAt = seen.findIndex((o) => o.type === 'docker.disconnected');
+      await startEngine();
+      // Started before the stream is back: replayed from `since`, after the reconnect's list.
+      const meanwhile = await startContainer();
+      await waitFor('its start, replayed or live', () => startOf(meanwhile.id) >= 0, 20_000);
+      const relisted = listedAfter(lostAt);
+      expect(relisted).toBeGreaterThan(lostAt);
+      expect(startOf(meanwhile.id)).toBeGreaterThan(relisted);
+      expect(seen[relisted - 1]).toEqual({ type: 'docker.connected' });
+    } finally {
+      subscription.unsubscribe();
+      await removeAllContainers();
+    }
+  });
+});

@@ -1,0 +1,255 @@
+/**
+ * The claims that follow a list which found containers dead (an engine
+ * restart, a service restart): they wait for the dead containers' TTYs and
+ * host ports instead of taking numbers above them. First the pure rules
+ * (machines/resourceClaims.ts), then the host machine with its container
+ * actors and folder removals that finish in an order the test chooses.
+ */
+import { Subject } from 'rxjs';
+import { describe, expect, it } from 'vitest';
+import { createActor, fromCallback, fromEventObservable, fromPromise } from 'xstate';
+import { containerMachine } from '../../machines/container.js';
+import type { DockerObservation, FolderRecord } from '../../machines/events.js';
+import { hostMachine, type HostContext } from '../../machines/host.js';
+import {
+  claimResources,
+  markDiedByList,
+  releaseResources,
+  type ClaimState,
+} from '../../machines/resourceClaims.js';
+import { claimTty, createTtyTable } from '../../machines/ttyTable.js';
+import { waitFor } from '../support/wait.js';
+
+const id = (n: number) => n.toString(16).padStart(64, '0');
+
+/** Containers 1..count holding TTYs 10.. and host ports 40001.. */
+function stateWithHolders(count: number): ClaimState {
+  let ttyTable = createTtyTable(256);
+  const hostPorts: Record<string, string> = {};
+  for (let n = 1; n <= count; n++) {
+    ttyTable = claimTty(ttyTable, id(n)).table;
+    hostPorts[40000 + n] = id(n);
+  }
+  return { ttyTable, hostPorts, diedByList: {}, deferredClaims: [] };
+}
+
+describe('resourceClaims', () => {
+  it('grants the lowest free TTY at once when no list found anybody dead', () => {
+    const result = claimResources(stateWithHolders(2), { containerId: id(9), hostPort: 40009 });
+    expect(result.answers).toEqual([{ containerId: id(9), type: 'resources.granted', tty: 12 }]);
+    expect(result.state.hostPorts[40009]).toBe(id(9));
+  });
+
+  it('holds a claim while a container a list found dead holds a lower TTY, and grants it that TTY once given back', () => {
+    let state = markDiedByList(stateWithHolders(3), [id(1), id(3)]);
+    const waiting = claimResources(state, { containerId: id(9), hostPort: 40009 });
+    expect(waiting.answers).toEqual([]);
+    expect(waiting.state.deferredClaims).toEqual([{ containerId: id(9), hostPort: 40009 }]);
+    state = waiting.state;
+    // 3 gives back 12 first: 1 still holds 10, lower than 12, so the claim keeps waiting.
+    const afterThree = releaseResources(state, id(3));
+    expect(afterThree.answers).toEqual([]);
+    const afterOne = releaseResources(afterThree.state, id(1));
+    expect(afterOne.answers).toEqual([{ containerId: id(9), type: 'resources.granted', tty: 10 }]);
+    expect(afterOne.state.deferredClaims).toEqual([]);
+    expect(afterOne.state.diedByList).toEqual({});
+  });
+
+  it('does not wait for a dead container whose TTY is above the one it would grant', () => {
+    // 1 and 2 hold 10 and 11; 1 is given back, 2 is alive; 3 died and holds 12.
+    let state = markDiedByList(stateWithHolders(3), [id(3)]);
+    state = releaseResources(state, id(1)).state;
+    const result = claimResources(state, { containerId: id(9), hostPort: 40009 });
+    expect(result.answers).toEqual([{ containerId: id(9), type: 'resources.granted', tty: 10 }]);
+  });
+
+  it('waits for the host port of a dead container instead of refusing it, but refuses one a live container holds', () => {
+    const state = markDiedByList(stateWithHolders(2), [id(2)]);
+    const onDeadPort = claimResources(state, { containerId: id(9), hostPort: 40002 });
+    expect(onDeadPort.answers).toEqual([]);
+    // Decided after the wait too (2 holds TTY 11, below the 12 it would get), and then refused.
+    const onLivePort = claimResources(onDeadPort.state, { containerId: id(8), hostPort: 40001 });
+    expect(onLivePort.answers).toEqual([]);
+    const released = releaseResources(onLivePort.state, id(2));
+    expect(released.answers).toEqual([
+      { containerId: id(9), type: 'resources.granted', tty: 11 },
+      {
+        containerId: id(8),
+        type: 'resources.denied',
+        reason: `host port 40001 already belongs to container ${id(1)}`,
+      },
+    ]);
+  });
+
+  it('waits for a host port alone when the dead container holds no TTY below the one it would grant', () => {
+    // 2 holds TTY 11 and host port 40002 and died; 1 (TTY 10) is given back, so 10 is the lowest free.
+    let state = markDiedByList(stateWithHolders(2), [id(2)]);
+    state = releaseResources(state, id(1)).state;
+    expect(claimResources(state, { containerId: id(8), hostPort: 40008 }).answers).toEqual([
+      { containerId: id(8), type: 'resources.granted', tty: 10 },
+    ]);
+    expect(claimResources(state, { containerId: id(9), hostPort: 40002 }).answers).toEqual([]);
+  });
+
+  it('ends the wait when the dead-looking container claims itself (it was alive), or a waiting one goes away', () => {
+    let state = markDiedByList(stateWithHolders(1), [id(1)]);
+    state = claimResources(state, { containerId: id(9), hostPort: 40009 }).state;
+    state = claimResources(state, { containerId: id(8), hostPort: 40008 }).state;
+    // 8 dies while it waits: its claim goes, 9's stays.
+    state = releaseResources(state, id(8)).state;
+    expect(state.deferredClaims).toEqual([{ containerId: id(9), hostPort: 40009 }]);
+    // 1 claims: it keeps its TTY and is no longer awaited; 9 is decided once something is given back.
+    const alive = claimResources(state, { containerId: id(1), hostPort: 40001 });
+    expect(alive.answers).toEqual([{ containerId: id(1), type: 'resources.granted', tty: 10 }]);
+    expect(alive.state.diedByList).toEqual({});
+  });
+
+  it('refuses a waiting claim once it can be decided and no TTY is left', () => {
+    let state: ClaimState = { ...stateWithHolders(0), ttyTable: createTtyTable(12) };
+    state = { ...state, ttyTable: claimTty(claimTty(state.ttyTable, id(1)).table, id(2)).table };
+    state = markDiedByList(state, [id(1)]);
+    state = claimResources(state, { containerId: id(9), hostPort: 40009 }).state;
+    state = claimResources(state, { containerId: id(8), hostPort: 40008 }).state;
+    const released = releaseResources(state, id(1));
+    expect(released.answers).toEqual([
+      { containerId: id(9), type: 'resources.granted', tty: 10 },
+      { containerId: id(8), type: 'resources.denied', reason: 'all 2 assignable TTYs are taken' },
+    ]);
+  });
+});
+
+/** The host with fake engine calls; each container's folder removal waits until the test lets it finish. */
+function runHost(folders: FolderRecord[] = []) {
+  const engine = new Subject<DockerObservation>();
+  const inspections = new Map<string, { hostPort: number; startedAtMs: number }>();
+  const cleanUps = new Map<string, () => void>();
+  const container = containerMachine.provide({
+    actors: {
+      inspectContainer: fromPromise(async ({ input }) => {
+        const fake = inspections.get(input.containerId);
+        return {
+          containerId: input.containerId,
+          name: 'desktop',
+          running: fake !== undefined,
+          startedAtMs: fake?.startedAtMs ?? 0,
+          hostPortBindings: fake ? [fake.hostPort] : [],
+        };
+      }),
+      writeStartFiles: fromPromise(async () => {}),
+      writeStartValues: fromPromise(async () => {}),
+      cleanUpContainer: fromPromise(
+        ({ input }) => new Promise<void>((resolve) => cleanUps.set(input.containerId, resolve)),
+      ),
+    },
+  });
+  const host = hostMachine.provide({
+    actors: {
+      container,
+      prepareHost: fromPromise(async () => ({ folders })),
+      handshake: fromPromise(async () => ({ authToken: 'token' })),
+      dockerEvents: fromEventObservable(() => engine.asObservable()),
+      apiServer: fromCallback(() => {}),
+      heartbeats: fromCallback(() => {}),
+    },
+  });
+  const actor = createActor(host, {
+    input: { ttyCount: 256, startValuesTimeoutMs: 60_000, requestWaitMs: 1_000, drainTimeoutMs: 2_000 },
+  }).start();
+  const context = () => actor.getSnapshot().context as HostContext;
+  const stateOf = (n: number) =>
+    JSON.stringify(context().containers[id(n)]?.ref.getSnapshot().value ?? 'gone');
+  return {
+    engine,
+    context,
+    stateOf,
+    start(n: number, startedAtMs: number, hostPort = 40000 + n) {
+      inspections.set(id(n), { hostPort, startedAtMs });
+      engine.next({
+        type: 'docker.start',
+        containerId: id(n),
+        name: 'desktop',
+        timeNano: `${startedAtMs}000000`,
+      });
+    },
+    /** The engine no longer runs it (inspection says so). */
+    forget(n: number) {
+      inspections.delete(id(n));
+    },
+    finishCleanUp: (n: number) => cleanUps.get(id(n))!(),
+    cleanUpStarted: (n: number) => cleanUps.has(id(n)),
+    serving: () => waitFor('serving', () => actor.getSnapshot().matches('serving'), 2_000, 2),
+    ttyOf: (n: number) => context().containers[id(n)]?.ref.getSnapshot().context.tty,
+  };
+}
+
+describe('host: claims after a list that found containers dead', () => {
+  it('gives 4 containers started after an engine restart TTYs 10-13, whatever order the 6 dead folders go in', async () => {
+    const h = runHost();
+    await h.serving();
+    for (let n = 1; n <= 6; n++) h.start(n, 1_000 + n);
+    await waitFor('6 set up', () => [1, 2, 3, 4, 5, 6].every((n) => h.stateOf(n).includes('ttyAssigned')));
+    expect([1, 2, 3, 4, 5, 6].map(h.ttyOf)).toEqual([10, 11, 12, 13, 14, 15]);
+
+    // The engine restarted without them; its list comes first, then the starts it delivered meanwhile.
+    for (let n = 1; n <= 6; n++) h.forget(n);
+    h.engine.next({ type: 'docker.connected' });
+    h.engine.next({ type: 'docker.listed', listedAtMs: 5_000, running: [] });
+    for (let n = 11; n <= 14; n++) h.start(n, 6_000 + n);
+    await waitFor('6 folders being removed', () => [1, 2, 3, 4, 5, 6].every((n) => h.cleanUpStarted(n)));
+    await waitFor('4 claims waiting', () => h.context().deferredClaims.length === 4);
+    expect([11, 12, 13, 14].map(h.ttyOf)).toEqual([undefined, undefined, undefined, undefined]);
+
+    // Folders go in an order that gives back high numbers first.
+    for (const n of [6, 3, 5, 1, 4, 2]) h.finishCleanUp(n);
+    await waitFor('4 set up', () => [11, 12, 13, 14].every((n) => h.stateOf(n).includes('ttyAssigned')));
+    expect([11, 12, 13, 14].map(h.ttyOf).sort()).toEqual([10, 11, 12, 13]);
+    expect(h.context().diedByList).toEqual({});
+    expect(h.context().deferredClaims).toEqual([]);
+  });
+
+  it('lets a new container wait for the host port a dead one still holds instead of rejecting it', async () => {
+    const h = runHost();
+    await h.serving();
+    h.start(1, 1_000);
+    await waitFor('1 set up', () => h.stateOf(1).includes('ttyAssigned'));
+    h.forget(1);
+    h.engine.next({ type: 'docker.listed', listedAtMs: 5_000, running: [] });
+    // The restarted engine hands the dead container's host port to a newcomer.
+    const newcomer = 101;
+    h.start(newcomer, 6_000, 40001);
+    await waitFor('1 being removed', () => h.cleanUpStarted(1));
+    await waitFor('the newcomer waits', () => h.context().deferredClaims.length === 1);
+    h.finishCleanUp(1);
+    await waitFor('newcomer set up', () => h.stateOf(newcomer).includes('ttyAssigned'));
+    expect(h.ttyOf(newcomer)).toBe(10);
+  });
+
+  it('waits for the folders of an earlier run whose containers are gone, and not for those still running', async () => {
+    const folder = (n: number, tty: number): FolderRecord => ({
+      containerId: id(n),
+      hostPort: 40000 + n,
+      tty,
+      dpi: 96,
+      ready: true,
+      ttyWrittenAtMs: 1_000,
+    });
+    const h = runHost([folder(1, 10), folder(2, 11), folder(3, 12)]);
+    await h.serving();
+    // 2 still runs; 1 and 3 died while the service was down.
+    h.start(2, 500);
+    h.engine.next({
+      type: 'docker.listed',
+      listedAtMs: 5_000,
+      running: [{ containerId: id(2), name: 'desktop' }],
+    });
+    h.start(20, 6_000);
+    await waitFor('2 adopted', () => h.stateOf(2).includes('running'));
+    await waitFor('the newcomer waits', () => h.context().deferredClaims.length === 1);
+    await waitFor('1 and 3 being removed', () => h.cleanUpStarted(1) && h.cleanUpStarted(3));
+    h.finishCleanUp(3);
+    h.finishCleanUp(1);
+    await waitFor('newcomer set up', () => h.stateOf(20).includes('ttyAssigned'));
+    expect(h.ttyOf(20)).toBe(10);
+    expect(h.ttyOf(2)).toBe(11);
+  });
+});

@@ -1,0 +1,119 @@
+/**
+ * The private engine stopped and started again under the running service:
+ * with many engine calls in flight over kept-alive connections the service
+ * stays up and converges, and the containers the engine takes down with it
+ * give their TTYs to the ones started right after it returns.
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  docker,
+  foldersMatchEngine,
+  inPool,
+  removeAllContainers,
+  startContainer,
+  startContainers,
+  startEngine,
+  stopEngine,
+} from '../support/engine.js';
+import { listFolders, readFolder } from '../support/mappings.js';
+import { startService, type RunningService } from '../support/service.js';
+import { sleep, waitFor } from '../support/wait.js';
+
+function uncaught(service: RunningService) {
+  return service.logs.filter((l) => l['origin'] === 'uncaught exception' || l.msg.includes('uncaught'));
+}
+
+describe('engine restart', () => {
+  it(
+    'stays up through an engine restart with many inspections and lists in flight, and converges',
+    { timeout: 240_000 },
+    async () => {
+      await removeAllContainers();
+      // A re-list every 100 ms keeps lists in flight beside the inspections of the starts below.
+      const service = await startService({ env: { HOST_SERVICE_RELIST_INTERVAL_MS: '100' } });
+      let exitCode: number | null | undefined;
+      try {
+        await startContainers(20);
+        await waitFor(
+          '20 folders',
+          async () => (await foldersMatchEngine(service.mappings))?.running.length === 20,
+          60_000,
+        );
+        // 30 containers started as fast as the engine can: their inspections are in flight when it goes.
+        const burst = Promise.allSettled(Array.from({ length: 30 }, () => startContainer()));
+        await waitFor('the burst under way', () => listFolders(service.mappings).length >= 24, 30_000, 5);
+        await stopEngine();
+        await burst;
+        await sleep(2000);
+        await startEngine();
+        await startContainers(5);
+
+        const state = await waitFor('convergence', () => foldersMatchEngine(service.mappings), 60_000, 100);
+        expect(new Set(state.ttys).size).toBe(state.running.length);
+        expect(service.process.exitCode).toBeNull();
+        expect(uncaught(service)).toEqual([]);
+        expect(service.logs.some((l) => l.msg.includes('unreachable'))).toBe(true);
+      } finally {
+        await removeAllContainers();
+        await waitFor('every folder gone', () => listFolders(service.mappings).length === 0, 30_000).catch(
+          () => {},
+        );
+        exitCode = await service.stop();
+      }
+      expect(exitCode).toBe(0);
+    },
+  );
+
+  it(
+    'gives 4 containers started after the engine returned TTYs 10-13, and removes the folders of the 6 it took down',
+    { timeout: 240_000 },
+    async () => {
+      await removeAllContainers();
+      const service = await startService();
+      let exitCode: number | null | undefined;
+      try {
+        const dead = await startContainers(6);
+        const setUp = await waitFor(
+          '6 folders',
+          async () => {
+            const state = await foldersMatchEngine(service.mappings);
+            return state?.running.length === 6 ? state : undefined;
+          },
+          30_000,
+        );
+        expect([...setUp.ttys].sort((a, b) => a - b)).toEqual([10, 11, 12, 13, 14, 15]);
+        const pids = await Promise.all(dead.map(async (c) => (await c.inspect()).State.Pid));
+
+        await stopEngine();
+        // Live restore would keep them running; the engine's restart is meant to take them down.
+        for (const pid of pids) process.kill(pid, 'SIGKILL');
+        await sleep(8000);
+        await startEngine();
+        const fresh = await inPool([1, 2, 3, 4], 4, () => startContainer());
+
+        const state = await waitFor(
+          '4 folders and no other',
+          async () => {
+            const matched = await foldersMatchEngine(service.mappings);
+            return matched?.running.length === 4 ? matched : undefined;
+          },
+          60_000,
+          100,
+        );
+        expect(state.running).toEqual(fresh.map((c) => c.id).sort());
+        const ttys = fresh.map((c) => readFolder(service.mappings, c.id)?.tty);
+        expect([...ttys].sort()).toEqual([10, 11, 12, 13]);
+        for (const c of dead) expect(readFolder(service.mappings, c.id)).toBeUndefined();
+        expect((await docker.listContainers()).length).toBe(4);
+        expect(service.process.exitCode).toBeNull();
+      } finally {
+        await removeAllContainers();
+        await waitFor('every folder gone', () => listFolders(service.mappings).length === 0, 30_000).catch(
+          () => {},
+        );
+        exitCode = await service.stop();
+      }
+      expect(exitCode).toBe(0);
+    },
+  );
+});
