@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages that the tests, benchmarks and `make run` use,
 # when they are missing. Needs root (apt-get); without root it only checks.
-#   install-deps.sh [engine] [rclone] [browser]
+#   install-deps.sh [engine] [rclone] [browser] [awscli]
 set -euo pipefail
 
 declare -A package_of=(
   [dockerd]=docker.io [docker]=docker.io [busybox]=busybox-static [ip]=iproute2
   [rclone]=rclone [fusermount3]=fuse3 [chromium]=chromium
+  # By path: the install-script tests use Debian's AWS CLI, not another one earlier on PATH.
+  [/usr/bin/aws]=awscli
 )
 want=()
 for group in "${@:-engine}"; do
@@ -14,7 +16,8 @@ for group in "${@:-engine}"; do
     engine) want+=(dockerd docker busybox ip) ;;
     rclone) want+=(rclone fusermount3) ;;
     browser) want+=(chromium) ;;
-    *) echo "install-deps: unknown group $group (engine, rclone, browser)" >&2; exit 2 ;;
+    awscli) want+=(/usr/bin/aws) ;;
+    *) echo "install-deps: unknown group $group (engine, rclone, browser, awscli)" >&2; exit 2 ;;
   esac
 done
 

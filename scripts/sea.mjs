@@ -1,0 +1,67 @@
+// The production artifact: a copy of the Node.js that runs this build with
+// the bundle injected as a single executable application, so a host needs no
+// Node.js of its own. The bundle's map goes beside it, for Sentry.
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, chmodSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { inject } from 'postject';
+
+// Node's marker that a blob was injected; fixed for every Node release.
+const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
+
+/** Quiet when it works (strip warns about Node's many ELF notes); its output when it fails. */
+function run(command, args, cwd) {
+  try {
+    execFileSync(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (error) {
+    const missing = error.code === 'ENOENT' ? ` (${command} is not installed)` : '';
+    process.stderr.write(String(error.stderr ?? ''));
+    throw new Error(`build: ${command} ${args.join(' ')} failed${missing}`, { cause: error });
+  }
+}
+
+export async function buildSingleExecutable({ bundle, outfile }) {
+  const seaDir = path.dirname(bundle);
+  const blob = path.join(seaDir, 'sea-prep.blob');
+  const config = path.join(seaDir, 'sea-config.json');
+  writeFileSync(
+    config,
+    JSON.stringify({
+      // Relative: stack frames then name the bundle `ecs-host-service.cjs`, the
+      // name its map has in the Sentry release (scripts/release/sentry.ts).
+      main: path.basename(bundle),
+      output: path.basename(blob),
+      disableExperimentalSEAWarning: true,
+      // Both are tied to the exact V8 build and make the blob differ run to run.
+      useSnapshot: false,
+      useCodeCache: false,
+    }),
+  );
+  run(process.execPath, ['--experimental-sea-config', path.basename(config)], seaDir);
+
+  // Built next to the final name and renamed into place, so a failed build
+  // never leaves a half-written executable behind.
+  const partial = `${outfile}.partial`;
+  rmSync(partial, { force: true });
+  copyFileSync(process.execPath, partial);
+  chmodSync(partial, 0o755);
+  // Node's symbol and debugging tables are about 13 MB that no host uses.
+  run('strip', [partial]);
+  await inject(partial, 'NODE_SEA_BLOB', readFileSync(blob), { sentinelFuse: SEA_FUSE });
+  renameSync(partial, outfile);
+
+  writeFileSync(`${outfile}.map`, JSON.stringify(publishableMap(`${bundle}.map`)));
+}
+
+/**
+ * The map as it may leave the build machine: esbuild records each define's
+ * value as a source of its own, and __BUILD_SETTINGS__ holds the auth secrets,
+ * which must not reach Sentry. The bundle's own path names stay as they are.
+ */
+function publishableMap(mapFile) {
+  const map = JSON.parse(readFileSync(mapFile, 'utf8'));
+  map.sourcesContent = map.sourcesContent?.map((content, i) =>
+    map.sources[i].includes('<define:') ? '(build setting, left out of the map)' : content,
+  );
+  return map;
+}
