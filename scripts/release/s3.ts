@@ -19,6 +19,8 @@ export function bucketSettingsFrom(env: NodeJS.ProcessEnv): BucketSettings {
 
 /** Region and credentials come from the SDK's usual chain (AWS_REGION, AWS_ACCESS_KEY_ID, ...). */
 export function s3ClientFor(settings: BucketSettings): S3Client {
+  // The SDK warns on Node 20 that its releases from 2027 on need Node 22; the lockfile pins this one.
+  process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
   return new S3Client({
     ...(settings.endpoint ? { endpoint: settings.endpoint, forcePathStyle: true } : {}),
     // Checksums only where S3 requires them: S3-compatible servers do not all
