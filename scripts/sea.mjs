@@ -20,7 +20,11 @@ function run(command, args, cwd) {
   }
 }
 
-export async function buildSingleExecutable({ bundle, outfile }) {
+/**
+ * `secrets`: values the bundle carries that must stay on hosts; the copies
+ * of the bundle and map that go to Sentry have them masked.
+ */
+export async function buildSingleExecutable({ bundle, outfile, secrets }) {
   const seaDir = path.dirname(bundle);
   const blob = path.join(seaDir, 'sea-prep.blob');
   const config = path.join(seaDir, 'sea-config.json');
@@ -50,7 +54,21 @@ export async function buildSingleExecutable({ bundle, outfile }) {
   await inject(partial, 'NODE_SEA_BLOB', readFileSync(blob), { sentinelFuse: SEA_FUSE });
   renameSync(partial, outfile);
 
-  writeFileSync(`${outfile}.map`, JSON.stringify(publishableMap(`${bundle}.map`)));
+  writeFileSync(`${outfile}.map`, masked(JSON.stringify(publishableMap(`${bundle}.map`)), secrets));
+  writeFileSync(publishableBundleOf(bundle), masked(readFileSync(bundle, 'utf8'), secrets));
+}
+
+/** The bundle as Sentry gets it (scripts/release/): the code the map describes, secrets masked. */
+export function publishableBundleOf(bundle) {
+  return bundle.replace(/\.cjs$/, '.published.cjs');
+}
+
+/** Same length, so every line and column the map names stays where it was. */
+function masked(code, secrets) {
+  let text = code;
+  for (const secret of secrets.filter((s) => s !== ''))
+    text = text.replaceAll(secret, '*'.repeat(secret.length));
+  return text;
 }
 
 /**

@@ -25,7 +25,7 @@ export interface ReleaseFiles {
   buildInfo: BuildInfo;
   /** Object name to local file, in upload order. */
   files: Map<string, string>;
-  /** The bundle inside the executable and its map, for Sentry. */
+  /** The bundle inside the executable (auth secrets masked) and its map, for Sentry. */
   bundle: string;
   sourceMap: string;
 }
@@ -67,7 +67,8 @@ export function prepareRelease(buildDir: string, unitFile: string): ReleaseFiles
       [CHECKSUMS, checksums],
       [BUILD_INFO, info],
     ]),
-    bundle: path.join(buildDir, 'sea', 'ecs-host-service.cjs'),
+    // The copy with the auth secrets masked (scripts/sea.mjs): those stay on hosts.
+    bundle: path.join(buildDir, 'sea', 'ecs-host-service.published.cjs'),
     sourceMap: path.join(buildDir, `${EXECUTABLE}.map`),
   };
 }

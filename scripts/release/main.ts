@@ -46,6 +46,8 @@ async function release(): Promise<void> {
 
 release().catch((error: unknown) => {
   const where = latestMoved ? 'after latest/ moved' : 'latest/ still names the previous release';
-  process.stderr.write(`release: failed (${where}): ${error instanceof Error ? error.message : String(error)}\n`);
+  process.stderr.write(
+    `release: failed (${where}): ${error instanceof Error ? error.message : String(error)}\n`,
+  );
   process.exit(1);
 });

@@ -51,7 +51,12 @@ export async function uploadRelease(
   for (const [name, file] of files) {
     const key = `${commit}/${name}`;
     await client.send(
-      new PutObjectCommand({ Bucket: bucket, Key: key, Body: fs.readFileSync(file), ContentType: contentTypeOf(name) }),
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: key,
+        Body: fs.readFileSync(file),
+        ContentType: contentTypeOf(name),
+      }),
     );
     log(`uploaded s3://${bucket}/${key} (${fs.statSync(file).size} bytes)`);
   }
@@ -66,7 +71,11 @@ export async function pointLatestAt(
 ): Promise<void> {
   for (const name of names) {
     await client.send(
-      new CopyObjectCommand({ Bucket: bucket, Key: `latest/${name}`, CopySource: `${bucket}/${commit}/${name}` }),
+      new CopyObjectCommand({
+        Bucket: bucket,
+        Key: `latest/${name}`,
+        CopySource: `${bucket}/${commit}/${name}`,
+      }),
     );
   }
   log(`s3://${bucket}/latest/ now holds ${commit}`);

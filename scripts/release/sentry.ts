@@ -43,13 +43,21 @@ function apiFor(settings: SentrySettings): AxiosInstance {
   // An axios error holds the request's config, headers and all: replace it with one that holds none.
   api.interceptors.response.use(undefined, (error: unknown) => {
     const status = axios.isAxiosError(error) ? (error.response?.status ?? error.code) : undefined;
-    const what = axios.isAxiosError(error) ? `${error.config?.method?.toUpperCase()} ${error.config?.url}` : '';
+    const what = axios.isAxiosError(error)
+      ? `${error.config?.method?.toUpperCase()} ${error.config?.url}`
+      : '';
     return Promise.reject(new SentryApiError(`Sentry API ${what} failed: ${status ?? String(error)}`));
   });
   return api;
 }
 
-async function uploadFile(api: AxiosInstance, releasePath: string, name: string, file: string, header?: string) {
+async function uploadFile(
+  api: AxiosInstance,
+  releasePath: string,
+  name: string,
+  file: string,
+  header?: string,
+) {
   const form = new FormData();
   form.append('name', name);
   if (header) form.append('header', header);

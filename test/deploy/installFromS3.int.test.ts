@@ -79,7 +79,9 @@ describe('install-from-s3.sh', () => {
     const ran = await host.install([], { ...env, AWS_ENDPOINT_URL: 'http://127.0.0.1:9' });
     expect(ran.code).toBe(1);
     expect(oneLine(ran.stderr)).toHaveLength(1);
-    expect(ran.stderr).toMatch(/^install-from-s3: could not download s3:\/\/host-releases\/latest\/build-info\.json/);
+    expect(ran.stderr).toMatch(
+      /^install-from-s3: could not download s3:\/\/host-releases\/latest\/build-info\.json/,
+    );
     expect(fs.readFileSync(host.executable)).toEqual(scriptExecutable('release-one'));
   });
 

@@ -35,7 +35,8 @@ export function makeHostRoot(): HostRoot {
     root,
     executable: path.join(root, 'usr/local/bin/ecs-host-service'),
     unit: path.join(root, 'etc/systemd/system/ecs-host-service.service'),
-    systemctlCalls: () => (fs.existsSync(record) ? fs.readFileSync(record, 'utf8').split('\n').filter(Boolean) : []),
+    systemctlCalls: () =>
+      fs.existsSync(record) ? fs.readFileSync(record, 'utf8').split('\n').filter(Boolean) : [],
     install: (args, env) =>
       runCommand(INSTALL_SCRIPT, args, {
         env: {

@@ -8,7 +8,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { BUILD_INFO, CHECKSUMS, EXECUTABLE, UNIT, sha256Of, type BuildInfo } from '../../scripts/release/artifact.js';
+import {
+  BUILD_INFO,
+  CHECKSUMS,
+  EXECUTABLE,
+  UNIT,
+  sha256Of,
+  type BuildInfo,
+} from '../../scripts/release/artifact.js';
 import { pointLatestAt, uploadRelease } from '../../scripts/release/s3.js';
 
 export interface SeededRelease {
@@ -20,7 +27,9 @@ export interface SeededRelease {
 
 /** An executable that says which release it is. */
 export function scriptExecutable(commit: string): Buffer {
-  return Buffer.from(`#!/bin/sh\necho "ecs-host-service commit ${commit} built 2000-01-01T00:00:00.000Z node v0"\n`);
+  return Buffer.from(
+    `#!/bin/sh\necho "ecs-host-service commit ${commit} built 2000-01-01T00:00:00.000Z node v0"\n`,
+  );
 }
 
 export async function seedRelease(
@@ -32,11 +41,15 @@ export async function seedRelease(
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hs-seed-'));
   try {
     const executable = scriptExecutable(commit);
-    const unit = options.unit ?? `[Service]\nExecStart=/usr/local/bin/ecs-host-service\n# release ${commit}\n`;
+    const unit =
+      options.unit ?? `[Service]\nExecStart=/usr/local/bin/ecs-host-service\n# release ${commit}\n`;
     const file = (name: string) => path.join(dir, name);
     fs.writeFileSync(file(EXECUTABLE), executable, { mode: 0o755 });
     fs.writeFileSync(file(UNIT), unit);
-    fs.writeFileSync(file(CHECKSUMS), `${sha256Of(file(EXECUTABLE))}  ${EXECUTABLE}\n${sha256Of(file(UNIT))}  ${UNIT}\n`);
+    fs.writeFileSync(
+      file(CHECKSUMS),
+      `${sha256Of(file(EXECUTABLE))}  ${EXECUTABLE}\n${sha256Of(file(UNIT))}  ${UNIT}\n`,
+    );
     const buildInfo: BuildInfo = {
       commit,
       builtAt: '2000-01-01T00:00:00.000Z',

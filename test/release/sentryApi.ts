@@ -3,7 +3,12 @@
  * release-file and deploy endpoints `make release` uses, and records every
  * request (headers and body) for the assertions.
  */
-import { startHttpStandIn, type Answer, type HttpStandIn, type RecordedRequest } from '../support/standins/index.js';
+import {
+  startHttpStandIn,
+  type Answer,
+  type HttpStandIn,
+  type RecordedRequest,
+} from '../support/standins/index.js';
 
 export const SENTRY_ORG = 'fleet';
 export const SENTRY_PROJECT = 'ecs-host-service';
@@ -20,8 +25,10 @@ const releases = `/api/0/organizations/${SENTRY_ORG}/releases/`;
 function answer(request: RecordedRequest): Answer {
   if (request.method !== 'POST') return { status: 405, body: { detail: 'method not allowed' } };
   if (request.path === releases) return { status: 201, body: { version: JSON.parse(request.body).version } };
-  if (request.path.startsWith(releases) && request.path.endsWith('/files/')) return { status: 201, body: { id: '1' } };
-  if (request.path.startsWith(releases) && request.path.endsWith('/deploys/')) return { status: 201, body: { id: '1' } };
+  if (request.path.startsWith(releases) && request.path.endsWith('/files/'))
+    return { status: 201, body: { id: '1' } };
+  if (request.path.startsWith(releases) && request.path.endsWith('/deploys/'))
+    return { status: 201, body: { id: '1' } };
   return { status: 404, body: { detail: 'not found' } };
 }
 
