@@ -145,7 +145,7 @@ if (buildEnv === 'production') {
     },
     logOverride: { 'empty-import-meta': 'error' },
   });
-  await buildSingleExecutable({ bundle, outfile, secrets: Object.values(buildSettings.authSecrets) });
+  buildSingleExecutable({ bundle, outfile, secrets: Object.values(buildSettings.authSecrets) });
 } else {
   result = await esbuild.build({
     ...commonOptions,

@@ -3,13 +3,17 @@
 // Node.js of its own. The bundle's map goes beside it, for Sentry.
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, chmodSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
-import { inject } from 'postject';
+
+// Its command line rather than its API: the ELF library inside warns about
+// every one of Node's many notes, and a child's output can be kept quiet.
+const postject = createRequire(import.meta.url).resolve('postject/dist/cli.js');
 
 // Node's marker that a blob was injected; fixed for every Node release.
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 
-/** Quiet when it works (strip warns about Node's many ELF notes); its output when it fails. */
+/** Quiet when it works; its output when it fails. */
 function run(command, args, cwd) {
   try {
     execFileSync(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -24,7 +28,7 @@ function run(command, args, cwd) {
  * `secrets`: values the bundle carries that must stay on hosts; the copies
  * of the bundle and map that go to Sentry have them masked.
  */
-export async function buildSingleExecutable({ bundle, outfile, secrets }) {
+export function buildSingleExecutable({ bundle, outfile, secrets }) {
   const seaDir = path.dirname(bundle);
   const blob = path.join(seaDir, 'sea-prep.blob');
   const config = path.join(seaDir, 'sea-config.json');
@@ -51,7 +55,7 @@ export async function buildSingleExecutable({ bundle, outfile, secrets }) {
   chmodSync(partial, 0o755);
   // Node's symbol and debugging tables are about 13 MB that no host uses.
   run('strip', [partial]);
-  await inject(partial, 'NODE_SEA_BLOB', readFileSync(blob), { sentinelFuse: SEA_FUSE });
+  run(process.execPath, [postject, partial, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', SEA_FUSE]);
   renameSync(partial, outfile);
 
   writeFileSync(`${outfile}.map`, masked(JSON.stringify(publishableMap(`${bundle}.map`)), secrets));
