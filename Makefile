@@ -2,7 +2,7 @@
 # installs what the tests need and runs them all against a private engine.
 SHELL := /bin/bash
 .DEFAULT_GOAL := build
-.PHONY: deps build build-prod run runstaging runprod test test-unit lint format bench visualize visualize-check status install clean
+.PHONY: deps build build-prod release run runstaging runprod test test-unit lint format bench visualize visualize-check status install clean
 
 DEPS_STAMP := node_modules/.deps-stamp
 
@@ -18,8 +18,15 @@ build: deps
 # What production hosts run. In CI (CI=true) the build refuses to produce it
 # without HOST_SERVICE_AUTH_SECRET_PROD; `make test` builds a development
 # artifact and needs no secret.
+# It is a single executable with Node.js inside (about 90 MB), for hosts
+# without Node.js; its source map lies beside it. BUILD_DIR [build] moves both.
 build-prod: deps
 	BUILD_ENV=production node scripts/build.mjs
+
+# Publishes the production artifact: s3://$$RELEASE_BUCKET/<commit>/, then
+# latest/, and the Sentry release and deploy (settings: README, Publishing).
+release: build-prod
+	npx tsx scripts/release/main.ts
 
 run: build
 	scripts/dev-run.sh development
@@ -31,7 +38,7 @@ runprod: build
 	scripts/dev-run.sh production
 
 test: build
-	scripts/install-deps.sh engine rclone browser systemd
+	scripts/install-deps.sh engine rclone browser systemd awscli
 	scripts/test-engine.sh run -- npx vitest run
 
 # Unit tests of the machines and pure modules only: no engine needed.

@@ -1,10 +1,14 @@
 // Bundles the service into one executable file, build/ecs-host-service, which
-// is what a host runs (as the original's Go binary was).
+// is what a host runs (as the original's Go binary was). A development build
+// is a script for the Node.js on the machine; a production build
+// (BUILD_ENV=production) is a single executable application with Node.js
+// inside, for hosts that have none (scripts/sea.mjs).
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
+import { buildSingleExecutable } from './sea.mjs';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 
@@ -96,32 +100,67 @@ if (buildEnv === 'production' && isCi && buildSettings.authSecrets.production ==
   process.exit(2);
 }
 
-const outfile = path.join(root, 'build/ecs-host-service');
+// BUILD_DIR [build] lets a release test build beside the development artifact other tests run.
+const buildDir = path.resolve(root, fromEnv('BUILD_DIR', 'build'));
+const outfile = path.join(buildDir, 'ecs-host-service');
 mkdirSync(path.dirname(outfile), { recursive: true });
-const result = await esbuild.build({
+// SOURCE_DATE_EPOCH (seconds) pins the build time, for a rebuild that must match a release.
+const buildTime = new Date(
+  process.env['SOURCE_DATE_EPOCH'] ? Number(process.env['SOURCE_DATE_EPOCH']) * 1000 : Date.now(),
+).toISOString();
+const commonOptions = {
   entryPoints: [path.join(root, 'src/main.ts')],
-  outfile,
   bundle: true,
   platform: 'node',
   target: 'node20',
-  format: 'esm',
-  // A separate map: inline, its 7 MB of text stayed resident in every host's
-  // process (about 32 MB of RSS) and slowed every start by a few hundred ms.
-  // `node --enable-source-maps build/ecs-host-service` still finds it.
-  sourcemap: 'linked',
   legalComments: 'none',
-  // CommonJS dependencies inside an ES module bundle still call require().
-  banner: {
-    js: "#!/usr/bin/env node\nimport { createRequire as __createRequire } from 'node:module';\nconst require = __createRequire(import.meta.url);",
-  },
   define: {
     __GIT_COMMIT__: JSON.stringify(gitCommit()),
+    __BUILD_TIME__: JSON.stringify(buildTime),
     __BUILD_SETTINGS__: JSON.stringify(buildSettings),
   },
   plugins: [unusedDockerParts, lazyModemDebug],
   logLevel: 'warning',
   metafile: true,
-});
+};
+
+let result;
+if (buildEnv === 'production') {
+  // Node 20 runs a single executable's main as a CommonJS script, so the
+  // bundle for it is CommonJS (esbuild refuses a top-level await in one).
+  const bundle = path.join(buildDir, 'sea/ecs-host-service.cjs');
+  mkdirSync(path.dirname(bundle), { recursive: true });
+  result = await esbuild.build({
+    ...commonOptions,
+    outfile: bundle,
+    format: 'cjs',
+    // No sourceMappingURL comment: the map goes beside the executable and to Sentry.
+    sourcemap: 'external',
+    // Sentry's ESM loader hook names its module by import.meta.url (and, in
+    // a single executable, fails to register and says so at debug level);
+    // any other use of import.meta fails the build.
+    define: { ...commonOptions.define, 'import.meta.url': '__importMetaUrl' },
+    banner: {
+      js: "const __importMetaUrl = require('node:url').pathToFileURL(__filename).href;",
+    },
+    logOverride: { 'empty-import-meta': 'error' },
+  });
+  buildSingleExecutable({ bundle, outfile, secrets: Object.values(buildSettings.authSecrets) });
+} else {
+  result = await esbuild.build({
+    ...commonOptions,
+    outfile,
+    format: 'esm',
+    // A separate map: inline, its 7 MB of text stayed resident in every host's
+    // process (about 32 MB of RSS) and slowed every start by a few hundred ms.
+    // `node --enable-source-maps build/ecs-host-service` still finds it.
+    sourcemap: 'linked',
+    // CommonJS dependencies inside an ES module bundle still call require().
+    banner: {
+      js: "#!/usr/bin/env node\nimport { createRequire as __createRequire } from 'node:module';\nconst require = __createRequire(import.meta.url);",
+    },
+  });
+  chmodSync(outfile, 0o755);
+}
 // `BUILD_ANALYZE=1 make build` lists what the bundle is made of, biggest first.
 if (fromEnv('BUILD_ANALYZE') !== '') console.log(await esbuild.analyzeMetafile(result.metafile));
-chmodSync(outfile, 0o755);

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages that the tests, benchmarks and `make run` use,
 # when they are missing. Needs root (apt-get); without root it only checks.
-#   install-deps.sh [engine] [rclone] [browser] [systemd]
+#   install-deps.sh [engine] [rclone] [browser] [systemd] [awscli]
 set -euo pipefail
 
 declare -A package_of=(
   [dockerd]=docker.io [docker]=docker.io [busybox]=busybox-static [ip]=iproute2
   [rclone]=rclone [fusermount3]=fuse3 [chromium]=chromium [systemd-analyze]=systemd
+  # By path: the install-script tests use Debian's AWS CLI, not another one earlier on PATH.
+  [/usr/bin/aws]=awscli
 )
 want=()
 for group in "${@:-engine}"; do
@@ -15,7 +17,8 @@ for group in "${@:-engine}"; do
     rclone) want+=(rclone fusermount3) ;;
     browser) want+=(chromium) ;;
     systemd) want+=(systemd-analyze) ;;
-    *) echo "install-deps: unknown group $group (engine, rclone, browser, systemd)" >&2; exit 2 ;;
+    awscli) want+=(/usr/bin/aws) ;;
+    *) echo "install-deps: unknown group $group (engine, rclone, browser, systemd, awscli)" >&2; exit 2 ;;
   esac
 done
 

@@ -16,6 +16,7 @@ import { noReporter, reportError, type ErrorReporter } from './observability/rep
 import { createSentryReporter } from './observability/sentry.js';
 import { createStateClock, stateSnapshotOf } from './observability/stateSnapshot.js';
 import { hostInputFrom, provideServiceMachine } from './orchestrator.js';
+import { askedForVersion, versionText } from './version.js';
 
 const EXIT_CONFIG = 2;
 
@@ -56,6 +57,10 @@ function createReporter(
 }
 
 async function main(): Promise<void> {
+  if (askedForVersion()) {
+    process.stdout.write(versionText());
+    return;
+  }
   const config = readConfig();
   const logger = createLogger({ level: config.logLevel, pretty: config.logFormat === 'pretty' });
   logger.info(
