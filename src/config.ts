@@ -116,6 +116,14 @@ const settingsSchema = z.object({
   HOST_SERVICE_DEBUG_FATAL_AFTER_MS: integer(0, 3_600_000).optional(),
 });
 
+/**
+ * The `auth_secret` of development runs unless the build or WEBSERVER_AUTH_SECRET
+ * names another: the fleet's development scripts send it (it was the original
+ * Makefile's default). It guards nothing real; staging and production secrets
+ * are only ever injected.
+ */
+export const DEVELOPMENT_AUTH_SECRET = 'testwebserverauthsecretdev';
+
 /** Settings that may also come from the optional file named by HOST_SERVICE_CONFIG_FILE. */
 export const CONFIG_FILE_SETTING = 'HOST_SERVICE_CONFIG_FILE';
 
@@ -140,7 +148,7 @@ export interface Config {
   paths: { mappings: string; private: string; cloudStorage: string };
   apiPort: number;
   webserverUrl: string | undefined;
-  /** The shared secret the webserver puts in every request (empty when none was given). */
+  /** The shared secret the webserver puts in every request (development has a default; see DEVELOPMENT_AUTH_SECRET). */
   authSecret: string;
   metadataUrl: string;
   heartbeatIntervalMs: number;
@@ -184,13 +192,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const s = parsed.data;
   const sentryEnabled = s.APP_ENV === 'production' || s.USE_PROD_SENTRY === true;
-  const authSecret = s.WEBSERVER_AUTH_SECRET ?? builtInAuthSecret(s.APP_ENV);
-  if (s.APP_ENV === 'production' && authSecret === '') {
-    throw new ConfigError(
-      'WEBSERVER_AUTH_SECRET',
-      'production needs the auth_secret, and this build has none built in (build with HOST_SERVICE_AUTH_SECRET_PROD) nor is one set',
-    );
-  }
+  const authSecret =
+    s.WEBSERVER_AUTH_SECRET ||
+    builtInAuthSecret(s.APP_ENV) ||
+    (s.APP_ENV === 'development' ? DEVELOPMENT_AUTH_SECRET : '');
   const sentryDsn = sentryEnabled ? (s.SENTRY_DSN ?? builtInSentryDsn) : '';
   if (s.APP_ENV === 'production' && sentryDsn === '') {
     throw new ConfigError(
@@ -209,6 +214,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(
       'HOST_SERVICE_DEBUG_FATAL_AFTER_MS',
       `is for development runs only (APP_ENV is ${s.APP_ENV})`,
+    );
+  }
+  if (s.APP_ENV !== 'development' && authSecret === '') {
+    const buildVariable = `HOST_SERVICE_AUTH_SECRET_${s.APP_ENV === 'production' ? 'PROD' : 'STAGING'}`;
+    throw new ConfigError(
+      'WEBSERVER_AUTH_SECRET',
+      `${s.APP_ENV} needs the auth_secret, and this build has none built in (build with ${buildVariable}) nor is one set`,
     );
   }
   return {
