@@ -124,6 +124,7 @@ export function provideContainerMachine(
       reportError: ({ context }, params) =>
         reportError(logger, reporter, new Error(params.message), about(context)),
       logStep: ({ context }, params) => logger.info(about(context), params.message),
+      logWarning: ({ context }, params) => logger.warn(about(context), params.message),
     },
   });
 }
