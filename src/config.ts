@@ -63,6 +63,15 @@ const jsonBackends = z.string().transform((v, ctx) => {
   }
 });
 
+/**
+ * How long a DPI request for an unknown host port waits while the engine
+ * stream is connected and no container is being set up: the start event of a
+ * container whose `docker run` has returned arrives well within it (figures
+ * in the README). A start on its way extends the wait up to
+ * HOST_SERVICE_REQUEST_WAIT_MS.
+ */
+export const CONNECTED_REQUEST_WAIT_MS = 2000;
+
 const settingsSchema = z.object({
   APP_ENV: z
     .string()
@@ -95,6 +104,8 @@ const settingsSchema = z.object({
   HOST_SERVICE_ENGINE_TIMEOUT_MS: integer(100, 300_000).default(30_000),
   HOST_SERVICE_START_VALUES_TIMEOUT_MS: integer(1000, 86_400_000).default(120_000),
   HOST_SERVICE_REQUEST_WAIT_MS: integer(0, 600_000).default(30_000),
+  /** The wait while the engine stream is connected and no container is being set up (see README, DPI wait). */
+  HOST_SERVICE_CONNECTED_REQUEST_WAIT_MS: integer(0, 600_000).default(CONNECTED_REQUEST_WAIT_MS),
   HOST_SERVICE_DRAIN_TIMEOUT_MS: integer(100, 600_000).default(20_000),
   HOST_SERVICE_MOUNT_TIMEOUT_MS: integer(1000, 120_000).default(15_000),
   HOST_SERVICE_API_REPLY_TIMEOUT_MS: integer(100, 900_000).optional(),
@@ -158,6 +169,7 @@ export interface Config {
   engineTimeoutMs: number;
   startValuesTimeoutMs: number;
   requestWaitMs: number;
+  connectedRequestWaitMs: number;
   drainTimeoutMs: number;
   /** How long rclone may take to serve a mount before the request is answered 406. */
   mountTimeoutMs: number;
@@ -244,6 +256,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     engineTimeoutMs: s.HOST_SERVICE_ENGINE_TIMEOUT_MS,
     startValuesTimeoutMs: s.HOST_SERVICE_START_VALUES_TIMEOUT_MS,
     requestWaitMs: s.HOST_SERVICE_REQUEST_WAIT_MS,
+    connectedRequestWaitMs: s.HOST_SERVICE_CONNECTED_REQUEST_WAIT_MS,
     drainTimeoutMs: s.HOST_SERVICE_DRAIN_TIMEOUT_MS,
     mountTimeoutMs: s.HOST_SERVICE_MOUNT_TIMEOUT_MS,
     // Longer than the longest the host may take: waiting for the container, then mounting.

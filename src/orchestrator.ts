@@ -48,6 +48,7 @@ export function hostInputFrom(config: Config): HostInput {
     ttyCount: config.ttyCount,
     startValuesTimeoutMs: config.startValuesTimeoutMs,
     requestWaitMs: config.requestWaitMs,
+    connectedRequestWaitMs: config.connectedRequestWaitMs,
     drainTimeoutMs: config.drainTimeoutMs,
     handshakeTimeoutMs: config.handshakeTimeoutMs,
     handshakeRetryMs: config.handshakeRetryMs,
