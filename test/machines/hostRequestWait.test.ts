@@ -8,7 +8,7 @@ import { Subject } from 'rxjs';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createActor, fromCallback, fromEventObservable, fromPromise, type EventObject } from 'xstate';
 import { containerMachine } from '../../machines/container.js';
-import type { ApiReply, DockerObservation } from '../../machines/events.js';
+import type { ApiReply, DockerObservation, FolderRecord } from '../../machines/events.js';
 import { hostMachine, type HostEvent } from '../../machines/host.js';
 
 const ID = 'a'.repeat(64);
@@ -39,7 +39,7 @@ function runHost() {
   const host = hostMachine.provide({
     actors: {
       container,
-      prepareHost: fromPromise(async () => ({ folders: [] })),
+      prepareHost: fromPromise(async () => ({ folders: [] as FolderRecord[] })),
       handshake: fromPromise(async () => ({ authToken: 'token' })),
       dockerEvents: fromEventObservable(() => engine.asObservable()),
       apiServer: fromCallback(({ sendBack, receive }) => {
