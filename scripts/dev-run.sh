@@ -60,6 +60,11 @@ port=${HOST_SERVICE_PORT:-4678}
 mappings="${HOST_SERVICE_ROOT:-/}"
 mappings="${mappings%/}/fractal/containerResourceMappings"
 
+# `make status` finds the certificate under .run/root and the development secret by itself.
+status_settings=""
+[ "$port" = 4678 ] || status_settings+="HOST_SERVICE_PORT=$port "
+[ "$mappings" = "$here/.run/root/fractal/containerResourceMappings" ] || status_settings+="HOST_SERVICE_ROOT=$HOST_SERVICE_ROOT "
+[ "$secret" = testwebserverauthsecretdev ] || status_settings+="WEBSERVER_AUTH_SECRET=$secret "
 image="<image>"
 [ -z "$private_engine" ] || image="hs-test:latest"
 {
@@ -70,9 +75,9 @@ image="<image>"
   echo "    export DOCKER_HOST=${DOCKER_HOST:-unix:///var/run/docker.sock}"
   echo "    id=\$(docker run -d -p 127.0.0.1::32262/tcp $image sleep 600)"
   echo "    port=\$(docker port \"\$id\" 32262/tcp | head -n1 | sed 's/.*://')"
-  echo "    curl -k -X PUT https://localhost:$port/set_container_dpi -d '{\"auth_secret\": \"$secret\", \"host_port\": '\"\$port\"', \"dpi\": 192}'"
+  echo "    curl -sS -k -w '\\n' -X PUT https://localhost:$port/set_container_dpi -d '{\"auth_secret\": \"$secret\", \"host_port\": '\"\$port\"', \"dpi\": 192}'"
   echo "    ls -A $mappings/\"\$id\"/"
-  echo "    make status"
+  echo "    ${status_settings}make status"
   if [ -n "$private_engine" ]; then
     echo "make run: the development engine publishes ports on 127.0.0.1 only and leaves the machine's"
     echo "    forwarding alone, so docker's \"IPv4 forwarding is disabled\" warning is expected."
