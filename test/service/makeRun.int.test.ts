@@ -40,7 +40,8 @@ const waitForLine = (m: MakeRun, what: string, match: (l: string) => boolean, ti
   waitFor(
     `make run: ${what}`,
     () => {
-      if (m.child.exitCode !== null) throw new Error(`make run exited: ${m.lines.slice(-15).join('\n')}`);
+      if (m.child.exitCode !== null || m.child.signalCode !== null)
+        throw new Error(`make run exited: ${m.lines.slice(-15).join('\n')}`);
       return m.lines.find(match);
     },
     timeoutMs,
@@ -86,7 +87,14 @@ const running: MakeRun[] = [];
 describe('make run, as a newcomer', () => {
   afterAll(async () => {
     // Whatever a failed run left: its processes, its engine, the clone.
-    for (const m of running) if (m.child.exitCode === null) process.kill(-m.child.pid!, 'SIGKILL');
+    for (const m of running) {
+      if (m.child.exitCode !== null || m.child.signalCode !== null) continue;
+      try {
+        process.kill(-m.child.pid!, 'SIGKILL');
+      } catch {
+        // The group ended meanwhile.
+      }
+    }
     await run(path.join(repoRoot, 'scripts/test-engine.sh'), ['destroy', engineDir]).catch(() => {});
     fs.rmSync(clone, { recursive: true, force: true });
   });
