@@ -2,12 +2,13 @@
 # installs what the tests need and runs them all against a private engine.
 SHELL := /bin/bash
 .DEFAULT_GOAL := build
-.PHONY: deps build build-prod release run runstaging runprod test test-unit lint format bench visualize visualize-check status install clean
+.PHONY: deps build build-prod release run runstaging runprod stop test test-unit lint format bench visualize visualize-check status install clean
 
 DEPS_STAMP := node_modules/.deps-stamp
 
 $(DEPS_STAMP): package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	@echo "installing the npm packages (npm ci; about 40 s the first time, nothing after)"
+	npm ci --no-audit --no-fund
 	@touch $@
 
 deps: $(DEPS_STAMP)
@@ -37,6 +38,11 @@ runstaging: build
 runprod: build
 	scripts/dev-run.sh production
 
+# The development engine that `make run` started (.run/engine) outlives the
+# service; this stops it and removes its containers, mounts, bridge and data.
+stop:
+	scripts/test-engine.sh destroy .run/engine
+
 test: build
 	scripts/install-deps.sh engine rclone browser systemd awscli
 	scripts/test-engine.sh run -- npx vitest run
@@ -50,7 +56,9 @@ lint: deps visualize-check
 	npx eslint .
 	npx prettier --check .
 
-# Every actor's state on the running service (HOST_SERVICE_URL, WEBSERVER_AUTH_SECRET); STATUS_ARGS=--json for JSON.
+# Every actor's state on the running service; finds `make run`'s certificate and
+# secret by default (HOST_SERVICE_URL, WEBSERVER_AUTH_SECRET, HOST_SERVICE_CA_FILE
+# say otherwise). STATUS_ARGS=--json for JSON.
 status: deps
 	npx tsx scripts/status.ts $(STATUS_ARGS)
 
@@ -78,5 +86,8 @@ install: build-prod
 	install -D -m 0644 deploy/ecs-host-service.service $(DESTDIR)$(UNIT_DIR)/ecs-host-service.service
 	@if [ -z "$(DESTDIR)" ] && command -v systemctl >/dev/null; then systemctl daemon-reload; fi
 
-clean:
-	rm -rf build node_modules/.deps-stamp
+# Everything `make run` and `make build` made: the development engine and its
+# containers, any mount left under .run, then .run and build themselves.
+clean: stop
+	@grep -F -- " $(CURDIR)/.run/" /proc/mounts | cut -d' ' -f2 | sort -r | xargs -r -n1 umount -l
+	rm -rf build .run node_modules/.deps-stamp

@@ -178,6 +178,8 @@ export const containerMachine = setup({
     reportError: (_, _params: { message: string }) => {},
     /** Logs a step of the lifecycle at info level. */
     logStep: (_, _params: { message: string }) => {},
+    /** One warn line: worth knowing, nothing for a person to do. */
+    logWarning: (_, _params: { message: string }) => {},
     claimResources: sendParent(({ context }) => ({
       type: 'resources.claim' as const,
       containerId: context.containerId,
@@ -432,7 +434,13 @@ export const containerMachine = setup({
                     const port = publishedHostPort(event.output.hostPortBindings);
                     return { name: event.output.name, error: port.ok ? undefined : port.reason };
                   }),
-                  { type: 'reportError', params: ({ context }) => ({ message: context.error ?? '' }) },
+                  // A build container or another service on the host: not ours, nothing is wrong.
+                  {
+                    type: 'logWarning',
+                    params: ({ context }) => ({
+                      message: `not a streaming container: ${context.error ?? ''}`,
+                    }),
+                  },
                 ],
               },
             ],
@@ -571,7 +579,7 @@ export const containerMachine = setup({
         // The container keeps waiting for `.ready`; the webserver may still send the values late.
         overdue: {
           entry: {
-            type: 'reportError',
+            type: 'logWarning',
             params: ({ context }) => ({
               message: `no start values from the webserver after ${context.startValuesTimeoutMs} ms`,
             }),
@@ -676,7 +684,19 @@ export const containerMachine = setup({
           invoke: {
             src: 'cleanUpContainer',
             input: ({ context }) => ({ containerId: context.containerId, hostPort: context.hostPort }),
-            onDone: [{ guard: 'ended', target: '#container.removed' }, { target: '#container.rejected' }],
+            onDone: [
+              {
+                guard: 'ended',
+                target: '#container.removed',
+                actions: {
+                  type: 'logStep',
+                  params: {
+                    message: 'container gone: its folder is removed, its TTY and host port released',
+                  },
+                },
+              },
+              { target: '#container.rejected' },
+            ],
             onError: [
               {
                 guard: 'ended',

@@ -51,6 +51,12 @@ export interface HostInput {
   startValuesTimeoutMs: number;
   /** How long an API request may wait for its container to appear. */
   requestWaitMs: number;
+  /**
+   * While the engine stream is connected and no container is being set up,
+   * how long a request waits for a start that may still be on its way
+   * (default: requestWaitMs). A start on its way extends it, up to requestWaitMs.
+   */
+  connectedRequestWaitMs?: number;
   /** How long stopping (dead containers draining, live ones detaching) may take before the host stops regardless. */
   drainTimeoutMs: number;
   /** How long the handshake may keep failing before the host gives up (fatal). */
@@ -74,6 +80,8 @@ export interface TrackedContainer {
 export interface PendingRequest {
   requestId: string;
   request: ApiRequest;
+  /** How long it has waited so far, counted in the delays it was given. */
+  waitedMs: number;
 }
 
 export interface HostContext extends HostInput {
@@ -146,6 +154,27 @@ function containerForHostPort(context: HostContext, hostPort: number): TrackedCo
 
 function pendingTimerId(requestId: string): string {
   return `request-expiry:${requestId}`;
+}
+
+type HostSelf = { getSnapshot(): { matches(value: unknown): boolean } };
+
+/**
+ * The next delay of a waiting request, or undefined when it has waited long
+ * enough. With the engine stream connected, a start would have arrived
+ * within the short wait: a request waits longer only while some container is
+ * still being set up (its host port may be the one asked for). Without the
+ * stream, nothing can be known, so it waits the whole requestWaitMs.
+ */
+function nextRequestWait(context: HostContext, self: HostSelf, waitedMs: number): number | undefined {
+  const left = context.requestWaitMs - waitedMs;
+  if (left <= 0) return undefined;
+  if (!self.getSnapshot().matches({ serving: { engine: 'connected' } })) return left;
+  const short = Math.min(context.connectedRequestWaitMs ?? context.requestWaitMs, left);
+  if (waitedMs === 0) return short;
+  const settingUp = Object.values(context.containers).some(
+    (c) => !c.acceptsRequests && c.ref.getSnapshot().matches('requested'),
+  );
+  return settingUp ? short : undefined;
 }
 
 function newTracked(ref: ContainerActorRef): TrackedContainer {
@@ -358,7 +387,7 @@ export const hostMachine = setup({
         });
       }
     }),
-    routeRequest: enqueueActions(({ context, event, enqueue }) => {
+    routeRequest: enqueueActions(({ context, event, enqueue, self }) => {
       if (event.type !== 'api.request') return;
       const target = containerForHostPort(context, event.request.hostPort);
       if (target?.acceptsRequests) {
@@ -366,21 +395,36 @@ export const hostMachine = setup({
         return;
       }
       // The engine's start may not have been handled yet: wait for it, bounded.
+      const delay = nextRequestWait(context, self, 0) ?? 0;
       enqueue.assign({
         pendingRequests: {
           ...context.pendingRequests,
-          [event.requestId]: { requestId: event.requestId, request: event.request },
+          [event.requestId]: { requestId: event.requestId, request: event.request, waitedMs: delay },
         },
       });
       enqueue.raise(
         { type: 'api.request.expired', requestId: event.requestId },
-        { id: pendingTimerId(event.requestId), delay: context.requestWaitMs },
+        { id: pendingTimerId(event.requestId), delay },
       );
     }),
     expireRequest: enqueueActions(({ context, event, enqueue, self }) => {
       if (event.type !== 'api.request.expired') return;
       const pending = context.pendingRequests[event.requestId];
       if (pending === undefined) return;
+      const more = nextRequestWait(context, self, pending.waitedMs);
+      if (more !== undefined) {
+        enqueue.assign({
+          pendingRequests: {
+            ...context.pendingRequests,
+            [event.requestId]: { ...pending, waitedMs: pending.waitedMs + more },
+          },
+        });
+        enqueue.raise(
+          { type: 'api.request.expired', requestId: event.requestId },
+          { id: pendingTimerId(event.requestId), delay: more },
+        );
+        return;
+      }
       const { [event.requestId]: _expired, ...rest } = context.pendingRequests;
       enqueue.assign({ pendingRequests: rest });
       const api = apiServerOf(self);
@@ -389,7 +433,7 @@ export const hostMachine = setup({
         type: 'api.reply',
         requestId: event.requestId,
         status: 406,
-        error: `no container with host port ${pending.request.hostPort} after waiting ${context.requestWaitMs} ms`,
+        error: `no container with host port ${pending.request.hostPort} after waiting ${pending.waitedMs} ms`,
       });
     }),
     acceptRequests: enqueueActions(({ context, event, enqueue }) => {

@@ -1,31 +1,42 @@
 #!/usr/bin/env bash
 # `make run`: the built service in the given environment, on this machine,
-# with no manual steps. Finds a Docker engine (DOCKER_HOST, else the default
-# socket, else a private engine it starts in .run/engine), keeps its folders
-# under .run/root unless HOST_SERVICE_ROOT says otherwise, and runs until Ctrl-C.
+# with no manual steps, until Ctrl-C.
+#
+# The Docker engine: DOCKER_HOST when it names another engine, else the
+# default socket, else (as root) the development engine in .run/engine. The
+# development engine outlives the service: its containers keep running across
+# a Ctrl-C, and the next `make run` finds them again (as a host's engine does
+# across a service restart). `make stop` stops it and removes its containers;
+# `make clean` does that and removes everything under .run as well.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 env_name=${1:-development}
 here=$PWD
+dev_engine="$here/.run/engine"
+dev_engine_host="unix://$dev_engine/docker.sock"
 
 engine_answers() { docker version >/dev/null 2>&1; }
 
+start_dev_engine() {
+  scripts/install-deps.sh engine
+  echo "make run: starting the development engine in .run/engine (a few seconds)" >&2
+  scripts/test-engine.sh start "$dev_engine"
+  scripts/test-engine.sh image "$dev_engine"
+}
+
 private_engine=""
-secret_note=""
-if [ -n "${DOCKER_HOST:-}" ]; then
+if [ -n "${DOCKER_HOST:-}" ] && [ "$DOCKER_HOST" != "$dev_engine_host" ]; then
   command -v docker >/dev/null || scripts/install-deps.sh engine
   engine_answers || { echo "make run: DOCKER_HOST=$DOCKER_HOST does not answer" >&2; exit 1; }
-elif [ -S /var/run/docker.sock ] && command -v docker >/dev/null && engine_answers; then
+elif [ -z "${DOCKER_HOST:-}" ] && [ -S /var/run/docker.sock ] && command -v docker >/dev/null && engine_answers; then
   :
 elif [ "$(id -u)" = 0 ]; then
-  scripts/install-deps.sh engine
-  private_engine="$here/.run/engine"
-  scripts/test-engine.sh start "$private_engine"
-  scripts/test-engine.sh image "$private_engine"
-  export DOCKER_HOST="unix://$private_engine/docker.sock"
-  trap 'scripts/test-engine.sh stop "$private_engine"' EXIT
+  # Also when DOCKER_HOST is the one the banner below suggested exporting: after `make stop` it starts again.
+  private_engine=$dev_engine
+  export DOCKER_HOST=$dev_engine_host
+  engine_answers || start_dev_engine
 else
-  echo "make run: no Docker engine. Start one and set DOCKER_HOST, or run as root so that a private engine can be started (Debian package docker.io)." >&2
+  echo "make run: no Docker engine. Start one and set DOCKER_HOST, or run as root so that a development engine can be started (Debian package docker.io)." >&2
   exit 1
 fi
 
@@ -37,25 +48,42 @@ if [ "$env_name" = development ]; then
   # its labelled local values at once instead of waiting on 169.254.169.254. On an EC2 host,
   # set EC2_METADATA_URL=http://169.254.169.254 to read the real values.
   export EC2_METADATA_URL="${EC2_METADATA_URL:-http://127.0.0.1:9}"
-  # No secret is committed: a development run without one makes its own and prints it.
-  if [ -z "${WEBSERVER_AUTH_SECRET:-}" ]; then
-    WEBSERVER_AUTH_SECRET=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
-    export WEBSERVER_AUTH_SECRET
-    secret_note=", auth_secret for this run: $WEBSERVER_AUTH_SECRET"
-  fi
 fi
+# What the service takes as its auth_secret (src/config.ts): the setting, else what
+# `make build` wrote in from HOST_SERVICE_AUTH_SECRET_DEV, else the development default.
+# Staging and production secrets are not printed.
+secret="<auth_secret>"
+if [ "$env_name" = development ]; then
+  secret=${WEBSERVER_AUTH_SECRET:-${HOST_SERVICE_AUTH_SECRET_DEV:-testwebserverauthsecretdev}}
+fi
+port=${HOST_SERVICE_PORT:-4678}
+mappings="${HOST_SERVICE_ROOT:-/}"
+mappings="${mappings%/}/fractal/containerResourceMappings"
 
-example_image="<image>"
-[ -z "$private_engine" ] || example_image="hs-test:latest"
-cat >&2 <<INFO
-make run: APP_ENV=$APP_ENV, Docker engine at ${DOCKER_HOST:-unix:///var/run/docker.sock}
-make run: container folders appear in ${HOST_SERVICE_ROOT:-/}/fractal/containerResourceMappings/
-make run: HTTPS API on port ${HOST_SERVICE_PORT:-4678}${secret_note:-}
-make run: try, in another shell:
-    export DOCKER_HOST=${DOCKER_HOST:-unix:///var/run/docker.sock}
-    docker run -d -p 127.0.0.1::32262/tcp $example_image sleep 600
-INFO
-# Not exec: the trap above stops a private engine once the service has gone.
+# `make status` finds the certificate under .run/root and the development secret by itself.
+status_settings=""
+[ "$port" = 4678 ] || status_settings+="HOST_SERVICE_PORT=$port "
+[ "$mappings" = "$here/.run/root/fractal/containerResourceMappings" ] || status_settings+="HOST_SERVICE_ROOT=$HOST_SERVICE_ROOT "
+[ "$secret" = testwebserverauthsecretdev ] || status_settings+="WEBSERVER_AUTH_SECRET=$secret "
+image="<image>"
+[ -z "$private_engine" ] || image="hs-test:latest"
+{
+  echo "make run: APP_ENV=$APP_ENV, Docker engine at ${DOCKER_HOST:-unix:///var/run/docker.sock}"
+  echo "make run: container folders appear in $mappings/"
+  echo "make run: HTTPS API on port $port, auth_secret $secret"
+  echo "make run: try, in another shell:"
+  echo "    export DOCKER_HOST=${DOCKER_HOST:-unix:///var/run/docker.sock}"
+  echo "    id=\$(docker run -d -p 127.0.0.1::32262/tcp $image sleep 600)"
+  echo "    port=\$(docker port \"\$id\" 32262/tcp | head -n1 | sed 's/.*://')"
+  echo "    curl -sS -k -w '\\n' -X PUT https://localhost:$port/set_container_dpi -d '{\"auth_secret\": \"$secret\", \"host_port\": '\"\$port\"', \"dpi\": 192}'"
+  echo "    ls -A $mappings/\"\$id\"/"
+  echo "    ${status_settings}make status"
+  if [ -n "$private_engine" ]; then
+    echo "make run: the development engine publishes ports on 127.0.0.1 only and leaves the machine's"
+    echo "    forwarding alone, so docker's \"IPv4 forwarding is disabled\" warning is expected."
+  fi
+} >&2
+
 build/ecs-host-service &
 service=$!
 trap 'kill -TERM $service 2>/dev/null || true' INT TERM
@@ -63,4 +91,8 @@ set +e
 wait "$service"; status=$?
 # A signal interrupts the first wait; the second one gets the service's own exit code.
 if kill -0 "$service" 2>/dev/null; then wait "$service"; status=$?; fi
+if [ -n "$private_engine" ]; then
+  echo "make run: the development engine keeps running with its containers (DOCKER_HOST=$DOCKER_HOST);" \
+    "the next make run finds them again. make stop stops it and removes them; make clean removes all of .run." >&2
+fi
 exit "$status"

@@ -63,6 +63,15 @@ const jsonBackends = z.string().transform((v, ctx) => {
   }
 });
 
+/**
+ * How long a DPI request for an unknown host port waits while the engine
+ * stream is connected and no container is being set up: the start event of a
+ * container whose `docker run` has returned arrives well within it (figures
+ * in the README). A start on its way extends the wait up to
+ * HOST_SERVICE_REQUEST_WAIT_MS.
+ */
+export const CONNECTED_REQUEST_WAIT_MS = 2000;
+
 const settingsSchema = z.object({
   APP_ENV: z
     .string()
@@ -95,6 +104,8 @@ const settingsSchema = z.object({
   HOST_SERVICE_ENGINE_TIMEOUT_MS: integer(100, 300_000).default(30_000),
   HOST_SERVICE_START_VALUES_TIMEOUT_MS: integer(1000, 86_400_000).default(120_000),
   HOST_SERVICE_REQUEST_WAIT_MS: integer(0, 600_000).default(30_000),
+  /** The wait while the engine stream is connected and no container is being set up (see README, DPI wait). */
+  HOST_SERVICE_CONNECTED_REQUEST_WAIT_MS: integer(0, 600_000).default(CONNECTED_REQUEST_WAIT_MS),
   HOST_SERVICE_DRAIN_TIMEOUT_MS: integer(100, 600_000).default(20_000),
   HOST_SERVICE_MOUNT_TIMEOUT_MS: integer(1000, 120_000).default(15_000),
   HOST_SERVICE_API_REPLY_TIMEOUT_MS: integer(100, 900_000).optional(),
@@ -115,6 +126,14 @@ const settingsSchema = z.object({
   /** Development only: take the fatal path this long after start, to exercise the shutdown path. */
   HOST_SERVICE_DEBUG_FATAL_AFTER_MS: integer(0, 3_600_000).optional(),
 });
+
+/**
+ * The `auth_secret` of development runs unless the build or WEBSERVER_AUTH_SECRET
+ * names another: the fleet's development scripts send it (it was the original
+ * Makefile's default). It guards nothing real; staging and production secrets
+ * are only ever injected.
+ */
+export const DEVELOPMENT_AUTH_SECRET = 'testwebserverauthsecretdev';
 
 /** Settings that may also come from the optional file named by HOST_SERVICE_CONFIG_FILE. */
 export const CONFIG_FILE_SETTING = 'HOST_SERVICE_CONFIG_FILE';
@@ -140,7 +159,7 @@ export interface Config {
   paths: { mappings: string; private: string; cloudStorage: string };
   apiPort: number;
   webserverUrl: string | undefined;
-  /** The shared secret the webserver puts in every request (empty when none was given). */
+  /** The shared secret the webserver puts in every request (development has a default; see DEVELOPMENT_AUTH_SECRET). */
   authSecret: string;
   metadataUrl: string;
   heartbeatIntervalMs: number;
@@ -150,6 +169,7 @@ export interface Config {
   engineTimeoutMs: number;
   startValuesTimeoutMs: number;
   requestWaitMs: number;
+  connectedRequestWaitMs: number;
   drainTimeoutMs: number;
   /** How long rclone may take to serve a mount before the request is answered 406. */
   mountTimeoutMs: number;
@@ -184,13 +204,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const s = parsed.data;
   const sentryEnabled = s.APP_ENV === 'production' || s.USE_PROD_SENTRY === true;
-  const authSecret = s.WEBSERVER_AUTH_SECRET ?? builtInAuthSecret(s.APP_ENV);
-  if (s.APP_ENV === 'production' && authSecret === '') {
-    throw new ConfigError(
-      'WEBSERVER_AUTH_SECRET',
-      'production needs the auth_secret, and this build has none built in (build with HOST_SERVICE_AUTH_SECRET_PROD) nor is one set',
-    );
-  }
+  const authSecret =
+    s.WEBSERVER_AUTH_SECRET ||
+    builtInAuthSecret(s.APP_ENV) ||
+    (s.APP_ENV === 'development' ? DEVELOPMENT_AUTH_SECRET : '');
   const sentryDsn = sentryEnabled ? (s.SENTRY_DSN ?? builtInSentryDsn) : '';
   if (s.APP_ENV === 'production' && sentryDsn === '') {
     throw new ConfigError(
@@ -209,6 +226,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(
       'HOST_SERVICE_DEBUG_FATAL_AFTER_MS',
       `is for development runs only (APP_ENV is ${s.APP_ENV})`,
+    );
+  }
+  if (s.APP_ENV !== 'development' && authSecret === '') {
+    const buildVariable = `HOST_SERVICE_AUTH_SECRET_${s.APP_ENV === 'production' ? 'PROD' : 'STAGING'}`;
+    throw new ConfigError(
+      'WEBSERVER_AUTH_SECRET',
+      `${s.APP_ENV} needs the auth_secret, and this build has none built in (build with ${buildVariable}) nor is one set`,
     );
   }
   return {
@@ -232,6 +256,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     engineTimeoutMs: s.HOST_SERVICE_ENGINE_TIMEOUT_MS,
     startValuesTimeoutMs: s.HOST_SERVICE_START_VALUES_TIMEOUT_MS,
     requestWaitMs: s.HOST_SERVICE_REQUEST_WAIT_MS,
+    connectedRequestWaitMs: s.HOST_SERVICE_CONNECTED_REQUEST_WAIT_MS,
     drainTimeoutMs: s.HOST_SERVICE_DRAIN_TIMEOUT_MS,
     mountTimeoutMs: s.HOST_SERVICE_MOUNT_TIMEOUT_MS,
     // Longer than the longest the host may take: waiting for the container, then mounting.

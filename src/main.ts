@@ -5,6 +5,8 @@
  */
 // Must stay the first import: it sizes libuv's pool before the pool starts.
 import './threadpool.js';
+// Second: the process goes by its own name from its first moments.
+import './processName.js';
 import { createActor } from 'xstate';
 import { gitCommit } from './buildInfo.js';
 import { ConfigError, loadConfig, type Config } from './config.js';

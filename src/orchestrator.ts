@@ -48,6 +48,7 @@ export function hostInputFrom(config: Config): HostInput {
     ttyCount: config.ttyCount,
     startValuesTimeoutMs: config.startValuesTimeoutMs,
     requestWaitMs: config.requestWaitMs,
+    connectedRequestWaitMs: config.connectedRequestWaitMs,
     drainTimeoutMs: config.drainTimeoutMs,
     handshakeTimeoutMs: config.handshakeTimeoutMs,
     handshakeRetryMs: config.handshakeRetryMs,
@@ -126,6 +127,7 @@ export function provideContainerMachine(
       reportError: ({ context }, params) =>
         reportError(logger, reporter, new Error(params.message), about(context)),
       logStep: ({ context }, params) => logger.info(about(context), params.message),
+      logWarning: ({ context }, params) => logger.warn(about(context), params.message),
     },
   });
 }

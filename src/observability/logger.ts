@@ -1,6 +1,7 @@
 /**
  * Structured logs: JSON lines on stdout for journald, pretty only in
  * development (in-process and synchronous, so nothing is lost at exit).
+ * Either way a record is one line; only an error's stack adds more.
  */
 import pino, { type Logger } from 'pino';
 import pretty from 'pino-pretty';
@@ -48,7 +49,16 @@ export function createLogger(options: {
 }): Logger {
   const base = { level: options.level, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } };
   if (!options.pretty) return pino(base, options.destination ?? pino.destination({ sync: true }));
-  return pino(base, pretty({ sync: true, colorize: process.stdout.isTTY, translateTime: 'SYS:HH:MM:ss.l' }));
+  return pino(
+    base,
+    pretty({
+      sync: true,
+      colorize: process.stdout.isTTY,
+      translateTime: 'SYS:HH:MM:ss.l',
+      // One record, one line, as in JSON: a heartbeat or a state snapshot must not scroll the terminal.
+      singleLine: true,
+    }),
+  );
 }
 
 export type { Logger };

@@ -4,8 +4,11 @@
  * self-signed certificate; give its PEM as `ca` to pin it (the host name is
  * then not checked, since the certificate itself is what is trusted).
  */
+import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
+import path from 'node:path';
+import { DEVELOPMENT_AUTH_SECRET } from '../config.js';
 import type { StateSnapshot } from './stateSnapshot.js';
 
 export const STATE_SNAPSHOT_PATH = '/state_snapshot';
@@ -71,4 +74,60 @@ export function fetchStateSnapshot(options: StatusClientOptions): Promise<StateS
     req.on('error', reject);
     req.end(body);
   });
+}
+
+export type StatusResult = { ok: true; snapshot: StateSnapshot } | { ok: false; message: string };
+
+/**
+ * `make status` from its environment. Without settings it asks what `make
+ * run` starts: port 4678, the certificate under the development root
+ * (`devRoot`, .run/root) and the development secret. Every failure becomes
+ * one sentence saying what to do.
+ */
+export async function statusFromEnvironment(env: NodeJS.ProcessEnv, devRoot: string): Promise<StatusResult> {
+  const port = env['HOST_SERVICE_PORT'] || '4678';
+  const url = env['HOST_SERVICE_URL'] || `https://127.0.0.1:${port}`;
+  const caFile =
+    env['HOST_SERVICE_CA_FILE'] ||
+    [env['HOST_SERVICE_ROOT'], devRoot, '/']
+      .filter((root): root is string => !!root)
+      .map((root) => path.join(root, 'fractalprivate', 'cert.pem'))
+      .find((file) => fs.existsSync(file));
+  const secretSet = !!env['WEBSERVER_AUTH_SECRET'];
+  let ca: string | undefined;
+  if (caFile !== undefined) {
+    try {
+      ca = fs.readFileSync(caFile, 'utf8');
+    } catch (error) {
+      return { ok: false, message: `cannot read the certificate ${caFile}: ${(error as Error).message}` };
+    }
+  }
+  try {
+    const snapshot = await fetchStateSnapshot({
+      url,
+      authSecret: env['WEBSERVER_AUTH_SECRET'] || DEVELOPMENT_AUTH_SECRET,
+      ...(ca === undefined ? {} : { ca }),
+    });
+    return { ok: true, snapshot };
+  } catch (error) {
+    return { ok: false, message: explain(error, url, caFile, secretSet) };
+  }
+}
+
+function explain(error: unknown, url: string, caFile: string | undefined, secretSet: boolean): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH') {
+    return `no host service answers at ${url} (is it running? \`make run\` starts one; HOST_SERVICE_PORT or HOST_SERVICE_URL name another)`;
+  }
+  if (error instanceof StatusError && error.status === 401) {
+    const which = secretSet ? 'the WEBSERVER_AUTH_SECRET set here' : 'the development secret';
+    return `${url} answered 401 to ${which}: set WEBSERVER_AUTH_SECRET to the auth_secret the service runs with`;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  if (/certificate|self[- ]signed/i.test(message)) {
+    return caFile === undefined
+      ? `${url} has a certificate this machine does not trust (${message}): set HOST_SERVICE_CA_FILE to its fractalprivate/cert.pem, or HOST_SERVICE_ROOT`
+      : `${url} has a certificate other than ${caFile} (${message}): set HOST_SERVICE_ROOT or HOST_SERVICE_CA_FILE to the running service's`;
+  }
+  return message;
 }

@@ -43,6 +43,8 @@ function runContainer(fakes: Fakes = {}) {
   const toHost: ContainerToHostEvent[] = [];
   const reported: string[] = [];
   const calls: string[] = [];
+  const warned: string[] = [];
+  const logged: string[] = [];
   const writes = [...(fakes.writeStartValues ?? [])];
   let inspectionsLeftToFail = fakes.failedInspections ?? 0;
   const container = containerMachine
@@ -80,7 +82,8 @@ function runContainer(fakes: Fakes = {}) {
       },
       actions: {
         reportError: (_, params) => reported.push(params.message),
-        logStep: () => {},
+        logWarning: (_, params) => warned.push(params.message),
+        logStep: (_, params) => logged.push(params.message),
       },
     })
     .provide({
@@ -138,6 +141,8 @@ function runContainer(fakes: Fakes = {}) {
     toHost,
     reported,
     calls,
+    warned,
+    logged,
     send: (event: ContainerEvent) => child().send(event),
     state,
     context: () => child().getSnapshot().context as ContainerContext,
@@ -181,6 +186,9 @@ describe('containerMachine', () => {
     c.send({ type: 'container.died', timeNano: '2000000000' });
     await c.reach('removed');
     expect(c.toHost.slice(-2).map((e) => e.type)).toEqual(['resources.release', 'container.removed']);
+    // Its death is one line, after the clean-up it reports.
+    expect(c.logged.at(-1)).toBe('container gone: its folder is removed, its TTY and host port released');
+    expect(c.logged.filter((m) => m.startsWith('container gone'))).toHaveLength(1);
   });
 
   it('queues DPI requests that arrive during a write and answers each after its own write, in order', async () => {
@@ -268,16 +276,23 @@ describe('containerMachine', () => {
   });
 
   it.each([
-    [
-      'no published port',
-      { inspection: { hostPortBindings: [] } },
-      'no host port is published for 32262/tcp',
-    ],
+    ['no published port', { hostPortBindings: [] }, 'no host port is published for 32262/tcp'],
     [
       'disagreeing bindings',
-      { inspection: { hostPortBindings: [1, 2] } },
+      { hostPortBindings: [1, 2] },
       'the bindings of 32262/tcp disagree on the host port: 1, 2',
     ],
+  ])('takes a container with %s for someone else’s: one warning, no error', async (_, inspection, reason) => {
+    const c = runContainer({ inspection });
+    await c.reach('rejected');
+    expect(c.reported).toEqual([]);
+    expect(c.warned).toEqual([`not a streaming container: ${reason}`]);
+    expect(c.toHost.at(-1)).toEqual({ type: 'resources.release', containerId: ID });
+    c.send({ type: 'container.died', timeNano: '5000000000' });
+    await c.reach('removed');
+  });
+
+  it.each([
     [
       'failed inspections',
       { inspection: new Error('engine timeout') },
@@ -410,10 +425,11 @@ describe('containerMachine', () => {
     expect(gone.calls).toEqual(['stopMount', 'cleanUp']);
   });
 
-  it('reports start values that are overdue and still takes them late; a failed write goes back to waiting', async () => {
+  it('warns of start values that are overdue and still takes them late; a failed write goes back to waiting', async () => {
     const c = runContainer({ startValuesTimeoutMs: 5, writeStartValues: [new Error('EIO'), undefined] });
     await c.reachJson({ ttyAssigned: 'overdue' });
-    expect(c.reported).toEqual(['no start values from the webserver after 5 ms']);
+    expect(c.reported).toEqual([]);
+    expect(c.warned).toEqual(['no start values from the webserver after 5 ms']);
     c.send({ type: 'startValues.set', requestId: 'late', dpi: 192 });
     await waitFor('a reply', () => c.replies().length === 1);
     expect(c.replies()[0]).toMatchObject({ requestId: 'late', status: 406 });
