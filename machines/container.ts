@@ -3,7 +3,7 @@
  *
  *   requested (inspecting ⇄ waitingToInspectAgain → claiming → writingFiles)
  *     → ttyAssigned (waiting → overdue)   folder, host port and tty written
- *     → mounted                          start values written, `.ready` being written
+ *     → mounted                          DPI written, `.ready` being written
  *     → running (idle ⇄ updatingDpi)
  *     → draining (unmounting → cleaningUp) → removed
  *   any state but draining → detaching → detached   the service stops, the container runs on
@@ -14,8 +14,8 @@
  * nothing the container reads is left half-done by a stop; only the actor
  * ends. A container that died is drained as usual, whoever asks.
  *
- * DPI requests that arrive while start values are being written wait their
- * turn (at most MAX_QUEUED_START_VALUES of them): each is written in order
+ * DPI requests that arrive while DPI are being written wait their
+ * turn (at most MAX_QUEUED_DPI of them): each is written in order
  * and answered after its own write, so a webserver that retries or sends two
  * values close together gets 200s, not a refusal.
  *
@@ -52,9 +52,9 @@ export const INSPECTION_ATTEMPTS = 4;
 const INSPECTION_RETRY_BASE_MS = 250;
 
 /** DPI requests a container holds while it writes; beyond this they get a 406. */
-export const MAX_QUEUED_START_VALUES = 8;
+export const MAX_QUEUED_DPI = 8;
 
-export interface QueuedStartValues {
+export interface QueuedDpi {
   requestId: string;
   dpi: number;
 }
@@ -63,8 +63,8 @@ export interface ContainerInput {
   containerId: string;
   /** The folder an earlier run of the service left for this container, when adopting it. */
   adopted?: FolderRecord;
-  /** How long to wait for the webserver's start values before reporting it. */
-  startValuesTimeoutMs: number;
+  /** How long to wait for the webserver's DPI before reporting it. */
+  dpiTimeoutMs: number;
   /** First wait before inspecting again after a failure, doubled each time (default 250 ms). */
   inspectionRetryBaseMs?: number;
 }
@@ -81,12 +81,12 @@ export interface ContainerContext {
   /** The API request whose reply is owed once the current write finishes. */
   pendingRequestId: string | undefined;
   /** DPI requests that arrived during a write, oldest first. */
-  queuedStartValues: QueuedStartValues[];
+  queuedDpi: QueuedDpi[];
   /** The container died: after draining there is nothing to wait for. */
   ended: boolean;
   /** The service is stopping: once the write in flight is done, let go (`detaching`). */
   leaving: boolean;
-  startValuesTimeoutMs: number;
+  dpiTimeoutMs: number;
   inspectionFailures: number;
   inspectionRetryBaseMs: number;
   adopted: FolderRecord | undefined;
@@ -97,7 +97,7 @@ export interface ContainerContext {
 export type ContainerEvent =
   | { type: 'resources.granted'; tty: number }
   | { type: 'resources.denied'; reason: string }
-  | { type: 'startValues.set'; requestId: string; dpi: number }
+  | { type: 'dpi.set'; requestId: string; dpi: number }
   | { type: 'container.died'; timeNano: string }
   /** The service stops and the container still runs: keep everything, end the actor. */
   | { type: 'host.leaving' }
@@ -165,9 +165,7 @@ export const containerMachine = setup({
       notProvided('writeStartFiles'),
     ),
     /** Writes `DPI`, then `.ready`. */
-    writeStartValues: fromPromise<void, { containerId: string; dpi: number }>(
-      notProvided('writeStartValues'),
-    ),
+    writeDpi: fromPromise<void, { containerId: string; dpi: number }>(notProvided('writeDpi')),
     /** Deletes the folder and unmounts cloud storage; every step attempted. */
     cleanUpContainer: fromPromise<void, { containerId: string; hostPort: number | undefined }>(
       notProvided('cleanUpContainer'),
@@ -203,15 +201,15 @@ export const containerMachine = setup({
       type: 'container.detached' as const,
       containerId: context.containerId,
     })),
-    refuseStartValues: sendParent(({ context, event, self }) => ({
+    refuseDpi: sendParent(({ context, event, self }) => ({
       type: 'api.reply' as const,
-      requestId: event.type === 'startValues.set' ? event.requestId : '',
+      requestId: event.type === 'dpi.set' ? event.requestId : '',
       status: 406 as const,
-      error: `container ${context.containerId} cannot take start values while ${describeState(self.getSnapshot().value)}`,
+      error: `container ${context.containerId} cannot take a DPI while ${describeState(self.getSnapshot().value)}`,
     })),
     /** Requests caught mid-write or waiting by the drain or a stop still get their answers. */
     answerInterruptedRequest: enqueueActions(({ context, enqueue }, params: { why: string }) => {
-      const owed = [context.pendingRequestId, ...context.queuedStartValues.map((q) => q.requestId)];
+      const owed = [context.pendingRequestId, ...context.queuedDpi.map((q) => q.requestId)];
       for (const requestId of owed) {
         if (requestId === undefined) continue;
         enqueue.sendParent({
@@ -221,39 +219,39 @@ export const containerMachine = setup({
           error: `container ${context.containerId}: ${params.why}`,
         });
       }
-      enqueue.assign({ pendingRequestId: undefined, queuedStartValues: [] });
+      enqueue.assign({ pendingRequestId: undefined, queuedDpi: [] });
     }),
-    queueStartValues: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'startValues.set') return;
-      if (context.queuedStartValues.length >= MAX_QUEUED_START_VALUES) {
+    queueDpi: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'dpi.set') return;
+      if (context.queuedDpi.length >= MAX_QUEUED_DPI) {
         enqueue.sendParent({
           type: 'api.reply',
           requestId: event.requestId,
           status: 406,
-          error: `container ${context.containerId} already has ${MAX_QUEUED_START_VALUES} DPI requests waiting`,
+          error: `container ${context.containerId} already has ${MAX_QUEUED_DPI} DPI requests waiting`,
         });
         return;
       }
       enqueue.assign({
-        queuedStartValues: [...context.queuedStartValues, { requestId: event.requestId, dpi: event.dpi }],
+        queuedDpi: [...context.queuedDpi, { requestId: event.requestId, dpi: event.dpi }],
       });
     }),
-    takeQueuedStartValues: assign(({ context }) => ({
-      dpi: context.queuedStartValues[0]?.dpi,
-      pendingRequestId: context.queuedStartValues[0]?.requestId,
-      queuedStartValues: context.queuedStartValues.slice(1),
+    takeQueuedDpi: assign(({ context }) => ({
+      dpi: context.queuedDpi[0]?.dpi,
+      pendingRequestId: context.queuedDpi[0]?.requestId,
+      queuedDpi: context.queuedDpi.slice(1),
     })),
-    replyStartValuesWritten: sendParent(({ context }) => ({
+    replyDpiWritten: sendParent(({ context }) => ({
       type: 'api.reply' as const,
       requestId: context.pendingRequestId ?? '',
       status: 200 as const,
       result: `DPI of container ${context.containerId} set to ${context.dpi}`,
     })),
-    replyStartValuesFailed: sendParent(({ context }, params: { error: unknown }) => ({
+    replyDpiFailed: sendParent(({ context }, params: { error: unknown }) => ({
       type: 'api.reply' as const,
       requestId: context.pendingRequestId ?? '',
       status: 406 as const,
-      error: `could not write the start values: ${errorMessage(params.error)}`,
+      error: `could not write the DPI: ${errorMessage(params.error)}`,
     })),
     // Not an exit action: exits run before transition actions, and the reply still needs the id.
     requestAnswered: assign({ pendingRequestId: undefined }),
@@ -327,13 +325,13 @@ export const containerMachine = setup({
       event.type === 'resources.granted' &&
       context.adopted?.tty === event.tty &&
       context.adopted.hostPort === context.hostPort,
-    hadStartValues: ({ context }) => context.adopted?.ready === true && context.adopted.dpi !== undefined,
+    hadDpi: ({ context }) => context.adopted?.ready === true && context.adopted.dpi !== undefined,
     noMountsLeft: ({ context }) => Object.keys(context.mounts).length === 0,
-    hasQueuedStartValues: ({ context }) => context.queuedStartValues.length > 0,
+    hasQueuedDpi: ({ context }) => context.queuedDpi.length > 0,
     mayInspectAgain: ({ context }) => context.inspectionFailures + 1 < INSPECTION_ATTEMPTS,
   },
   delays: {
-    startValuesTimeout: ({ context }) => context.startValuesTimeoutMs,
+    dpiTimeout: ({ context }) => context.dpiTimeoutMs,
     inspectionRetry: ({ context }) => context.inspectionRetryBaseMs * 2 ** (context.inspectionFailures - 1),
   },
 }).createMachine({
@@ -347,10 +345,10 @@ export const containerMachine = setup({
     startedAtMs: undefined,
     error: undefined,
     pendingRequestId: undefined,
-    queuedStartValues: [],
+    queuedDpi: [],
     ended: false,
     leaving: false,
-    startValuesTimeoutMs: input.startValuesTimeoutMs,
+    dpiTimeoutMs: input.dpiTimeoutMs,
     inspectionFailures: 0,
     inspectionRetryBaseMs: input.inspectionRetryBaseMs ?? INSPECTION_RETRY_BASE_MS,
     adopted: input.adopted,
@@ -378,9 +376,9 @@ export const containerMachine = setup({
       actions: assign({ ended: true }),
     },
     'host.leaving': { target: '.detaching' },
-    // Start values are only taken in ttyAssigned and running; anywhere else the request is answered at once.
-    'startValues.set': {
-      actions: 'refuseStartValues',
+    // The DPI are only taken in ttyAssigned and running; anywhere else the request is answered at once.
+    'dpi.set': {
+      actions: 'refuseDpi',
     },
     'cloudStorage.mount': { actions: 'startOrRefuseMount' },
     'mount.gone': { actions: 'forgetMount' },
@@ -494,7 +492,7 @@ export const containerMachine = setup({
               },
               // Adopted with its files already right: nothing to rewrite, so a restart costs no fsyncs.
               {
-                guard: and(['adoptedFilesCurrent', 'hadStartValues']),
+                guard: and(['adoptedFilesCurrent', 'hadDpi']),
                 target: '#container.running',
                 actions: assign({
                   tty: ({ event }) => event.tty,
@@ -528,9 +526,9 @@ export const containerMachine = setup({
             }),
             onDone: [
               { guard: 'leaving', target: '#container.detaching' },
-              // An adopted container that had its start values keeps running as it was.
+              // An adopted container that had its DPI keeps running as it was.
               {
-                guard: 'hadStartValues',
+                guard: 'hadDpi',
                 target: '#container.running',
                 actions: assign({ dpi: ({ context }) => context.adopted?.dpi }),
               },
@@ -562,9 +560,9 @@ export const containerMachine = setup({
       ],
       initial: 'waiting',
       // Back here after a failed first write: a request that waited behind it tries again.
-      always: { guard: 'hasQueuedStartValues', target: 'mounted', actions: 'takeQueuedStartValues' },
+      always: { guard: 'hasQueuedDpi', target: 'mounted', actions: 'takeQueuedDpi' },
       on: {
-        'startValues.set': {
+        'dpi.set': {
           target: 'mounted',
           actions: assign({
             dpi: ({ event }) => event.dpi,
@@ -574,41 +572,41 @@ export const containerMachine = setup({
       },
       states: {
         waiting: {
-          after: { startValuesTimeout: 'overdue' },
+          after: { dpiTimeout: 'overdue' },
         },
         // The container keeps waiting for `.ready`; the webserver may still send the values late.
         overdue: {
           entry: {
             type: 'logWarning',
             params: ({ context }) => ({
-              message: `no start values from the webserver after ${context.startValuesTimeoutMs} ms`,
+              message: `no DPI from the webserver after ${context.dpiTimeoutMs} ms`,
             }),
           },
         },
       },
     },
     mounted: {
-      on: { 'startValues.set': { actions: 'queueStartValues' }, 'host.leaving': { actions: 'markLeaving' } },
+      on: { 'dpi.set': { actions: 'queueDpi' }, 'host.leaving': { actions: 'markLeaving' } },
       invoke: {
-        src: 'writeStartValues',
+        src: 'writeDpi',
         input: ({ context }) => ({ containerId: context.containerId, dpi: context.dpi! }),
         onDone: [
-          { guard: 'leaving', target: 'detaching', actions: ['replyStartValuesWritten', 'requestAnswered'] },
-          { target: 'running', actions: ['replyStartValuesWritten', 'requestAnswered'] },
+          { guard: 'leaving', target: 'detaching', actions: ['replyDpiWritten', 'requestAnswered'] },
+          { target: 'running', actions: ['replyDpiWritten', 'requestAnswered'] },
         ],
         onError: [
           {
             guard: 'leaving',
             target: 'detaching',
             actions: [
-              { type: 'replyStartValuesFailed', params: ({ event }) => ({ error: event.error }) },
+              { type: 'replyDpiFailed', params: ({ event }) => ({ error: event.error }) },
               'requestAnswered',
             ],
           },
           {
             target: 'ttyAssigned',
             actions: [
-              { type: 'replyStartValuesFailed', params: ({ event }) => ({ error: event.error }) },
+              { type: 'replyDpiFailed', params: ({ event }) => ({ error: event.error }) },
               'requestAnswered',
             ],
           },
@@ -618,14 +616,14 @@ export const containerMachine = setup({
     running: {
       entry: [
         'announceAcceptingRequests',
-        { type: 'logStep', params: { message: 'start values written; the container is ready' } },
+        { type: 'logStep', params: { message: 'DPI written; the container is ready' } },
       ],
       initial: 'idle',
       states: {
         idle: {
-          always: { guard: 'hasQueuedStartValues', target: 'updatingDpi', actions: 'takeQueuedStartValues' },
+          always: { guard: 'hasQueuedDpi', target: 'updatingDpi', actions: 'takeQueuedDpi' },
           on: {
-            'startValues.set': {
+            'dpi.set': {
               target: 'updatingDpi',
               actions: assign({
                 dpi: ({ event }) => event.dpi,
@@ -636,33 +634,33 @@ export const containerMachine = setup({
         },
         updatingDpi: {
           on: {
-            'startValues.set': { actions: 'queueStartValues' },
+            'dpi.set': { actions: 'queueDpi' },
             'host.leaving': { actions: 'markLeaving' },
           },
           invoke: {
-            src: 'writeStartValues',
+            src: 'writeDpi',
             input: ({ context }) => ({ containerId: context.containerId, dpi: context.dpi! }),
             onDone: [
               {
                 guard: 'leaving',
                 target: '#container.detaching',
-                actions: ['replyStartValuesWritten', 'requestAnswered'],
+                actions: ['replyDpiWritten', 'requestAnswered'],
               },
-              { target: 'idle', actions: ['replyStartValuesWritten', 'requestAnswered'] },
+              { target: 'idle', actions: ['replyDpiWritten', 'requestAnswered'] },
             ],
             onError: [
               {
                 guard: 'leaving',
                 target: '#container.detaching',
                 actions: [
-                  { type: 'replyStartValuesFailed', params: ({ event }) => ({ error: event.error }) },
+                  { type: 'replyDpiFailed', params: ({ event }) => ({ error: event.error }) },
                   'requestAnswered',
                 ],
               },
               {
                 target: 'idle',
                 actions: [
-                  { type: 'replyStartValuesFailed', params: ({ event }) => ({ error: event.error }) },
+                  { type: 'replyDpiFailed', params: ({ event }) => ({ error: event.error }) },
                   'requestAnswered',
                 ],
               },

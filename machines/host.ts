@@ -47,8 +47,8 @@ import { adoptTty, createTtyTable, ttysInUse, type TtyTable } from './ttyTable.j
 
 export interface HostInput {
   ttyCount: number;
-  /** How long a container may wait for its start values before it is reported. */
-  startValuesTimeoutMs: number;
+  /** How long a container may wait for its DPI before it is reported. */
+  dpiTimeoutMs: number;
   /** How long an API request may wait for its container to appear. */
   requestWaitMs: number;
   /**
@@ -136,7 +136,7 @@ const notProvided = (what: string) => () => {
 function toContainerEvent(requestId: string, request: ApiRequest) {
   switch (request.kind) {
     case 'setDpi':
-      return { type: 'startValues.set' as const, requestId, dpi: request.dpi };
+      return { type: 'dpi.set' as const, requestId, dpi: request.dpi };
     case 'mountCloudStorage':
       return {
         type: 'cloudStorage.mount' as const,
@@ -184,7 +184,7 @@ function newTracked(ref: ContainerActorRef): TrackedContainer {
 function containerInput(context: HostContext, containerId: string) {
   return {
     containerId,
-    startValuesTimeoutMs: context.startValuesTimeoutMs,
+    dpiTimeoutMs: context.dpiTimeoutMs,
     adopted: context.adoptable[containerId],
   };
 }

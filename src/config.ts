@@ -102,7 +102,7 @@ const settingsSchema = z.object({
   HOST_SERVICE_TTY_COUNT: integer(11, 4096).default(256),
   HOST_SERVICE_RELIST_INTERVAL_MS: integer(100, 600_000).default(10_000),
   HOST_SERVICE_ENGINE_TIMEOUT_MS: integer(100, 300_000).default(30_000),
-  HOST_SERVICE_START_VALUES_TIMEOUT_MS: integer(1000, 86_400_000).default(120_000),
+  HOST_SERVICE_DPI_TIMEOUT_MS: integer(1000, 86_400_000).default(120_000),
   HOST_SERVICE_REQUEST_WAIT_MS: integer(0, 600_000).default(30_000),
   /** The wait while the engine stream is connected and no container is being set up (see README, DPI wait). */
   HOST_SERVICE_CONNECTED_REQUEST_WAIT_MS: integer(0, 600_000).default(CONNECTED_REQUEST_WAIT_MS),
@@ -167,7 +167,7 @@ export interface Config {
   ttyCount: number;
   relistIntervalMs: number;
   engineTimeoutMs: number;
-  startValuesTimeoutMs: number;
+  dpiTimeoutMs: number;
   requestWaitMs: number;
   connectedRequestWaitMs: number;
   drainTimeoutMs: number;
@@ -254,7 +254,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ttyCount: s.HOST_SERVICE_TTY_COUNT,
     relistIntervalMs: s.HOST_SERVICE_RELIST_INTERVAL_MS,
     engineTimeoutMs: s.HOST_SERVICE_ENGINE_TIMEOUT_MS,
-    startValuesTimeoutMs: s.HOST_SERVICE_START_VALUES_TIMEOUT_MS,
+    dpiTimeoutMs: s.HOST_SERVICE_DPI_TIMEOUT_MS,
     requestWaitMs: s.HOST_SERVICE_REQUEST_WAIT_MS,
     connectedRequestWaitMs: s.HOST_SERVICE_CONNECTED_REQUEST_WAIT_MS,
     drainTimeoutMs: s.HOST_SERVICE_DRAIN_TIMEOUT_MS,

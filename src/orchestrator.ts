@@ -46,7 +46,7 @@ export const SHUTDOWN_FLUSH_MS = 5000;
 export function hostInputFrom(config: Config): HostInput {
   return {
     ttyCount: config.ttyCount,
-    startValuesTimeoutMs: config.startValuesTimeoutMs,
+    dpiTimeoutMs: config.dpiTimeoutMs,
     requestWaitMs: config.requestWaitMs,
     connectedRequestWaitMs: config.connectedRequestWaitMs,
     drainTimeoutMs: config.drainTimeoutMs,
@@ -119,7 +119,7 @@ export function provideContainerMachine(
       writeStartFiles: fromPromise(({ input }) =>
         folders.writeStartFiles(input.containerId, input.hostPort, input.tty),
       ),
-      writeStartValues: fromPromise(({ input }) => folders.writeStartValues(input.containerId, input.dpi)),
+      writeDpi: fromPromise(({ input }) => folders.writeDpi(input.containerId, input.dpi)),
       // The container's mount actors have unmounted theirs before this: only the folder is left.
       cleanUpContainer: fromPromise(({ input }) => folders.remove(input.containerId)),
     },

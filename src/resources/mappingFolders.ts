@@ -42,7 +42,7 @@ export class MappingFolders {
   }
 
   /** `DPI` first, `.ready` last: the container starts reading when `.ready` appears. */
-  async writeStartValues(containerId: string, dpi: number): Promise<void> {
+  async writeDpi(containerId: string, dpi: number): Promise<void> {
     const folder = this.folderOf(containerId);
     await writeFilesAtomic([
       { file: path.join(folder, DPI_FILE), content: String(dpi) },

@@ -3,7 +3,7 @@ import { createActor, fromPromise, sendTo, setup, type AnyEventObject } from 'xs
 import {
   containerMachine,
   INSPECTION_ATTEMPTS,
-  MAX_QUEUED_START_VALUES,
+  MAX_QUEUED_DPI,
   publishedHostPort,
   type ContainerContext,
   type ContainerEvent,
@@ -24,14 +24,14 @@ interface Fakes {
   failedInspections?: number;
   claim?: 'granted' | 'denied';
   writeStartFiles?: Error;
-  /** Results of successive writeStartValues calls: undefined = success. */
-  writeStartValues?: (Error | undefined)[];
+  /** Results of successive writeDpi calls: undefined = success. */
+  writeDpi?: (Error | undefined)[];
   cleanUp?: Error;
   /** When given, the clean-up waits for this promise: events can then arrive mid-drain. */
   cleanUpGate?: Promise<void>;
   /** Called before every file write, which waits for what it returns: events can then arrive mid-write. */
   writeGate?: () => Promise<void>;
-  startValuesTimeoutMs?: number;
+  dpiTimeoutMs?: number;
   adopted?: FolderRecord;
   grantedTty?: number;
   /** How a mount goes: undefined = serves until stopped; 'fails' = rclone never serves; 'ends' = serves, then exits. */
@@ -45,7 +45,7 @@ function runContainer(fakes: Fakes = {}) {
   const calls: string[] = [];
   const warned: string[] = [];
   const logged: string[] = [];
-  const writes = [...(fakes.writeStartValues ?? [])];
+  const writes = [...(fakes.writeDpi ?? [])];
   let inspectionsLeftToFail = fakes.failedInspections ?? 0;
   const container = containerMachine
     .provide({
@@ -69,7 +69,7 @@ function runContainer(fakes: Fakes = {}) {
           await fakes.writeGate?.();
           if (fakes.writeStartFiles) throw fakes.writeStartFiles;
         }),
-        writeStartValues: fromPromise(async () => {
+        writeDpi: fromPromise(async () => {
           await fakes.writeGate?.();
           const result = writes.shift();
           if (result) throw result;
@@ -112,7 +112,7 @@ function runContainer(fakes: Fakes = {}) {
       src: 'container',
       input: {
         containerId: ID,
-        startValuesTimeoutMs: fakes.startValuesTimeoutMs ?? 60_000,
+        dpiTimeoutMs: fakes.dpiTimeoutMs ?? 60_000,
         inspectionRetryBaseMs: 1,
         adopted: fakes.adopted,
       },
@@ -161,16 +161,16 @@ function runContainer(fakes: Fakes = {}) {
 
 describe('containerMachine', () => {
   it('goes from start to removed on the happy path, answering every DPI request', async () => {
-    const c = runContainer({ writeStartValues: [undefined, undefined, new Error('disk full')] });
+    const c = runContainer({ writeDpi: [undefined, undefined, new Error('disk full')] });
     await c.reachJson({ ttyAssigned: 'waiting' });
     expect(c.toHost.map((e) => e.type)).toEqual(['resources.claim', 'container.acceptingRequests']);
     expect(c.context()).toMatchObject({ hostPort: 40001, tty: 10 });
 
-    c.send({ type: 'startValues.set', requestId: 'r1', dpi: 192 });
+    c.send({ type: 'dpi.set', requestId: 'r1', dpi: 192 });
     await c.reachJson({ running: 'idle' });
-    c.send({ type: 'startValues.set', requestId: 'r2', dpi: 96 });
+    c.send({ type: 'dpi.set', requestId: 'r2', dpi: 96 });
     await waitFor('reply r2', () => c.replies().length === 2);
-    c.send({ type: 'startValues.set', requestId: 'r3', dpi: 144 });
+    c.send({ type: 'dpi.set', requestId: 'r3', dpi: 144 });
     await waitFor('reply r3', () => c.replies().length === 3);
     expect(c.replies()).toEqual([
       { type: 'api.reply', requestId: 'r1', status: 200, result: `DPI of container ${ID} set to 192` },
@@ -179,7 +179,7 @@ describe('containerMachine', () => {
         type: 'api.reply',
         requestId: 'r3',
         status: 406,
-        error: 'could not write the start values: disk full',
+        error: 'could not write the DPI: disk full',
       },
     ]);
 
@@ -192,13 +192,13 @@ describe('containerMachine', () => {
   });
 
   it('queues DPI requests that arrive during a write and answers each after its own write, in order', async () => {
-    const c = runContainer({ writeStartValues: [new Error('disk full')] });
+    const c = runContainer({ writeDpi: [new Error('disk full')] });
     await c.reachJson({ ttyAssigned: 'waiting' });
     // Sent back to back: the first write is still in flight when the others arrive.
-    c.send({ type: 'startValues.set', requestId: 'r1', dpi: 96 });
-    c.send({ type: 'startValues.set', requestId: 'r2', dpi: 144 });
-    c.send({ type: 'startValues.set', requestId: 'r3', dpi: 192 });
-    expect(c.context().queuedStartValues.map((q) => q.requestId)).toEqual(['r2', 'r3']);
+    c.send({ type: 'dpi.set', requestId: 'r1', dpi: 96 });
+    c.send({ type: 'dpi.set', requestId: 'r2', dpi: 144 });
+    c.send({ type: 'dpi.set', requestId: 'r3', dpi: 192 });
+    expect(c.context().queuedDpi.map((q) => q.requestId)).toEqual(['r2', 'r3']);
     await waitFor('three replies', () => c.replies().length === 3);
     await c.reachJson({ running: 'idle' });
     expect(c.replies().map((r) => [r.requestId, r.status])).toEqual([
@@ -206,11 +206,11 @@ describe('containerMachine', () => {
       ['r2', 200],
       ['r3', 200],
     ]);
-    expect(c.context()).toMatchObject({ dpi: 192, queuedStartValues: [] });
+    expect(c.context()).toMatchObject({ dpi: 192, queuedDpi: [] });
 
     // The same while running: a change of DPI queues behind the one being written.
-    c.send({ type: 'startValues.set', requestId: 'r4', dpi: 96 });
-    c.send({ type: 'startValues.set', requestId: 'r5', dpi: 120 });
+    c.send({ type: 'dpi.set', requestId: 'r4', dpi: 96 });
+    c.send({ type: 'dpi.set', requestId: 'r5', dpi: 120 });
     await waitFor('five replies', () => c.replies().length === 5);
     expect(
       c
@@ -227,22 +227,22 @@ describe('containerMachine', () => {
   it('refuses DPI requests beyond the queue limit, and answers queued ones with a 406 when draining', async () => {
     const c = runContainer();
     await c.reachJson({ ttyAssigned: 'waiting' });
-    const sent = MAX_QUEUED_START_VALUES + 2;
-    for (let i = 0; i < sent; i++) c.send({ type: 'startValues.set', requestId: `q${i}`, dpi: 96 });
+    const sent = MAX_QUEUED_DPI + 2;
+    for (let i = 0; i < sent; i++) c.send({ type: 'dpi.set', requestId: `q${i}`, dpi: 96 });
     // One writing, MAX waiting, the last refused at once.
     expect(c.replies()).toEqual([
       {
         type: 'api.reply',
         requestId: `q${sent - 1}`,
         status: 406,
-        error: `container ${ID} already has ${MAX_QUEUED_START_VALUES} DPI requests waiting`,
+        error: `container ${ID} already has ${MAX_QUEUED_DPI} DPI requests waiting`,
       },
     ]);
     c.send({ type: 'container.died', timeNano: '2000000000' });
     await c.reach('removed');
     const goingAway = c.replies().filter((r) => r.status === 406 && r.error.includes('going away'));
     expect(goingAway.map((r) => r.requestId)).toEqual(
-      Array.from({ length: MAX_QUEUED_START_VALUES + 1 }, (_, i) => `q${i}`),
+      Array.from({ length: MAX_QUEUED_DPI + 1 }, (_, i) => `q${i}`),
     );
   });
 
@@ -257,10 +257,10 @@ describe('containerMachine', () => {
     });
   });
 
-  it('answers start values sent before the container is set up with a 406', async () => {
+  it('answers DPI sent before the container is set up with a 406', async () => {
     const c = runContainer({ claim: 'denied' });
     await c.reach('rejected');
-    c.send({ type: 'startValues.set', requestId: 'early', dpi: 96 });
+    c.send({ type: 'dpi.set', requestId: 'early', dpi: 96 });
     await waitFor('the reply', () => c.replies().length === 1);
     expect(c.replies()[0]).toMatchObject({ requestId: 'early', status: 406 });
   });
@@ -318,7 +318,7 @@ describe('containerMachine', () => {
 
   it.each([
     ['inspecting', {}],
-    ['waiting for its start values', { ttyAssigned: 'waiting' }],
+    ['waiting for its DPI', { ttyAssigned: 'waiting' }],
     ['running', { running: 'idle' }],
   ])('lets go when the service stops while %s, keeping its folder, TTY and mounts', async (_, state) => {
     const c = runContainer();
@@ -327,7 +327,7 @@ describe('containerMachine', () => {
     } else {
       await c.reachJson({ ttyAssigned: 'waiting' });
       if ('running' in state) {
-        c.send({ type: 'startValues.set', requestId: 'r1', dpi: 192 });
+        c.send({ type: 'dpi.set', requestId: 'r1', dpi: 192 });
         await c.reachJson(state);
       }
     }
@@ -354,23 +354,23 @@ describe('containerMachine', () => {
   }
 
   it.each([
-    ['its first start values', false, undefined, 200],
+    ['its first DPI', false, undefined, 200],
     ['a DPI update', true, undefined, 200],
-    ['its first start values, failing', false, new Error('EIO'), 406],
+    ['its first DPI, failing', false, new Error('EIO'), 406],
     ['a DPI update, failing', true, new Error('EIO'), 406],
   ])('finishes writing %s before letting go, and answers it', async (_, update, failure, status) => {
     const gate = writeGate();
     const c = runContainer({
       writeGate: gate.held,
-      writeStartValues: update ? [undefined, failure] : [failure],
+      writeDpi: update ? [undefined, failure] : [failure],
     });
     await c.reachJson({ ttyAssigned: 'waiting' });
     if (update) {
-      c.send({ type: 'startValues.set', requestId: 'first', dpi: 96 });
+      c.send({ type: 'dpi.set', requestId: 'first', dpi: 96 });
       await c.reachJson({ running: 'idle' });
     }
     gate.close();
-    c.send({ type: 'startValues.set', requestId: 'mid-stop', dpi: 192 });
+    c.send({ type: 'dpi.set', requestId: 'mid-stop', dpi: 192 });
     c.send({ type: 'host.leaving' });
     await waitFor('the write held', () => c.state() !== JSON.stringify('detached'), 2_000, 2);
     expect(c.replies().find((r) => r.requestId === 'mid-stop')).toBeUndefined();
@@ -425,17 +425,17 @@ describe('containerMachine', () => {
     expect(gone.calls).toEqual(['stopMount', 'cleanUp']);
   });
 
-  it('warns of start values that are overdue and still takes them late; a failed write goes back to waiting', async () => {
-    const c = runContainer({ startValuesTimeoutMs: 5, writeStartValues: [new Error('EIO'), undefined] });
+  it('warns of DPI that are overdue and still takes them late; a failed write goes back to waiting', async () => {
+    const c = runContainer({ dpiTimeoutMs: 5, writeDpi: [new Error('EIO'), undefined] });
     await c.reachJson({ ttyAssigned: 'overdue' });
     expect(c.reported).toEqual([]);
-    expect(c.warned).toEqual(['no start values from the webserver after 5 ms']);
-    c.send({ type: 'startValues.set', requestId: 'late', dpi: 192 });
+    expect(c.warned).toEqual(['no DPI from the webserver after 5 ms']);
+    c.send({ type: 'dpi.set', requestId: 'late', dpi: 192 });
     await waitFor('a reply', () => c.replies().length === 1);
     expect(c.replies()[0]).toMatchObject({ requestId: 'late', status: 406 });
     // Back to waiting (and, with this short limit, soon overdue again).
     await waitFor('ttyAssigned again', () => c.state().startsWith('{"ttyAssigned"'), 2_000, 2);
-    c.send({ type: 'startValues.set', requestId: 'again', dpi: 192 });
+    c.send({ type: 'dpi.set', requestId: 'again', dpi: 192 });
     await c.reachJson({ running: 'idle' });
   });
 
@@ -455,7 +455,7 @@ describe('containerMachine', () => {
     const gate = new Promise<void>((resolve) => (finishCleanUp = resolve));
     const dying = runContainer({ cleanUpGate: gate, cleanUp: new Error('EBUSY') });
     await dying.reachJson({ ttyAssigned: 'waiting' });
-    dying.send({ type: 'startValues.set', requestId: 'mid-write', dpi: 96 });
+    dying.send({ type: 'dpi.set', requestId: 'mid-write', dpi: 96 });
     dying.send({ type: 'container.died', timeNano: '9000000000' });
     await waitFor('draining', () => dying.state().includes('draining'), 2_000, 2);
     dying.send({ type: 'container.died', timeNano: '9000000000' });

@@ -55,7 +55,7 @@ function runHost(
         };
       }),
       writeStartFiles: fromPromise(async () => {}),
-      writeStartValues: fromPromise(async () => {}),
+      writeDpi: fromPromise(async () => {}),
       cleanUpContainer: fromPromise(async ({ input }) => {
         cleanedUp.push(input.containerId);
         await options.cleanUpGate?.();
@@ -88,7 +88,7 @@ function runHost(
   const actor = createActor(host, {
     input: {
       ttyCount: 256,
-      startValuesTimeoutMs: 60_000,
+      dpiTimeoutMs: 60_000,
       requestWaitMs: options.requestWaitMs ?? 1_000,
       drainTimeoutMs: 2_000,
     },
@@ -345,7 +345,7 @@ describe('hostMachine', () => {
       const actor = createActor(host, {
         input: {
           ttyCount: 256,
-          startValuesTimeoutMs: 1,
+          dpiTimeoutMs: 1,
           requestWaitMs: 1,
           drainTimeoutMs: 1,
           handshakeTimeoutMs: 30,

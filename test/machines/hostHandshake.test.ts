@@ -27,7 +27,7 @@ function hostWith(options: {
   const actor = createActor(machine, {
     input: {
       ttyCount: 256,
-      startValuesTimeoutMs: 1000,
+      dpiTimeoutMs: 1000,
       requestWaitMs: 100,
       drainTimeoutMs: 100,
       handshakeTimeoutMs: options.handshakeTimeoutMs ?? 2000,

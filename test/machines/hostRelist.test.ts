@@ -136,7 +136,7 @@ function runHost(folders: FolderRecord[] = []) {
         };
       }),
       writeStartFiles: fromPromise(async () => {}),
-      writeStartValues: fromPromise(async () => {}),
+      writeDpi: fromPromise(async () => {}),
       cleanUpContainer: fromPromise(
         ({ input }) => new Promise<void>((resolve) => cleanUps.set(input.containerId, resolve)),
       ),
@@ -153,7 +153,7 @@ function runHost(folders: FolderRecord[] = []) {
     },
   });
   const actor = createActor(host, {
-    input: { ttyCount: 256, startValuesTimeoutMs: 60_000, requestWaitMs: 1_000, drainTimeoutMs: 2_000 },
+    input: { ttyCount: 256, dpiTimeoutMs: 60_000, requestWaitMs: 1_000, drainTimeoutMs: 2_000 },
   }).start();
   const context = () => actor.getSnapshot().context as HostContext;
   const stateOf = (n: number) =>

@@ -32,7 +32,7 @@ function runHost() {
         };
       }),
       writeStartFiles: fromPromise(async () => {}),
-      writeStartValues: fromPromise(async () => {}),
+      writeDpi: fromPromise(async () => {}),
       cleanUpContainer: fromPromise(async () => {}),
     },
   });
@@ -55,7 +55,7 @@ function runHost() {
   const actor = createActor(host, {
     input: {
       ttyCount: 256,
-      startValuesTimeoutMs: 600_000,
+      dpiTimeoutMs: 600_000,
       requestWaitMs: 30_000,
       connectedRequestWaitMs: 2000,
       drainTimeoutMs: 1000,

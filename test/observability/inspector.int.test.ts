@@ -73,7 +73,7 @@ describe('the inspector, when asked for', () => {
         { requested: 'writingFiles' },
         { ttyAssigned: 'waiting' },
       ].map((v) => JSON.stringify(v));
-      await waitFor('the container waiting for its start values', () =>
+      await waitFor('the container waiting for its DPI', () =>
         distinct(valuesOf()).length >= 4 ? true : undefined,
       );
       expect(distinct(valuesOf())).toEqual(expectedBeforeRemoval);

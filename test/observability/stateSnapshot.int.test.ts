@@ -15,7 +15,7 @@ import { waitFor } from '../support/wait.js';
 const run = promisify(execFile);
 
 describe('the state snapshot of a live service', () => {
-  it('shows a container waiting for its start values with its host port and TTY', async () => {
+  it('shows a container waiting for its DPI with its host port and TTY', async () => {
     await removeAllContainers();
     const service = await startService();
     try {

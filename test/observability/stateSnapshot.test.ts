@@ -1,6 +1,6 @@
 /**
  * The state snapshot of the real machines, driven with fake implementations
- * (no engine, no files): containers waiting for start values and running.
+ * (no engine, no files): containers waiting for DPI and running.
  */
 import { Subject } from 'rxjs';
 import { describe, expect, it } from 'vitest';
@@ -30,7 +30,7 @@ function startFakeService(now: () => number) {
         hostPortBindings: [ports[input.containerId]!],
       })),
       writeStartFiles: fromPromise(async () => {}),
-      writeStartValues: fromPromise(async () => {}),
+      writeDpi: fromPromise(async () => {}),
       cleanUpContainer: fromPromise(async () => {}),
     },
   });
@@ -48,7 +48,7 @@ function startFakeService(now: () => number) {
   const clock = createStateClock(now);
   const service = createActor(machine, {
     input: {
-      host: { ttyCount: 256, startValuesTimeoutMs: 60_000, requestWaitMs: 1000, drainTimeoutMs: 1000 },
+      host: { ttyCount: 256, dpiTimeoutMs: 60_000, requestWaitMs: 1000, drainTimeoutMs: 1000 },
     },
     inspect: clock.inspect,
   });
@@ -65,7 +65,7 @@ describe('stateSnapshotOf', () => {
     for (const id of ['aaa', 'bbb'])
       docker$.next({ type: 'docker.start', containerId: id, name: id, timeNano: '1' });
     await waitFor(
-      'both waiting for start values',
+      'both waiting for DPI',
       () =>
         stateSnapshotOf(service, clock, nowMs).containers.every((c) => c.state === 'ttyAssigned.waiting') &&
         stateSnapshotOf(service, clock, nowMs).containers.length === 2,

@@ -21,7 +21,7 @@ describe('log lines', () => {
   beforeAll(async () => {
     service = await startDevService({
       HEARTBEAT_INTERVAL_MS: '1000',
-      HOST_SERVICE_START_VALUES_TIMEOUT_MS: '1000',
+      HOST_SERVICE_DPI_TIMEOUT_MS: '1000',
     });
   });
   afterAll(async () => {
@@ -55,12 +55,12 @@ describe('log lines', () => {
     expect(service.lines.filter((l) => / ERROR /.test(l) || /^\s+at /.test(l))).toEqual([]);
   });
 
-  it('overdue start values are one warn line; a death and its clean-up one info line', async () => {
+  it('overdue DPI are one warn line; a death and its clean-up one info line', async () => {
     const container = await startContainer();
     const hostPort = await publishedPort(container.id);
     const overdue = await service.waitForLine(
       'the overdue warning',
-      (l) => l.includes(`no start values from the webserver after 1000 ms`) && l.includes(container.id),
+      (l) => l.includes(`no DPI from the webserver after 1000 ms`) && l.includes(container.id),
     );
     expect(overdue).toMatch(/^\S+ WARN /);
     expect(overdue).toContain(`"hostPort":${hostPort}`);

@@ -35,7 +35,7 @@ import { freshRoot, startService, type RunningService } from '../support/service
 import { sleep, waitFor } from '../support/wait.js';
 
 const run = promisify(execFile);
-const READY_LOG = 'start values written; the container is ready';
+const READY_LOG = 'DPI written; the container is ready';
 
 /** What the container reads in its own folder, from inside it. */
 async function seenInside(containerId: string) {
