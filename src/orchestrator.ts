@@ -5,12 +5,12 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fromCallback, fromEventObservable, fromPromise } from 'xstate';
-import { containerMachine } from '../machines/container.js';
-import { hostMachine, type HostInput } from '../machines/host.js';
-import { mountMachine } from '../machines/mount.js';
-import { serviceMachine } from '../machines/service.js';
+import { containerMachine } from '../machines/container/machine.js';
+import { hostMachine, type HostInput } from '../machines/host/machine.js';
+import { mountMachine } from '../machines/mount/machine.js';
+import { serviceMachine } from '../machines/service/machine.js';
 import type { FolderRecord } from '../machines/events.js';
-import type { StopReason } from '../machines/host.js';
+import type { StopReason } from '../machines/host/machine.js';
 import { apiServerActor } from './api/actor.js';
 import type { Config } from './config.js';
 import type { Docker } from './docker/client.js';

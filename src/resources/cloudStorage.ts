@@ -23,7 +23,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { CloudCredentials, FolderRecord, Sealed } from '../../machines/events.js';
-import type { MountTarget } from '../../machines/mount.js';
+import type { MountTarget } from '../../machines/mount/machine.js';
 import type { Logger } from '../observability/logger.js';
 
 const run = promisify(execFile);

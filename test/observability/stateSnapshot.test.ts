@@ -5,10 +5,10 @@
 import { Subject } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { createActor, fromCallback, fromEventObservable, fromPromise } from 'xstate';
-import { containerMachine } from '../../machines/container.js';
+import { containerMachine } from '../../machines/container/machine.js';
 import type { DockerObservation, FolderRecord } from '../../machines/events.js';
-import { hostMachine } from '../../machines/host.js';
-import { serviceMachine } from '../../machines/service.js';
+import { hostMachine } from '../../machines/host/machine.js';
+import { serviceMachine } from '../../machines/service/machine.js';
 import {
   createStateClock,
   renderStateTable,

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createMachine } from 'xstate';
-import { containerMachine } from '../../machines/container.js';
+import { containerMachine } from '../../machines/container/machine.js';
 import { findDrift, generateDocuments, loadMermaidBundle, writeDocuments } from '../../scripts/visualize/documents.js';
 import { chartedMachines, type ChartedMachine } from '../../scripts/visualize/machines.js';
 import { repoRoot } from '../support/service.js';

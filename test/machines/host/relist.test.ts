@@ -8,17 +8,17 @@
 import { Subject } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { createActor, fromCallback, fromEventObservable, fromPromise } from 'xstate';
-import { containerMachine } from '../../machines/container.js';
-import type { DockerObservation, FolderRecord } from '../../machines/events.js';
-import { hostMachine, type HostContext } from '../../machines/host.js';
+import { containerMachine } from '../../../machines/container/machine.js';
+import type { DockerObservation, FolderRecord } from '../../../machines/events.js';
+import { hostMachine, type HostContext } from '../../../machines/host/machine.js';
 import {
   claimResources,
   markDiedByList,
   releaseResources,
   type ClaimState,
-} from '../../machines/resourceClaims.js';
-import { claimTty, createTtyTable } from '../../machines/ttyTable.js';
-import { waitFor } from '../support/wait.js';
+} from '../../../machines/host/resourceClaims.js';
+import { claimTty, createTtyTable } from '../../../machines/host/ttyTable.js';
+import { waitFor } from '../../support/wait.js';
 
 const id = (n: number) => n.toString(16).padStart(64, '0');
 

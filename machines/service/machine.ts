@@ -8,7 +8,7 @@
  * sent, the folders removed); src/ supplies it as `notifyDeath`.
  */
 import { assign, fromPromise, sendTo, setup } from 'xstate';
-import { hostMachine, type HostInput, type StopReason } from './host.js';
+import { hostMachine, type HostInput, type StopReason } from '../host/machine.js';
 
 export interface ServiceInput {
   host: HostInput;

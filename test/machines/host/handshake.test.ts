@@ -1,8 +1,8 @@
 import { createActor, fromCallback, fromEventObservable, fromPromise, waitFor } from 'xstate';
 import { NEVER, type Observable } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import type { DockerObservation, FolderRecord } from '../../machines/events.js';
-import { hostMachine } from '../../machines/host.js';
+import type { DockerObservation, FolderRecord } from '../../../machines/events.js';
+import { hostMachine } from '../../../machines/host/machine.js';
 
 function hostWith(options: {
   handshake: () => Promise<{ authToken: string }>;

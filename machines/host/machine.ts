@@ -28,14 +28,14 @@ import {
   type EventObject,
 } from 'xstate';
 import type { Observable } from 'rxjs';
-import { containerMachine, type ContainerActorRef, type ContainerToHostEvent } from './container.js';
+import { containerMachine, type ContainerActorRef, type ContainerToHostEvent } from '../container/machine.js';
 import {
   ECS_AGENT_NAME,
   type ApiReply,
   type ApiRequest,
   type DockerObservation,
   type FolderRecord,
-} from './events.js';
+} from '../events.js';
 import {
   claimResources,
   markDiedByList,

@@ -21,7 +21,7 @@
  * that src/ supplies with `mountMachine.provide(...)`.
  */
 import { assign, fromPromise, sendParent, setup, type ActorRefFrom } from 'xstate';
-import type { CloudCredentials, Sealed } from './events.js';
+import type { CloudCredentials, Sealed } from '../events.js';
 
 export interface MountTarget {
   hostPort: number;

@@ -8,12 +8,12 @@ import {
   type ContainerContext,
   type ContainerEvent,
   type ContainerToHostEvent,
-} from '../../machines/container.js';
-import type { ContainerInspection, FolderRecord } from '../../machines/events.js';
-import { allTransitions, transitionRecorder } from '../support/transitionCoverage.js';
-import { mountMachine } from '../../machines/mount.js';
-import { Sealed, type CloudCredentials } from '../../machines/events.js';
-import { waitFor } from '../support/wait.js';
+} from '../../../machines/container/machine.js';
+import type { ContainerInspection, FolderRecord } from '../../../machines/events.js';
+import { allTransitions, transitionRecorder } from '../../support/transitionCoverage.js';
+import { mountMachine } from '../../../machines/mount/machine.js';
+import { Sealed, type CloudCredentials } from '../../../machines/events.js';
+import { waitFor } from '../../support/wait.js';
 
 const ID = 'a'.repeat(64);
 const recorder = transitionRecorder('container');

@@ -7,9 +7,9 @@
 import { Subject } from 'rxjs';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createActor, fromCallback, fromEventObservable, fromPromise, type EventObject } from 'xstate';
-import { containerMachine } from '../../machines/container.js';
-import type { ApiReply, DockerObservation, FolderRecord } from '../../machines/events.js';
-import { hostMachine, type HostEvent } from '../../machines/host.js';
+import { containerMachine } from '../../../machines/container/machine.js';
+import type { ApiReply, DockerObservation, FolderRecord } from '../../../machines/events.js';
+import { hostMachine, type HostEvent } from '../../../machines/host/machine.js';
 
 const ID = 'a'.repeat(64);
 

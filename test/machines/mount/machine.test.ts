@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createActor, createMachine, fromPromise, sendTo, type AnyEventObject } from 'xstate';
-import { Sealed } from '../../machines/events.js';
-import { mountMachine } from '../../machines/mount.js';
+import { Sealed } from '../../../machines/events.js';
+import { mountMachine } from '../../../machines/mount/machine.js';
 
 const credentials = new Sealed({
   accessToken: 'a',

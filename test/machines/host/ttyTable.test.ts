@@ -7,7 +7,7 @@ import {
   releaseTty,
   ttyHeldBy,
   ttysInUse,
-} from '../../machines/ttyTable.js';
+} from '../../../machines/host/ttyTable.js';
 
 describe('ttyTable', () => {
   it('hands out the lowest free number from 10, never twice', () => {

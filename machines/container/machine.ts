@@ -39,8 +39,8 @@ import {
   type ContainerInspection,
   type FolderRecord,
   type Sealed,
-} from './events.js';
-import { mountMachine, type MountActorRef, type MountToContainerEvent } from './mount.js';
+} from '../events.js';
+import { mountMachine, type MountActorRef, type MountToContainerEvent } from '../mount/machine.js';
 
 /**
  * Inspections tried before a container is given up as unreadable. A failure

@@ -1,11 +1,11 @@
 import { Subject } from 'rxjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createActor, fromCallback, fromEventObservable, fromPromise, type EventObject } from 'xstate';
-import { containerMachine } from '../../machines/container.js';
-import type { ApiReply, DockerObservation, FolderRecord } from '../../machines/events.js';
-import { hostMachine, type HostContext, type HostEvent } from '../../machines/host.js';
-import { allTransitions, transitionRecorder } from '../support/transitionCoverage.js';
-import { waitFor } from '../support/wait.js';
+import { containerMachine } from '../../../machines/container/machine.js';
+import type { ApiReply, DockerObservation, FolderRecord } from '../../../machines/events.js';
+import { hostMachine, type HostContext, type HostEvent } from '../../../machines/host/machine.js';
+import { allTransitions, transitionRecorder } from '../../support/transitionCoverage.js';
+import { waitFor } from '../../support/wait.js';
 
 const recorder = transitionRecorder('host');
 const id = (n: number) => n.toString(16).padStart(64, '0');
