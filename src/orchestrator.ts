@@ -5,7 +5,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fromCallback, fromEventObservable, fromPromise } from 'xstate';
-import { containerMachine } from '../machines/container/machine.js';
+import { classifyInspection, containerMachine } from '../machines/container/machine.js';
 import { hostMachine, type HostInput } from '../machines/host/machine.js';
 import { mountMachine } from '../machines/mount/machine.js';
 import { serviceMachine } from '../machines/service/machine.js';
@@ -113,8 +113,8 @@ export function provideContainerMachine(
   return containerMachine.provide({
     actors: {
       mount: provideMountMachine(deps, mounts),
-      inspectContainer: fromPromise(({ input }) =>
-        inspectContainer(docker, input.containerId, config.engineTimeoutMs),
+      inspectContainer: fromPromise(async ({ input }) =>
+        classifyInspection(await inspectContainer(docker, input.containerId, config.engineTimeoutMs)),
       ),
       writeStartFiles: fromPromise(({ input }) =>
         folders.writeStartFiles(input.containerId, input.hostPort, input.tty),

@@ -32,122 +32,18 @@
  * that src/ supplies with `containerMachine.provide(...)`.
  */
 import { and, assign, enqueueActions, fromPromise, sendParent, setup, type ActorRefFrom } from 'xstate';
+import { timeNanoToMs } from '../events.js';
+import { mountMachine } from '../mount/machine.js';
+import { errorMessage, notProvided } from '../shared.js';
+import type { InspectionVerdict } from './inspection.js';
 import {
-  ECS_AGENT_NAME,
-  timeNanoToMs,
-  type CloudCredentials,
-  type ContainerInspection,
-  type FolderRecord,
-  type Sealed,
-} from '../events.js';
-import { mountMachine, type MountActorRef, type MountToContainerEvent } from '../mount/machine.js';
-
-/**
- * Inspections tried before a container is given up as unreadable. A failure
- * other than "no such container" is the engine's trouble, not the
- * container's: draining on the first one would take the folder and TTY of a
- * live (for instance adopted) container.
- */
-export const INSPECTION_ATTEMPTS = 4;
-const INSPECTION_RETRY_BASE_MS = 250;
-
-/** DPI requests a container holds while it writes; beyond this they get a 406. */
-export const MAX_QUEUED_DPI = 8;
-
-export interface QueuedDpi {
-  requestId: string;
-  dpi: number;
-}
-
-export interface ContainerInput {
-  containerId: string;
-  /** The folder an earlier run of the service left for this container, when adopting it. */
-  adopted?: FolderRecord;
-  /** How long to wait for the webserver's DPI before reporting it. */
-  dpiTimeoutMs: number;
-  /** First wait before inspecting again after a failure, doubled each time (default 250 ms). */
-  inspectionRetryBaseMs?: number;
-}
-
-export interface ContainerContext {
-  containerId: string;
-  name: string | undefined;
-  hostPort: number | undefined;
-  tty: number | undefined;
-  dpi: number | undefined;
-  startedAtMs: number | undefined;
-  /** Why the container was rejected or failed; shown in snapshots. */
-  error: string | undefined;
-  /** The API request whose reply is owed once the current write finishes. */
-  pendingRequestId: string | undefined;
-  /** DPI requests that arrived during a write, oldest first. */
-  queuedDpi: QueuedDpi[];
-  /** The container died: after draining there is nothing to wait for. */
-  ended: boolean;
-  /** The service is stopping: once the write in flight is done, let go (`detaching`). */
-  leaving: boolean;
-  dpiTimeoutMs: number;
-  inspectionFailures: number;
-  inspectionRetryBaseMs: number;
-  adopted: FolderRecord | undefined;
-  /** Cloud-storage mounts by (sanitised) provider name. */
-  mounts: Record<string, MountActorRef>;
-}
-
-export type ContainerEvent =
-  | { type: 'resources.granted'; tty: number }
-  | { type: 'resources.denied'; reason: string }
-  | { type: 'dpi.set'; requestId: string; dpi: number }
-  | { type: 'container.died'; timeNano: string }
-  /** The service stops and the container still runs: keep everything, end the actor. */
-  | { type: 'host.leaving' }
-  | {
-      type: 'cloudStorage.mount';
-      requestId: string;
-      provider: string;
-      credentials: Sealed<CloudCredentials>;
-    }
-  | MountToContainerEvent;
-
-/** Events the container sends to its parent, the host. */
-export type ContainerToHostEvent =
-  | { type: 'resources.claim'; containerId: string; hostPort: number }
-  | { type: 'resources.release'; containerId: string }
-  | { type: 'container.acceptingRequests'; containerId: string; hostPort: number }
-  | { type: 'container.removed'; containerId: string }
-  /** The service is stopping and left the container's folder, TTY and mounts as they are. */
-  | { type: 'container.detached'; containerId: string }
-  | { type: 'api.reply'; requestId: string; status: 200; result: string }
-  | { type: 'api.reply'; requestId: string; status: 406; error: string };
-
-export type HostPortResult = { ok: true; hostPort: number } | { ok: false; reason: string };
-
-/**
- * Engines publish one binding per address family; all must agree on the port.
- */
-export function publishedHostPort(bindings: readonly number[]): HostPortResult {
-  if (bindings.length === 0) return { ok: false, reason: 'no host port is published for 32262/tcp' };
-  const distinct = [...new Set(bindings)];
-  if (distinct.length > 1) {
-    return {
-      ok: false,
-      reason: `the bindings of 32262/tcp disagree on the host port: ${distinct.join(', ')}`,
-    };
-  }
-  const hostPort = distinct[0]!;
-  if (!Number.isInteger(hostPort) || hostPort < 1 || hostPort > 65535) {
-    return { ok: false, reason: `32262/tcp is published on an invalid host port ${hostPort}` };
-  }
-  return { ok: true, hostPort };
-}
-
-const notProvided = (what: string) => () => {
-  throw new Error(`${what} is not provided`);
-};
-
-export function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
+  INSPECTION_ATTEMPTS,
+  INSPECTION_RETRY_BASE_MS,
+  MAX_QUEUED_DPI,
+  type ContainerContext,
+  type ContainerEvent,
+  type ContainerInput,
+} from './types.js';
 
 export const containerMachine = setup({
   types: {
@@ -157,7 +53,8 @@ export const containerMachine = setup({
   },
   actors: {
     mount: mountMachine,
-    inspectContainer: fromPromise<ContainerInspection, { containerId: string }>(
+    /** Inspects and classifies (./inspection.ts): the event's payload is never trusted. */
+    inspectContainer: fromPromise<InspectionVerdict, { containerId: string }>(
       notProvided('inspectContainer'),
     ),
     /** Makes the folder and writes `hostPort_for_my_32262_tcp`, then `tty`. */
@@ -307,9 +204,8 @@ export const containerMachine = setup({
     }),
   },
   guards: {
-    isEcsAgent: (_, params: { name: string }) => params.name === ECS_AGENT_NAME,
-    isNotRunning: (_, params: { running: boolean }) => !params.running,
-    hasPublishedPort: (_, params: { bindings: number[] }) => publishedHostPort(params.bindings).ok,
+    inspectionSays: (_, params: { verdict: InspectionVerdict; kind: InspectionVerdict['kind'] }) =>
+      params.verdict.kind === params.kind,
     /** A die older than this container's start belongs to an earlier life of the same id. */
     isCurrentDeath: ({ context, event }) =>
       event.type !== 'container.died' ||
@@ -394,7 +290,10 @@ export const containerMachine = setup({
             input: ({ context }) => ({ containerId: context.containerId }),
             onDone: [
               {
-                guard: { type: 'isEcsAgent', params: ({ event }) => ({ name: event.output.name }) },
+                guard: {
+                  type: 'inspectionSays',
+                  params: ({ event }) => ({ verdict: event.output, kind: 'ignored' as const }),
+                },
                 target: '#container.removed',
                 actions: {
                   type: 'logStep',
@@ -403,7 +302,10 @@ export const containerMachine = setup({
               },
               {
                 // Gone before it was set up, or (adopted) gone while the service was down: clean up what is there.
-                guard: { type: 'isNotRunning', params: ({ event }) => ({ running: event.output.running }) },
+                guard: {
+                  type: 'inspectionSays',
+                  params: ({ event }) => ({ verdict: event.output, kind: 'notRunning' as const }),
+                },
                 target: '#container.draining',
                 actions: [
                   assign({ ended: true }),
@@ -412,26 +314,28 @@ export const containerMachine = setup({
               },
               {
                 guard: {
-                  type: 'hasPublishedPort',
-                  params: ({ event }) => ({ bindings: event.output.hostPortBindings }),
+                  type: 'inspectionSays',
+                  params: ({ event }) => ({ verdict: event.output, kind: 'ready' as const }),
                 },
                 target: 'claiming',
-                actions: assign(({ event }) => {
-                  const port = publishedHostPort(event.output.hostPortBindings);
-                  return {
-                    name: event.output.name,
-                    startedAtMs: event.output.startedAtMs,
-                    hostPort: port.ok ? port.hostPort : undefined,
-                  };
-                }),
+                actions: assign(({ event }) =>
+                  event.output.kind === 'ready'
+                    ? {
+                        name: event.output.name,
+                        startedAtMs: event.output.startedAtMs,
+                        hostPort: event.output.hostPort,
+                      }
+                    : {},
+                ),
               },
               {
                 target: '#container.draining',
                 actions: [
-                  assign(({ event }) => {
-                    const port = publishedHostPort(event.output.hostPortBindings);
-                    return { name: event.output.name, error: port.ok ? undefined : port.reason };
-                  }),
+                  assign(({ event }) =>
+                    event.output.kind === 'unusable'
+                      ? { name: event.output.name, error: event.output.reason }
+                      : {},
+                  ),
                   // A build container or another service on the host: not ours, nothing is wrong.
                   {
                     type: 'logWarning',
@@ -751,6 +655,8 @@ export const containerMachine = setup({
 });
 
 export type ContainerActorRef = ActorRefFrom<typeof containerMachine>;
+export * from './types.js';
+export * from './inspection.js';
 
 /** Where a container has its folder and is not going away: mounts may be asked for. */
 const MOUNTABLE_STATES = ['ttyAssigned', 'mounted', 'running'] as const;

@@ -22,6 +22,7 @@
  */
 import { assign, fromPromise, sendParent, setup, type ActorRefFrom } from 'xstate';
 import type { CloudCredentials, Sealed } from '../events.js';
+import { errorMessage, notProvided, type ApiReplyEvent } from '../shared.js';
 
 export interface MountTarget {
   hostPort: number;
@@ -48,18 +49,7 @@ export interface MountContext extends MountTarget {
 export type MountEvent = { type: 'mount.stop' } | { type: 'mount.detach' };
 
 /** Events a mount sends to its container. */
-export type MountToContainerEvent =
-  | { type: 'mount.gone'; provider: string }
-  | { type: 'api.reply'; requestId: string; status: 200; result: string }
-  | { type: 'api.reply'; requestId: string; status: 406; error: string };
-
-const notProvided = (what: string) => () => {
-  throw new Error(`${what} is not provided`);
-};
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
+export type MountToContainerEvent = { type: 'mount.gone'; provider: string } | ApiReplyEvent;
 
 export const mountMachine = setup({
   types: {
@@ -133,7 +123,7 @@ export const mountMachine = setup({
         onError: {
           target: 'failed',
           actions: [
-            assign({ error: ({ event }) => `mounting failed: ${messageOf(event.error)}` }),
+            assign({ error: ({ event }) => `mounting failed: ${errorMessage(event.error)}` }),
             { type: 'replyFailed', params: ({ context }) => ({ error: context.error ?? '' }) },
             'forgetRequest',
             { type: 'logStep', params: ({ context }) => ({ message: context.error ?? '' }) },
@@ -182,7 +172,7 @@ export const mountMachine = setup({
         onError: {
           target: 'failed',
           actions: [
-            assign({ error: ({ event }) => `watching the mount failed: ${messageOf(event.error)}` }),
+            assign({ error: ({ event }) => `watching the mount failed: ${errorMessage(event.error)}` }),
             { type: 'reportError', params: ({ context }) => ({ message: context.error ?? '' }) },
           ],
         },
@@ -208,7 +198,9 @@ export const mountMachine = setup({
           target: 'gone',
           actions: {
             type: 'reportError',
-            params: ({ event }) => ({ message: `clean-up after a failed mount: ${messageOf(event.error)}` }),
+            params: ({ event }) => ({
+              message: `clean-up after a failed mount: ${errorMessage(event.error)}`,
+            }),
           },
         },
       },
@@ -228,7 +220,7 @@ export const mountMachine = setup({
           target: 'gone',
           actions: {
             type: 'reportError',
-            params: ({ event }) => ({ message: `unmounting failed: ${messageOf(event.error)}` }),
+            params: ({ event }) => ({ message: `unmounting failed: ${errorMessage(event.error)}` }),
           },
         },
       },

@@ -2,6 +2,7 @@
  * The state snapshot of the real machines, driven with fake implementations
  * (no engine, no files): containers waiting for DPI and running.
  */
+import { inspectWith } from '../support/inspection.js';
 import { Subject } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { createActor, fromCallback, fromEventObservable, fromPromise } from 'xstate';
@@ -22,7 +23,7 @@ function startFakeService(now: () => number) {
   const docker$ = new Subject<DockerObservation>();
   const container = containerMachine.provide({
     actors: {
-      inspectContainer: fromPromise(async ({ input }) => ({
+      inspectContainer: inspectWith(async (input) => ({
         containerId: input.containerId,
         name: `desktop-${input.containerId}`,
         running: true,

@@ -1,3 +1,4 @@
+import { inspectWith } from '../../support/inspection.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createActor, fromPromise, sendTo, setup, type AnyEventObject } from 'xstate';
 import {
@@ -50,7 +51,7 @@ function runContainer(fakes: Fakes = {}) {
   const container = containerMachine
     .provide({
       actors: {
-        inspectContainer: fromPromise(async ({ input }) => {
+        inspectContainer: inspectWith(async (input) => {
           if (fakes.inspection instanceof Error) throw fakes.inspection;
           if (inspectionsLeftToFail > 0) {
             inspectionsLeftToFail -= 1;

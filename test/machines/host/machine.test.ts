@@ -1,3 +1,4 @@
+import { inspectWith } from '../../support/inspection.js';
 import { Subject } from 'rxjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createActor, fromCallback, fromEventObservable, fromPromise, type EventObject } from 'xstate';
@@ -35,7 +36,7 @@ function runHost(
 
   const container = containerMachine.provide({
     actors: {
-      inspectContainer: fromPromise(async ({ input }) => {
+      inspectContainer: inspectWith(async (input) => {
         const fake = containers.get(input.containerId);
         // As src/docker/inspect.ts does: a container the engine no longer has is not running.
         if (!fake)

@@ -5,6 +5,7 @@
  * (machines/resourceClaims.ts), then the host machine with its container
  * actors and folder removals that finish in an order the test chooses.
  */
+import { inspectWith } from '../../support/inspection.js';
 import { Subject } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { createActor, fromCallback, fromEventObservable, fromPromise } from 'xstate';
@@ -125,7 +126,7 @@ function runHost(folders: FolderRecord[] = []) {
   const cleanUps = new Map<string, () => void>();
   const container = containerMachine.provide({
     actors: {
-      inspectContainer: fromPromise(async ({ input }) => {
+      inspectContainer: inspectWith(async (input) => {
         const fake = inspections.get(input.containerId);
         return {
           containerId: input.containerId,

@@ -4,6 +4,7 @@
  * while a container is on its way, the whole wait without the stream.
  * Simulated time: the delays are the machine's, not the machine's load.
  */
+import { inspectWith } from '../../support/inspection.js';
 import { Subject } from 'rxjs';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createActor, fromCallback, fromEventObservable, fromPromise, type EventObject } from 'xstate';
@@ -21,7 +22,7 @@ function runHost() {
   const container = containerMachine.provide({
     actors: {
       // Held until the test lets it go: a container still being set up.
-      inspectContainer: fromPromise(async ({ input }) => {
+      inspectContainer: inspectWith(async (input) => {
         await new Promise<void>((resolve) => (finishInspection = resolve));
         return {
           containerId: input.containerId,
