@@ -31,7 +31,7 @@
  * Side effects are placeholders (`inspectContainer`, `writeStartFiles`, ...)
  * that src/ supplies with `containerMachine.provide(...)`.
  */
-import { and, assign, enqueueActions, fromPromise, sendParent, setup, type ActorRefFrom } from 'xstate';
+import { assign, enqueueActions, fromPromise, sendParent, setup, type ActorRefFrom } from 'xstate';
 import { timeNanoToMs } from '../events.js';
 import { mountMachine } from '../mount/machine.js';
 import { errorMessage, notProvided } from '../shared.js';
@@ -79,8 +79,13 @@ export const containerMachine = setup({
       type: 'resources.claim' as const,
       containerId: context.containerId,
       hostPort: context.hostPort!,
+      startedAtMs: context.startedAtMs!,
     })),
     /** Tells the host that requests for this host port may now come here. */
+    announceDraining: sendParent(({ context }) => ({
+      type: 'container.draining' as const,
+      containerId: context.containerId,
+    })),
     announceAcceptingRequests: sendParent(({ context }) => ({
       type: 'container.acceptingRequests' as const,
       containerId: context.containerId,
@@ -98,9 +103,9 @@ export const containerMachine = setup({
       type: 'container.detached' as const,
       containerId: context.containerId,
     })),
-    refuseDpi: sendParent(({ context, event, self }) => ({
+    refuseDpi: sendParent(({ context, self }, event: Extract<ContainerEvent, { type: 'dpi.set' }>) => ({
       type: 'api.reply' as const,
-      requestId: event.type === 'dpi.set' ? event.requestId : '',
+      requestId: event.requestId,
       status: 406 as const,
       error: `container ${context.containerId} cannot take a DPI while ${describeState(self.getSnapshot().value)}`,
     })),
@@ -118,8 +123,7 @@ export const containerMachine = setup({
       }
       enqueue.assign({ pendingRequestId: undefined, queuedDpi: [] });
     }),
-    queueDpi: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'dpi.set') return;
+    queueDpi: enqueueActions(({ context, enqueue }, event: Extract<ContainerEvent, { type: 'dpi.set' }>) => {
       if (context.queuedDpi.length >= MAX_QUEUED_DPI) {
         enqueue.sendParent({
           type: 'api.reply',
@@ -152,43 +156,41 @@ export const containerMachine = setup({
     })),
     // Not an exit action: exits run before transition actions, and the reply still needs the id.
     requestAnswered: assign({ pendingRequestId: undefined }),
-    startOrRefuseMount: enqueueActions(({ context, event, enqueue, self }) => {
-      if (event.type !== 'cloudStorage.mount') return;
-      const refuse = (error: string) =>
-        enqueue.sendParent({ type: 'api.reply', requestId: event.requestId, status: 406, error });
-      const snapshot = self.getSnapshot();
-      if (!MOUNTABLE_STATES.some((state) => snapshot.matches(state))) {
-        refuse(
-          `container ${context.containerId} cannot mount cloud storage while ${describeState(snapshot.value)}`,
-        );
-        return;
-      }
-      if (context.mounts[event.provider] !== undefined) {
-        refuse(`${event.provider} is already mounted for host port ${context.hostPort}`);
-        return;
-      }
-      enqueue.assign({
-        mounts: ({ context, spawn }) => ({
-          ...context.mounts,
-          [event.provider]: spawn('mount', {
-            id: `mount:${event.provider}`,
-            input: {
-              containerId: context.containerId,
-              hostPort: context.hostPort!,
-              provider: event.provider,
-              requestId: event.requestId,
-              credentials: event.credentials,
-            },
+    startOrRefuseMount: enqueueActions(
+      ({ context, enqueue, self }, event: Extract<ContainerEvent, { type: 'cloudStorage.mount' }>) => {
+        const refuse = (error: string) =>
+          enqueue.sendParent({ type: 'api.reply', requestId: event.requestId, status: 406, error });
+        const snapshot = self.getSnapshot();
+        if (!MOUNTABLE_STATES.some((state) => snapshot.matches(state))) {
+          refuse(
+            `container ${context.containerId} cannot mount cloud storage while ${describeState(snapshot.value)}`,
+          );
+          return;
+        }
+        if (context.mounts[event.provider] !== undefined) {
+          refuse(`${event.provider} is already mounted for host port ${context.hostPort}`);
+          return;
+        }
+        enqueue.assign({
+          mounts: ({ context, spawn }) => ({
+            ...context.mounts,
+            [event.provider]: spawn('mount', {
+              id: `mount:${event.provider}`,
+              input: {
+                containerId: context.containerId,
+                hostPort: context.hostPort!,
+                provider: event.provider,
+                requestId: event.requestId,
+                credentials: event.credentials,
+              },
+            }),
           }),
-        }),
-      });
-    }),
-    forgetMount: assign({
-      mounts: ({ context, event }) => {
-        if (event.type !== 'mount.gone') return context.mounts;
-        const { [event.provider]: _gone, ...rest } = context.mounts;
-        return rest;
+        });
       },
+    ),
+    forgetMount: assign(({ context }, event: Extract<ContainerEvent, { type: 'mount.gone' }>) => {
+      const { [event.provider]: _gone, ...rest } = context.mounts;
+      return { mounts: rest };
     }),
     stopMounts: enqueueActions(({ context, enqueue }) => {
       for (const mount of Object.values(context.mounts)) enqueue.sendTo(mount, { type: 'mount.stop' });
@@ -198,29 +200,25 @@ export const containerMachine = setup({
     }),
     markLeaving: assign({ leaving: true }),
     /** A mount's answer to the webserver goes up to the host like the container's own. */
-    forwardReply: sendParent(({ event }) => {
-      if (event.type !== 'api.reply') throw new Error(`not a reply: ${event.type}`);
-      return event;
-    }),
+    forwardReply: sendParent((_, event: Extract<ContainerEvent, { type: 'api.reply' }>) => event),
   },
   guards: {
     inspectionSays: (_, params: { verdict: InspectionVerdict; kind: InspectionVerdict['kind'] }) =>
       params.verdict.kind === params.kind,
     /** A die older than this container's start belongs to an earlier life of the same id. */
-    isCurrentDeath: ({ context, event }) =>
-      event.type !== 'container.died' ||
-      context.startedAtMs === undefined ||
-      timeNanoToMs(event.timeNano) >= context.startedAtMs,
+    isCurrentDeath: ({ context }, event: { timeNano: string }) =>
+      context.startedAtMs === undefined || timeNanoToMs(event.timeNano) >= context.startedAtMs,
     ended: ({ context }) => context.ended,
     leaving: ({ context }) => context.leaving,
-    lostAdoptedTty: ({ context, event }) =>
-      event.type === 'resources.granted' &&
-      context.adopted?.tty !== undefined &&
-      context.adopted.tty !== event.tty,
-    adoptedFilesCurrent: ({ context, event }) =>
-      event.type === 'resources.granted' &&
+    lostAdoptedTty: ({ context }, event: { tty: number }) =>
+      context.adopted?.tty !== undefined && context.adopted.tty !== event.tty,
+    adoptedFilesCurrent: ({ context }, event: { tty: number }) =>
+      context.adopted?.tty === event.tty && context.adopted.hostPort === context.hostPort,
+    adoptedFilesAndDpiCurrent: ({ context }, event: { tty: number }) =>
       context.adopted?.tty === event.tty &&
-      context.adopted.hostPort === context.hostPort,
+      context.adopted.hostPort === context.hostPort &&
+      context.adopted.ready &&
+      context.adopted.dpi !== undefined,
     hadDpi: ({ context }) => context.adopted?.ready === true && context.adopted.dpi !== undefined,
     noMountsLeft: ({ context }) => Object.keys(context.mounts).length === 0,
     hasQueuedDpi: ({ context }) => context.queuedDpi.length > 0,
@@ -267,18 +265,18 @@ export const containerMachine = setup({
   initial: 'requested',
   on: {
     'container.died': {
-      guard: 'isCurrentDeath',
+      guard: { type: 'isCurrentDeath', params: ({ event }) => event },
       target: '.draining',
       actions: assign({ ended: true }),
     },
     'host.leaving': { target: '.detaching' },
     // The DPI are only taken in ttyAssigned and running; anywhere else the request is answered at once.
     'dpi.set': {
-      actions: 'refuseDpi',
+      actions: { type: 'refuseDpi', params: ({ event }) => event },
     },
-    'cloudStorage.mount': { actions: 'startOrRefuseMount' },
-    'mount.gone': { actions: 'forgetMount' },
-    'api.reply': { actions: 'forwardReply' },
+    'cloudStorage.mount': { actions: { type: 'startOrRefuseMount', params: ({ event }) => event } },
+    'mount.gone': { actions: { type: 'forgetMount', params: ({ event }) => event } },
+    'api.reply': { actions: { type: 'forwardReply', params: ({ event }) => event } },
   },
   states: {
     requested: {
@@ -382,7 +380,7 @@ export const containerMachine = setup({
             'resources.granted': [
               {
                 // Two folders of an earlier run claimed the same TTY and this one lost it.
-                guard: 'lostAdoptedTty',
+                guard: { type: 'lostAdoptedTty', params: ({ event }) => event },
                 target: 'writingFiles',
                 actions: [
                   assign({ tty: ({ event }) => event.tty }),
@@ -396,7 +394,7 @@ export const containerMachine = setup({
               },
               // Adopted with its files already right: nothing to rewrite, so a restart costs no fsyncs.
               {
-                guard: and(['adoptedFilesCurrent', 'hadDpi']),
+                guard: { type: 'adoptedFilesAndDpiCurrent', params: ({ event }) => event },
                 target: '#container.running',
                 actions: assign({
                   tty: ({ event }) => event.tty,
@@ -404,7 +402,7 @@ export const containerMachine = setup({
                 }),
               },
               {
-                guard: 'adoptedFilesCurrent',
+                guard: { type: 'adoptedFilesCurrent', params: ({ event }) => event },
                 target: '#container.ttyAssigned',
                 actions: assign({ tty: ({ event }) => event.tty }),
               },
@@ -490,7 +488,10 @@ export const containerMachine = setup({
       },
     },
     mounted: {
-      on: { 'dpi.set': { actions: 'queueDpi' }, 'host.leaving': { actions: 'markLeaving' } },
+      on: {
+        'dpi.set': { actions: { type: 'queueDpi', params: ({ event }) => event } },
+        'host.leaving': { actions: 'markLeaving' },
+      },
       invoke: {
         src: 'writeDpi',
         input: ({ context }) => ({ containerId: context.containerId, dpi: context.dpi! }),
@@ -538,7 +539,7 @@ export const containerMachine = setup({
         },
         updatingDpi: {
           on: {
-            'dpi.set': { actions: 'queueDpi' },
+            'dpi.set': { actions: { type: 'queueDpi', params: ({ event }) => event } },
             'host.leaving': { actions: 'markLeaving' },
           },
           invoke: {
@@ -574,7 +575,7 @@ export const containerMachine = setup({
       },
     },
     draining: {
-      entry: { type: 'answerInterruptedRequest', params: { why: 'it is going away' } },
+      entry: ['announceDraining', { type: 'answerInterruptedRequest', params: { why: 'it is going away' } }],
       initial: 'unmounting',
       states: {
         // Each mount unmounts and removes its folder; each one's `mount.gone` shrinks the list.

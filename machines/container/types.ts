@@ -72,7 +72,10 @@ export type ContainerEvent =
 
 /** Events the container sends to its parent, the host. */
 export type ContainerToHostEvent =
-  | { type: 'resources.claim'; containerId: string; hostPort: number }
+  /** Inspected and running since `startedAtMs` (engine clock): asks for a TTY and its host port. */
+  | { type: 'resources.claim'; containerId: string; hostPort: number; startedAtMs: number }
+  /** Died or set-up failed: it is cleaning up and holds its resources only until its folder is gone. */
+  | { type: 'container.draining'; containerId: string }
   | { type: 'resources.release'; containerId: string }
   | { type: 'container.acceptingRequests'; containerId: string; hostPort: number }
   | { type: 'container.removed'; containerId: string }

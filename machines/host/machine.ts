@@ -73,6 +73,10 @@ export interface TrackedContainer {
   ref: ContainerActorRef;
   /** Set once its folder is complete: requests for its host port go to it from then on. */
   acceptsRequests: boolean;
+  /** When the engine started it, once its inspection said so (`resources.claim`); engine clock, ms. */
+  startedAtMs: number | undefined;
+  /** It said it is cleaning up (`container.draining`): it died or could not be set up. */
+  draining: boolean;
   /** The engine started the same id again while the old life was still draining. */
   restartPending: boolean;
 }
@@ -171,14 +175,12 @@ function nextRequestWait(context: HostContext, self: HostSelf, waitedMs: number)
   if (!self.getSnapshot().matches({ serving: { engine: 'connected' } })) return left;
   const short = Math.min(context.connectedRequestWaitMs ?? context.requestWaitMs, left);
   if (waitedMs === 0) return short;
-  const settingUp = Object.values(context.containers).some(
-    (c) => !c.acceptsRequests && c.ref.getSnapshot().matches('requested'),
-  );
+  const settingUp = Object.values(context.containers).some((c) => !c.acceptsRequests && !c.draining);
   return settingUp ? short : undefined;
 }
 
 function newTracked(ref: ContainerActorRef): TrackedContainer {
-  return { ref, acceptsRequests: false, restartPending: false };
+  return { ref, acceptsRequests: false, startedAtMs: undefined, draining: false, restartPending: false };
 }
 
 function containerInput(context: HostContext, containerId: string) {
@@ -278,22 +280,23 @@ export const hostMachine = setup({
     logStep: (_, _params: { message: string }) => {},
     logWarning: (_, _params: { message: string }) => {},
 
-    trackStart: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'docker.start' || event.name === ECS_AGENT_NAME) return;
-      const tracked = context.containers[event.containerId];
-      if (tracked === undefined) {
-        enqueue.assign({
-          containers: ({ context, spawn }) =>
-            withContainerSpawned(context, event.containerId, (o) => spawn('container', o)),
-        });
-        enqueue.assign({ adoptable: ({ context }) => withoutAdoptable(context, event.containerId) });
-      } else if (tracked.ref.getSnapshot().matches('draining')) {
-        enqueue.assign({ containers: withRestartPending(context, event.containerId) });
-      }
-      // Otherwise a replayed or re-listed start of a container we already follow.
-    }),
-    trackDeath: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'docker.die') return;
+    trackStart: enqueueActions(
+      ({ context, enqueue }, event: Extract<HostEvent, { type: 'docker.start' }>) => {
+        if (event.name === ECS_AGENT_NAME) return;
+        const tracked = context.containers[event.containerId];
+        if (tracked === undefined) {
+          enqueue.assign({
+            containers: ({ context, spawn }) =>
+              withContainerSpawned(context, event.containerId, (o) => spawn('container', o)),
+          });
+          enqueue.assign({ adoptable: ({ context }) => withoutAdoptable(context, event.containerId) });
+        } else if (tracked.draining) {
+          enqueue.assign({ containers: withRestartPending(context, event.containerId) });
+        }
+        // Otherwise a replayed or re-listed start of a container we already follow.
+      },
+    ),
+    trackDeath: enqueueActions(({ context, enqueue }, event: Extract<HostEvent, { type: 'docker.die' }>) => {
       const tracked = context.containers[event.containerId];
       if (tracked === undefined) return;
       enqueue.sendTo(tracked.ref, { type: 'container.died', timeNano: event.timeNano });
@@ -302,38 +305,39 @@ export const hostMachine = setup({
      * A re-list is a newer observation than any start it finds missing only if
      * the container started before the list was asked for (same host clock).
      */
-    reconcileWithList: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'docker.listed') return;
-      const running = new Set(event.running.map((c) => c.containerId));
-      // Every folder of an earlier run becomes an actor now: inspection tells it to resume or to clean up.
-      const toSpawn = new Set(
-        Object.keys(context.adoptable).filter((id) => context.containers[id] === undefined),
-      );
-      for (const { containerId, name } of event.running) {
-        if (name === ECS_AGENT_NAME || context.containers[containerId] !== undefined) continue;
-        toSpawn.add(containerId);
-      }
-      for (const containerId of toSpawn) {
-        enqueue.assign({
-          containers: ({ context, spawn }) =>
-            withContainerSpawned(context, containerId, (o) => spawn('container', o)),
-        });
-      }
-      enqueue.assign({ adoptable: {} });
-      // What these hold comes back soon: claims wait for it rather than take higher numbers.
-      const died = [...toSpawn].filter((id) => context.adoptable[id] !== undefined && !running.has(id));
-      for (const [containerId, tracked] of Object.entries(context.containers)) {
-        if (running.has(containerId)) continue;
-        const startedAtMs = tracked.ref.getSnapshot().context.startedAtMs;
-        if (startedAtMs === undefined || startedAtMs >= event.listedAtMs) continue;
-        died.push(containerId);
-        enqueue.sendTo(tracked.ref, {
-          type: 'container.died',
-          timeNano: (BigInt(event.listedAtMs) * 1_000_000n).toString(),
-        });
-      }
-      enqueue.assign({ diedByList: ({ context }) => markDiedByList(context, died).diedByList });
-    }),
+    reconcileWithList: enqueueActions(
+      ({ context, enqueue }, event: Extract<HostEvent, { type: 'docker.listed' }>) => {
+        const running = new Set(event.running.map((c) => c.containerId));
+        // Every folder of an earlier run becomes an actor now: inspection tells it to resume or to clean up.
+        const toSpawn = new Set(
+          Object.keys(context.adoptable).filter((id) => context.containers[id] === undefined),
+        );
+        for (const { containerId, name } of event.running) {
+          if (name === ECS_AGENT_NAME || context.containers[containerId] !== undefined) continue;
+          toSpawn.add(containerId);
+        }
+        for (const containerId of toSpawn) {
+          enqueue.assign({
+            containers: ({ context, spawn }) =>
+              withContainerSpawned(context, containerId, (o) => spawn('container', o)),
+          });
+        }
+        enqueue.assign({ adoptable: {} });
+        // What these hold comes back soon: claims wait for it rather than take higher numbers.
+        const died = [...toSpawn].filter((id) => context.adoptable[id] !== undefined && !running.has(id));
+        for (const [containerId, tracked] of Object.entries(context.containers)) {
+          if (running.has(containerId)) continue;
+          const { startedAtMs } = tracked;
+          if (startedAtMs === undefined || startedAtMs >= event.listedAtMs) continue;
+          died.push(containerId);
+          enqueue.sendTo(tracked.ref, {
+            type: 'container.died',
+            timeNano: (BigInt(event.listedAtMs) * 1_000_000n).toString(),
+          });
+        }
+        enqueue.assign({ diedByList: ({ context }) => markDiedByList(context, died).diedByList });
+      },
+    ),
     /**
      * Reserves what the folders of an earlier run hold, so that no new
      * container is handed a TTY or host port a live container still has. Of
@@ -358,105 +362,125 @@ export const hostMachine = setup({
       }
       return { ttyTable, hostPorts, adoptable: Object.fromEntries(folders.map((f) => [f.containerId, f])) };
     }),
-    grantResources: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'resources.claim') return;
-      if (context.containers[event.containerId] === undefined) return;
-      const claim = { containerId: event.containerId, hostPort: event.hostPort };
-      applyClaimResult(context, claimResources(context, claim), enqueue);
-    }),
-    releaseResources: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'resources.release') return;
-      applyClaimResult(context, releaseResources(context, event.containerId), enqueue);
-    }),
-    forgetContainer: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'container.removed' && event.type !== 'container.detached') return;
-      const tracked = context.containers[event.containerId];
-      if (tracked === undefined) return;
-      // It holds nothing by now; a claim of its own that still waited, or a mark of a list, goes with it.
-      // A detached container still holds its TTY and host port (the service is stopping): nothing goes back.
-      if (event.type === 'container.removed') {
-        applyClaimResult(context, releaseResources(context, event.containerId), enqueue);
-      }
-      enqueue.stopChild(tracked.ref);
-      const { [event.containerId]: _gone, ...rest } = context.containers;
-      enqueue.assign({ containers: rest });
-      if (tracked.restartPending) {
+    grantResources: enqueueActions(
+      ({ context, enqueue }, event: Extract<HostEvent, { type: 'resources.claim' }>) => {
+        const tracked = context.containers[event.containerId];
+        if (tracked === undefined) return;
         enqueue.assign({
-          containers: ({ context, spawn }) =>
-            withContainerSpawned(context, event.containerId, (o) => spawn('container', o)),
+          containers: {
+            ...context.containers,
+            [event.containerId]: { ...tracked, startedAtMs: event.startedAtMs },
+          },
         });
-      }
+        const claim = { containerId: event.containerId, hostPort: event.hostPort };
+        applyClaimResult(context, claimResources(context, claim), enqueue);
+      },
+    ),
+    markDraining: assign(({ context }, event: Extract<HostEvent, { type: 'container.draining' }>) => {
+      const tracked = context.containers[event.containerId];
+      if (tracked === undefined) return {};
+      return { containers: { ...context.containers, [event.containerId]: { ...tracked, draining: true } } };
     }),
-    routeRequest: enqueueActions(({ context, event, enqueue, self }) => {
-      if (event.type !== 'api.request') return;
-      const target = containerForHostPort(context, event.request.hostPort);
-      if (target?.acceptsRequests) {
-        enqueue.sendTo(target.ref, toContainerEvent(event.requestId, event.request));
-        return;
-      }
-      // The engine's start may not have been handled yet: wait for it, bounded.
-      const delay = nextRequestWait(context, self, 0) ?? 0;
-      enqueue.assign({
-        pendingRequests: {
-          ...context.pendingRequests,
-          [event.requestId]: { requestId: event.requestId, request: event.request, waitedMs: delay },
-        },
-      });
-      enqueue.raise(
-        { type: 'api.request.expired', requestId: event.requestId },
-        { id: pendingTimerId(event.requestId), delay },
-      );
-    }),
-    expireRequest: enqueueActions(({ context, event, enqueue, self }) => {
-      if (event.type !== 'api.request.expired') return;
-      const pending = context.pendingRequests[event.requestId];
-      if (pending === undefined) return;
-      const more = nextRequestWait(context, self, pending.waitedMs);
-      if (more !== undefined) {
+    releaseResources: enqueueActions(
+      ({ context, enqueue }, event: Extract<HostEvent, { type: 'resources.release' }>) => {
+        applyClaimResult(context, releaseResources(context, event.containerId), enqueue);
+      },
+    ),
+    forgetContainer: enqueueActions(
+      (
+        { context, enqueue },
+        event: Extract<HostEvent, { type: 'container.removed' | 'container.detached' }>,
+      ) => {
+        const tracked = context.containers[event.containerId];
+        if (tracked === undefined) return;
+        // It holds nothing by now; a claim of its own that still waited, or a mark of a list, goes with it.
+        // A detached container still holds its TTY and host port (the service is stopping): nothing goes back.
+        if (event.type === 'container.removed') {
+          applyClaimResult(context, releaseResources(context, event.containerId), enqueue);
+        }
+        enqueue.stopChild(tracked.ref);
+        const { [event.containerId]: _gone, ...rest } = context.containers;
+        enqueue.assign({ containers: rest });
+        if (tracked.restartPending) {
+          enqueue.assign({
+            containers: ({ context, spawn }) =>
+              withContainerSpawned(context, event.containerId, (o) => spawn('container', o)),
+          });
+        }
+      },
+    ),
+    routeRequest: enqueueActions(
+      ({ context, enqueue, self }, event: Extract<HostEvent, { type: 'api.request' }>) => {
+        const target = containerForHostPort(context, event.request.hostPort);
+        if (target?.acceptsRequests) {
+          enqueue.sendTo(target.ref, toContainerEvent(event.requestId, event.request));
+          return;
+        }
+        // The engine's start may not have been handled yet: wait for it, bounded.
+        const delay = nextRequestWait(context, self, 0) ?? 0;
         enqueue.assign({
           pendingRequests: {
             ...context.pendingRequests,
-            [event.requestId]: { ...pending, waitedMs: pending.waitedMs + more },
+            [event.requestId]: { requestId: event.requestId, request: event.request, waitedMs: delay },
           },
         });
         enqueue.raise(
           { type: 'api.request.expired', requestId: event.requestId },
-          { id: pendingTimerId(event.requestId), delay: more },
+          { id: pendingTimerId(event.requestId), delay },
         );
-        return;
-      }
-      const { [event.requestId]: _expired, ...rest } = context.pendingRequests;
-      enqueue.assign({ pendingRequests: rest });
-      const api = apiServerOf(self);
-      if (api === undefined) return;
-      enqueue.sendTo(api, {
-        type: 'api.reply',
-        requestId: event.requestId,
-        status: 406,
-        error: `no container with host port ${pending.request.hostPort} after waiting ${pending.waitedMs} ms`,
-      });
-    }),
-    acceptRequests: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'container.acceptingRequests') return;
-      const tracked = context.containers[event.containerId];
-      if (tracked === undefined) return;
-      enqueue.assign({
-        containers: { ...context.containers, [event.containerId]: { ...tracked, acceptsRequests: true } },
-      });
-      const waiting = Object.values(context.pendingRequests).filter(
-        (p) => p.request.hostPort === event.hostPort,
-      );
-      if (waiting.length === 0) return;
-      const pendingRequests = { ...context.pendingRequests };
-      for (const { requestId, request } of waiting) {
-        delete pendingRequests[requestId];
-        enqueue.cancel(pendingTimerId(requestId));
-        enqueue.sendTo(tracked.ref, toContainerEvent(requestId, request));
-      }
-      enqueue.assign({ pendingRequests });
-    }),
-    relayReply: enqueueActions(({ event, enqueue, self }) => {
-      if (event.type !== 'api.reply') return;
+      },
+    ),
+    expireRequest: enqueueActions(
+      ({ context, enqueue, self }, event: Extract<HostEvent, { type: 'api.request.expired' }>) => {
+        const pending = context.pendingRequests[event.requestId];
+        if (pending === undefined) return;
+        const more = nextRequestWait(context, self, pending.waitedMs);
+        if (more !== undefined) {
+          enqueue.assign({
+            pendingRequests: {
+              ...context.pendingRequests,
+              [event.requestId]: { ...pending, waitedMs: pending.waitedMs + more },
+            },
+          });
+          enqueue.raise(
+            { type: 'api.request.expired', requestId: event.requestId },
+            { id: pendingTimerId(event.requestId), delay: more },
+          );
+          return;
+        }
+        const { [event.requestId]: _expired, ...rest } = context.pendingRequests;
+        enqueue.assign({ pendingRequests: rest });
+        const api = apiServerOf(self);
+        if (api === undefined) return;
+        enqueue.sendTo(api, {
+          type: 'api.reply',
+          requestId: event.requestId,
+          status: 406,
+          error: `no container with host port ${pending.request.hostPort} after waiting ${pending.waitedMs} ms`,
+        });
+      },
+    ),
+    acceptRequests: enqueueActions(
+      ({ context, enqueue }, event: Extract<HostEvent, { type: 'container.acceptingRequests' }>) => {
+        const tracked = context.containers[event.containerId];
+        if (tracked === undefined) return;
+        enqueue.assign({
+          containers: { ...context.containers, [event.containerId]: { ...tracked, acceptsRequests: true } },
+        });
+        const waiting = Object.values(context.pendingRequests).filter(
+          (p) => p.request.hostPort === event.hostPort,
+        );
+        if (waiting.length === 0) return;
+        const pendingRequests = { ...context.pendingRequests };
+        for (const { requestId, request } of waiting) {
+          delete pendingRequests[requestId];
+          enqueue.cancel(pendingTimerId(requestId));
+          enqueue.sendTo(tracked.ref, toContainerEvent(requestId, request));
+        }
+        enqueue.assign({ pendingRequests });
+      },
+    ),
+    relayReply: enqueueActions(({ enqueue, self }, event: Extract<HostEvent, { type: 'api.reply' }>) => {
       const api = apiServerOf(self);
       if (api !== undefined) enqueue.sendTo(api, event);
     }),
@@ -485,7 +509,7 @@ export const hostMachine = setup({
       ({ context, enqueue }, params: { running: string[] | undefined; listedAtMs: number }) => {
         const running = params.running === undefined ? undefined : new Set(params.running);
         for (const [containerId, tracked] of Object.entries(context.containers)) {
-          const startedAtMs = tracked.ref.getSnapshot().context.startedAtMs;
+          const { startedAtMs } = tracked;
           const dead =
             running !== undefined &&
             !running.has(containerId) &&
@@ -534,10 +558,11 @@ export const hostMachine = setup({
   // Shared-state bookkeeping that must keep working while stopping.
   on: {
     'host.stop': { target: '.stopping', actions: assign({ stopReason: ({ event }) => event.reason }) },
-    'resources.release': { actions: 'releaseResources' },
-    'container.removed': { actions: 'forgetContainer' },
-    'container.detached': { actions: 'forgetContainer' },
-    'api.reply': { actions: 'relayReply' },
+    'resources.release': { actions: { type: 'releaseResources', params: ({ event }) => event } },
+    'container.removed': { actions: { type: 'forgetContainer', params: ({ event }) => event } },
+    'container.detached': { actions: { type: 'forgetContainer', params: ({ event }) => event } },
+    'container.draining': { actions: { type: 'markDraining', params: ({ event }) => event } },
+    'api.reply': { actions: { type: 'relayReply', params: ({ event }) => event } },
   },
   states: {
     booting: {
@@ -612,13 +637,13 @@ export const hostMachine = setup({
     serving: {
       type: 'parallel',
       on: {
-        'docker.start': { actions: 'trackStart' },
-        'docker.die': { actions: 'trackDeath' },
-        'docker.listed': { actions: 'reconcileWithList' },
-        'resources.claim': { actions: 'grantResources' },
-        'api.request': { actions: 'routeRequest' },
-        'api.request.expired': { actions: 'expireRequest' },
-        'container.acceptingRequests': { actions: 'acceptRequests' },
+        'docker.start': { actions: { type: 'trackStart', params: ({ event }) => event } },
+        'docker.die': { actions: { type: 'trackDeath', params: ({ event }) => event } },
+        'docker.listed': { actions: { type: 'reconcileWithList', params: ({ event }) => event } },
+        'resources.claim': { actions: { type: 'grantResources', params: ({ event }) => event } },
+        'api.request': { actions: { type: 'routeRequest', params: ({ event }) => event } },
+        'api.request.expired': { actions: { type: 'expireRequest', params: ({ event }) => event } },
+        'container.acceptingRequests': { actions: { type: 'acceptRequests', params: ({ event }) => event } },
       },
       states: {
         engine: {
