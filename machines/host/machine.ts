@@ -43,7 +43,8 @@ import {
   type ClaimResult,
   type ResourceClaim,
 } from './resourceClaims.js';
-import { adoptTty, createTtyTable, ttysInUse, type TtyTable } from './ttyTable.js';
+import { decideRelist, decideStop, reserveFolders, timeNanoOf } from './reconciliation.js';
+import { createTtyTable, ttysInUse, type TtyTable } from './ttyTable.js';
 
 export interface HostInput {
   ttyCount: number;
@@ -307,61 +308,30 @@ export const hostMachine = setup({
      */
     reconcileWithList: enqueueActions(
       ({ context, enqueue }, event: Extract<HostEvent, { type: 'docker.listed' }>) => {
-        const running = new Set(event.running.map((c) => c.containerId));
+        const decision = decideRelist(context.containers, context.adoptable, event.running, event.listedAtMs);
         // Every folder of an earlier run becomes an actor now: inspection tells it to resume or to clean up.
-        const toSpawn = new Set(
-          Object.keys(context.adoptable).filter((id) => context.containers[id] === undefined),
-        );
-        for (const { containerId, name } of event.running) {
-          if (name === ECS_AGENT_NAME || context.containers[containerId] !== undefined) continue;
-          toSpawn.add(containerId);
-        }
-        for (const containerId of toSpawn) {
+        for (const containerId of decision.spawn) {
           enqueue.assign({
             containers: ({ context, spawn }) =>
               withContainerSpawned(context, containerId, (o) => spawn('container', o)),
           });
         }
         enqueue.assign({ adoptable: {} });
-        // What these hold comes back soon: claims wait for it rather than take higher numbers.
-        const died = [...toSpawn].filter((id) => context.adoptable[id] !== undefined && !running.has(id));
-        for (const [containerId, tracked] of Object.entries(context.containers)) {
-          if (running.has(containerId)) continue;
-          const { startedAtMs } = tracked;
-          if (startedAtMs === undefined || startedAtMs >= event.listedAtMs) continue;
-          died.push(containerId);
-          enqueue.sendTo(tracked.ref, {
+        for (const containerId of decision.died) {
+          enqueue.sendTo(context.containers[containerId]!.ref, {
             type: 'container.died',
-            timeNano: (BigInt(event.listedAtMs) * 1_000_000n).toString(),
+            timeNano: timeNanoOf(event.listedAtMs),
           });
         }
+        // What these hold comes back soon: claims wait for it rather than take higher numbers.
+        const died = [...decision.adoptedButGone, ...decision.died];
         enqueue.assign({ diedByList: ({ context }) => markDiedByList(context, died).diedByList });
       },
     ),
-    /**
-     * Reserves what the folders of an earlier run hold, so that no new
-     * container is handed a TTY or host port a live container still has. Of
-     * two folders with the same TTY, the older claim keeps it.
-     */
-    reserveAdoptedResources: assign(({ context, event }) => {
-      const output = (event as unknown as { output?: { folders: FolderRecord[] } }).output;
-      if (output === undefined) return {};
-      const folders = [...output.folders].sort(
-        (a, b) => (a.ttyWrittenAtMs ?? Infinity) - (b.ttyWrittenAtMs ?? Infinity),
-      );
-      let ttyTable = context.ttyTable;
-      const hostPorts = { ...context.hostPorts };
-      for (const folder of folders) {
-        if (folder.tty !== undefined) {
-          // A loser is not reserved: its container claims afresh, gets another number and reports it.
-          ttyTable = adoptTty(ttyTable, folder.containerId, folder.tty) ?? ttyTable;
-        }
-        if (folder.hostPort !== undefined && hostPorts[folder.hostPort] === undefined) {
-          hostPorts[folder.hostPort] = folder.containerId;
-        }
-      }
-      return { ttyTable, hostPorts, adoptable: Object.fromEntries(folders.map((f) => [f.containerId, f])) };
-    }),
+    /** Reserves what the folders of an earlier run hold (./reconciliation.ts). */
+    reserveAdoptedResources: assign(({ context }, params: { folders: FolderRecord[] }) =>
+      reserveFolders(context.ttyTable, context.hostPorts, params.folders),
+    ),
     grantResources: enqueueActions(
       ({ context, enqueue }, event: Extract<HostEvent, { type: 'resources.claim' }>) => {
         const tracked = context.containers[event.containerId];
@@ -507,20 +477,14 @@ export const hostMachine = setup({
      */
     letGoOfContainers: enqueueActions(
       ({ context, enqueue }, params: { running: string[] | undefined; listedAtMs: number }) => {
-        const running = params.running === undefined ? undefined : new Set(params.running);
-        for (const [containerId, tracked] of Object.entries(context.containers)) {
-          const { startedAtMs } = tracked;
-          const dead =
-            running !== undefined &&
-            !running.has(containerId) &&
-            startedAtMs !== undefined &&
-            startedAtMs < params.listedAtMs;
-          enqueue.sendTo(
-            tracked.ref,
-            dead
-              ? { type: 'container.died', timeNano: (BigInt(params.listedAtMs) * 1_000_000n).toString() }
-              : { type: 'host.leaving' },
-          );
+        const decision = decideStop(context.containers, params.running, params.listedAtMs);
+        for (const id of decision.leaving)
+          enqueue.sendTo(context.containers[id]!.ref, { type: 'host.leaving' });
+        for (const id of decision.dead) {
+          enqueue.sendTo(context.containers[id]!.ref, {
+            type: 'container.died',
+            timeNano: timeNanoOf(params.listedAtMs),
+          });
         }
       },
     ),
@@ -568,7 +532,13 @@ export const hostMachine = setup({
     booting: {
       invoke: {
         src: 'prepareHost',
-        onDone: { target: 'handshaking', actions: 'reserveAdoptedResources' },
+        onDone: {
+          target: 'handshaking',
+          actions: {
+            type: 'reserveAdoptedResources',
+            params: ({ event }) => ({ folders: event.output.folders }),
+          },
+        },
         onError: {
           target: 'stopping',
           actions: assign({

@@ -273,7 +273,11 @@ describe('containerMachine', () => {
     await stopped.reach('removed');
     expect(agent.toHost.map((e) => e.type)).toEqual(['container.removed']);
     // A stopped one may be an adopted folder whose container died meanwhile: it is cleaned up.
-    expect(stopped.toHost.map((e) => e.type)).toEqual(['container.draining', 'resources.release', 'container.removed']);
+    expect(stopped.toHost.map((e) => e.type)).toEqual([
+      'container.draining',
+      'resources.release',
+      'container.removed',
+    ]);
   });
 
   it.each([

@@ -1,0 +1,121 @@
+/**
+ * What the host decides when it compares what it tracks with what the engine
+ * or the folders say: at boot (folders of an earlier run), at every re-list,
+ * and at stop. Pure functions of data, tested on their own; the host machine
+ * only applies the decisions.
+ */
+import { ECS_AGENT_NAME, type FolderRecord } from '../events.js';
+import { adoptTty, type TtyTable } from './ttyTable.js';
+
+/** What the host knows of a tracked container, from the container's own events. */
+export interface TrackedFacts {
+  /** Engine clock, ms; undefined until its inspection said it runs. */
+  startedAtMs: number | undefined;
+}
+
+export interface Reservation {
+  ttyTable: TtyTable;
+  hostPorts: Record<string, string>;
+  adoptable: Record<string, FolderRecord>;
+}
+
+/**
+ * Reserves what the folders of an earlier run hold, so that no new container
+ * is handed a TTY or host port a live container still has. Of two folders
+ * with the same TTY, the older claim (its `tty` file's time) keeps it; the
+ * loser is not reserved, and its container claims afresh when adopted.
+ */
+export function reserveFolders(
+  ttyTable: TtyTable,
+  hostPorts: Readonly<Record<string, string>>,
+  folders: readonly FolderRecord[],
+): Reservation {
+  const oldestFirst = [...folders].sort(
+    (a, b) => (a.ttyWrittenAtMs ?? Infinity) - (b.ttyWrittenAtMs ?? Infinity),
+  );
+  let table = ttyTable;
+  const ports = { ...hostPorts };
+  for (const folder of oldestFirst) {
+    if (folder.tty !== undefined) table = adoptTty(table, folder.containerId, folder.tty) ?? table;
+    if (folder.hostPort !== undefined && ports[folder.hostPort] === undefined) {
+      ports[folder.hostPort] = folder.containerId;
+    }
+  }
+  return {
+    ttyTable: table,
+    hostPorts: ports,
+    adoptable: Object.fromEntries(oldestFirst.map((f) => [f.containerId, f])),
+  };
+}
+
+export interface RelistDecision {
+  /** New actors: every folder of an earlier run, and every running container nobody tracks. */
+  spawn: string[];
+  /** Tracked containers the list shows dead: they started before it was asked for. */
+  died: string[];
+  /** Folders of an earlier run whose container the list does not show: their actors will drain them. */
+  adoptedButGone: string[];
+}
+
+/**
+ * A re-list is a newer observation than a tracked container's start only if
+ * that container started before the list was asked for (same host clock):
+ * otherwise the container started after the list and its absence says
+ * nothing.
+ */
+export function decideRelist(
+  tracked: Readonly<Record<string, TrackedFacts>>,
+  adoptable: Readonly<Record<string, FolderRecord>>,
+  running: readonly { containerId: string; name: string }[],
+  listedAtMs: number,
+): RelistDecision {
+  const runningIds = new Set(running.map((c) => c.containerId));
+  const spawn = new Set(Object.keys(adoptable).filter((id) => tracked[id] === undefined));
+  for (const { containerId, name } of running) {
+    if (name !== ECS_AGENT_NAME && tracked[containerId] === undefined) spawn.add(containerId);
+  }
+  const adoptedButGone = [...spawn].filter((id) => adoptable[id] !== undefined && !runningIds.has(id));
+  const died = Object.entries(tracked)
+    .filter(
+      ([id, facts]) =>
+        !runningIds.has(id) && facts.startedAtMs !== undefined && facts.startedAtMs < listedAtMs,
+    )
+    .map(([id]) => id);
+  return { spawn: [...spawn], died, adoptedButGone };
+}
+
+export interface StopDecision {
+  /** Still running, or not known to be dead: let go with their folders, TTYs and mounts. */
+  leaving: string[];
+  /** Dead: drained as on their death. */
+  dead: string[];
+}
+
+/**
+ * At stop: with the engine's list, a container it does not show that started
+ * before the list was asked for is dead; every other one is let go. Without
+ * a list (`running` undefined), every container is let go: deleting what may
+ * be live cannot be undone, and the next start sorts out what died.
+ */
+export function decideStop(
+  tracked: Readonly<Record<string, TrackedFacts>>,
+  running: readonly string[] | undefined,
+  listedAtMs: number,
+): StopDecision {
+  const runningIds = running === undefined ? undefined : new Set(running);
+  const decision: StopDecision = { leaving: [], dead: [] };
+  for (const [id, facts] of Object.entries(tracked)) {
+    const dead =
+      runningIds !== undefined &&
+      !runningIds.has(id) &&
+      facts.startedAtMs !== undefined &&
+      facts.startedAtMs < listedAtMs;
+    (dead ? decision.dead : decision.leaving).push(id);
+  }
+  return decision;
+}
+
+/** Engine event time (ns, as the engine writes it) of a local-clock instant in ms. */
+export function timeNanoOf(ms: number): string {
+  return (BigInt(ms) * 1_000_000n).toString();
+}

@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+import type { FolderRecord } from '../../../machines/events.js';
+import {
+  decideRelist,
+  decideStop,
+  reserveFolders,
+  timeNanoOf,
+} from '../../../machines/host/reconciliation.js';
+import { createTtyTable } from '../../../machines/host/ttyTable.js';
+
+const folder = (containerId: string, extra: Partial<FolderRecord>): FolderRecord => ({
+  containerId,
+  hostPort: undefined,
+  tty: undefined,
+  dpi: undefined,
+  ready: false,
+  ttyWrittenAtMs: undefined,
+  ...extra,
+});
+
+describe('reserveFolders', () => {
+  it("reserves each folder's TTY and host port; of two folders with one TTY the older keeps it", () => {
+    const reserved = reserveFolders(createTtyTable(256), {}, [
+      folder('young', { tty: 12, hostPort: 40002, ttyWrittenAtMs: 2000 }),
+      folder('old', { tty: 12, hostPort: 40001, ttyWrittenAtMs: 1000 }),
+      folder('other', { tty: 11, hostPort: 40001, ttyWrittenAtMs: 3000 }),
+    ]);
+    expect(reserved.ttyTable.holders).toEqual({ 11: 'other', 12: 'old' });
+    // A host port already reserved is not taken over by a later folder.
+    expect(reserved.hostPorts).toEqual({ 40001: 'old', 40002: 'young' });
+    expect(Object.keys(reserved.adoptable)).toEqual(['old', 'young', 'other']);
+  });
+});
+
+describe('decideRelist', () => {
+  it('spawns folders of an earlier run and untracked running containers, not the ECS agent', () => {
+    const decision = decideRelist(
+      { tracked: { startedAtMs: 100 } },
+      { adopted: folder('adopted', {}), gone: folder('gone', {}) },
+      [
+        { containerId: 'tracked', name: 'a' },
+        { containerId: 'adopted', name: 'b' },
+        { containerId: 'new', name: 'c' },
+        { containerId: 'agent', name: 'ecs-agent' },
+      ],
+      1000,
+    );
+    expect(decision.spawn.sort()).toEqual(['adopted', 'gone', 'new']);
+    expect(decision.adoptedButGone).toEqual(['gone']);
+    expect(decision.died).toEqual([]);
+  });
+
+  it('finds dead only what started before the list was asked for', () => {
+    const decision = decideRelist(
+      { before: { startedAtMs: 900 }, after: { startedAtMs: 1100 }, inspecting: { startedAtMs: undefined } },
+      {},
+      [],
+      1000,
+    );
+    expect(decision.died).toEqual(['before']);
+  });
+});
+
+describe('decideStop', () => {
+  const tracked = { live: { startedAtMs: 100 }, dead: { startedAtMs: 100 }, late: { startedAtMs: 2000 } };
+
+  it('drains what the list shows dead and lets every other container go', () => {
+    expect(decideStop(tracked, ['live'], 1000)).toEqual({ leaving: ['live', 'late'], dead: ['dead'] });
+  });
+
+  it('lets every container go when the engine did not answer', () => {
+    expect(decideStop(tracked, undefined, 0)).toEqual({ leaving: ['live', 'dead', 'late'], dead: [] });
+  });
+});
+
+it('writes a local instant as the engine writes its event times', () => {
+  expect(timeNanoOf(1234)).toBe('1234000000');
+});
