@@ -7,7 +7,24 @@ import path from 'node:path';
 import { z } from 'zod';
 import { parseEnvFile } from './envFile.js';
 import { builtInAuthSecret, builtInSentryDsn, builtInWebserverUrl } from './buildInfo.js';
-import { DEFAULT_BACKENDS, type CloudBackend } from './resources/cloudStorage.js';
+import { RESERVED_TTYS } from '../machines/host/ttyTable.js';
+import { errorMessage } from '../machines/shared.js';
+
+/** How a provider's credentials become an rclone remote. */
+export interface CloudBackend {
+  /** The rclone backend: `drive`, `dropbox`, `webdav`, ... */
+  type: string;
+  /** Fixed options of the remote (e.g. a webdav `url`). */
+  options?: Record<string, string>;
+  /** `oauth`: token JSON plus client id and secret; `bearer`: the access token as `bearer_token`. */
+  credentials?: 'oauth' | 'bearer';
+}
+
+/** The providers the webserver names today; HOST_SERVICE_CLOUD_BACKENDS adds or replaces. */
+export const DEFAULT_BACKENDS: Record<string, CloudBackend> = {
+  google_drive: { type: 'drive' },
+  dropbox: { type: 'dropbox' },
+};
 
 export type AppEnv = 'development' | 'staging' | 'production';
 
@@ -99,7 +116,7 @@ const settingsSchema = z.object({
   EC2_METADATA_URL: z.url({ protocol: /^https?$/ }).default('http://169.254.169.254'),
   HEARTBEAT_INTERVAL_MS: integer(1000, 3_600_000).default(60_000),
   ALLOW_NON_ROOT: z.enum(['1']).optional(),
-  HOST_SERVICE_TTY_COUNT: integer(11, 4096).default(256),
+  HOST_SERVICE_TTY_COUNT: integer(RESERVED_TTYS + 1, 4096).default(256),
   HOST_SERVICE_RELIST_INTERVAL_MS: integer(100, 600_000).default(10_000),
   HOST_SERVICE_ENGINE_TIMEOUT_MS: integer(100, 300_000).default(30_000),
   HOST_SERVICE_DPI_TIMEOUT_MS: integer(1000, 86_400_000).default(120_000),
@@ -143,12 +160,12 @@ function readSettingsFile(file: string): Record<string, string> {
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (error) {
-    throw new ConfigError(CONFIG_FILE_SETTING, `cannot read ${file}: ${(error as Error).message}`);
+    throw new ConfigError(CONFIG_FILE_SETTING, `cannot read ${file}: ${errorMessage(error)}`);
   }
   try {
     return parseEnvFile(text, file);
   } catch (error) {
-    throw new ConfigError(CONFIG_FILE_SETTING, (error as Error).message);
+    throw new ConfigError(CONFIG_FILE_SETTING, errorMessage(error));
   }
 }
 

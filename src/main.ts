@@ -19,6 +19,7 @@ import { createSentryReporter } from './observability/sentry.js';
 import { createStateClock, stateSnapshotOf } from './observability/stateSnapshot.js';
 import { hostInputFrom, provideServiceMachine } from './orchestrator.js';
 import { askedForVersion, versionText } from './version.js';
+import { errorMessage } from '../machines/shared.js';
 
 const EXIT_CONFIG = 2;
 
@@ -159,8 +160,6 @@ function forceFatalLater(config: Config): NodeJS.Timeout | undefined {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(
-    `ecs-host-service: could not start: ${error instanceof Error ? error.message : String(error)}\n`,
-  );
+  process.stderr.write(`ecs-host-service: could not start: ${errorMessage(error)}\n`);
   process.exit(1);
 });

@@ -21,6 +21,7 @@ import type { Logger } from './observability/logger.js';
 import { reportError, type ErrorReporter } from './observability/reporter.js';
 import { CloudStorageMounts } from './resources/cloudStorage.js';
 import { MappingFolders } from './resources/mappingFolders.js';
+import { errorMessage } from '../machines/shared.js';
 
 export interface OrchestratorDeps {
   config: Config;
@@ -214,7 +215,7 @@ async function shutDown(deps: OrchestratorDeps, stopReason: StopReason): Promise
     try {
       await action();
     } catch (error) {
-      failures.push(`${what}: ${(error as Error).message}`);
+      failures.push(`${what}: ${errorMessage(error)}`);
       logger.error({ err: error }, `shutdown: ${what} failed`);
     }
   };

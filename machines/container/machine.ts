@@ -656,6 +656,18 @@ export const containerMachine = setup({
 });
 
 export type ContainerActorRef = ActorRefFrom<typeof containerMachine>;
+
+/** What a container's context says, for people and scripts (the state snapshot). */
+export function containerFacts(context: ContainerContext) {
+  return {
+    name: context.name ?? null,
+    hostPort: context.hostPort ?? null,
+    tty: context.tty ?? null,
+    dpi: context.dpi ?? null,
+    mounts: Object.keys(context.mounts).sort(),
+    error: context.error ?? null,
+  };
+}
 export * from './types.js';
 export * from './inspection.js';
 

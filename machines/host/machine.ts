@@ -45,6 +45,7 @@ import {
 } from './resourceClaims.js';
 import { decideRelist, decideStop, reserveFolders, timeNanoOf } from './reconciliation.js';
 import { createTtyTable, ttysInUse, type TtyTable } from './ttyTable.js';
+import { errorMessage, notProvided } from '../shared.js';
 
 export interface HostInput {
   ttyCount: number;
@@ -133,10 +134,6 @@ export interface HostOutput {
   stopReason: StopReason;
   leftoverContainers: string[];
 }
-
-const notProvided = (what: string) => () => {
-  throw new Error(`${what} is not provided`);
-};
 
 function toContainerEvent(requestId: string, request: ApiRequest) {
   switch (request.kind) {
@@ -542,7 +539,10 @@ export const hostMachine = setup({
         onError: {
           target: 'stopping',
           actions: assign({
-            stopReason: ({ event }) => ({ fatal: true, message: `boot failed: ${String(event.error)}` }),
+            stopReason: ({ event }) => ({
+              fatal: true,
+              message: `boot failed: ${errorMessage(event.error)}`,
+            }),
           }),
         },
       },
@@ -574,7 +574,7 @@ export const hostMachine = setup({
               actions: [
                 assign({
                   handshakeFailures: ({ context }) => context.handshakeFailures + 1,
-                  lastHandshakeError: ({ event }) => String(event.error),
+                  lastHandshakeError: ({ event }) => errorMessage(event.error),
                 }),
                 {
                   type: 'logWarning',
@@ -598,7 +598,7 @@ export const hostMachine = setup({
           actions: assign({
             stopReason: ({ event }) => ({
               fatal: true,
-              message: `the ECS agent could not be started: ${String(event.error)}`,
+              message: `the ECS agent could not be started: ${errorMessage(event.error)}`,
             }),
           }),
         },
@@ -687,7 +687,7 @@ export const hostMachine = setup({
                 {
                   type: 'logWarning',
                   params: ({ event }) => ({
-                    message: `the engine did not say which containers run (${String(event.error)}); every folder, TTY and mount is kept`,
+                    message: `the engine did not say which containers run (${errorMessage(event.error)}); every folder, TTY and mount is kept`,
                   }),
                 },
                 { type: 'letGoOfContainers', params: { running: undefined, listedAtMs: 0 } },
@@ -721,4 +721,15 @@ export const hostMachine = setup({
 });
 
 export type HostActorRef = ActorRefFrom<typeof hostMachine>;
+
+/** What the host's context says, for people and scripts (the state snapshot). */
+export function hostFacts(context: HostContext) {
+  return {
+    ttysInUse: ttysInUse(context.ttyTable),
+    /** Numbers that may be handed out: the TTY count less the ones reserved for the host. */
+    ttysAssignable: context.ttyTable.size - context.ttyTable.firstAssignable,
+    pendingRequests: Object.keys(context.pendingRequests).length,
+    containers: Object.fromEntries(Object.entries(context.containers).map(([id, c]) => [id, c.ref])),
+  };
+}
 export { ttysInUse };

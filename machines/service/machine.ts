@@ -9,6 +9,7 @@
  */
 import { assign, fromPromise, sendTo, setup } from 'xstate';
 import { hostMachine, type HostInput, type StopReason } from '../host/machine.js';
+import { errorMessage, notProvided } from '../shared.js';
 
 export interface ServiceInput {
   host: HostInput;
@@ -39,9 +40,9 @@ export const serviceMachine = setup({
   },
   actors: {
     host: hostMachine,
-    notifyDeath: fromPromise<void, { stopReason: StopReason; leftoverContainers: string[] }>(() => {
-      throw new Error('notifyDeath is not provided');
-    }),
+    notifyDeath: fromPromise<void, { stopReason: StopReason; leftoverContainers: string[] }>(
+      notProvided('notifyDeath'),
+    ),
   },
   actions: {
     reportError: (_, _params: { message: string }) => {},
@@ -68,7 +69,10 @@ export const serviceMachine = setup({
         onError: {
           target: 'notifying',
           actions: assign({
-            stopReason: ({ event }) => ({ fatal: true, message: `the host failed: ${String(event.error)}` }),
+            stopReason: ({ event }) => ({
+              fatal: true,
+              message: `the host failed: ${errorMessage(event.error)}`,
+            }),
           }),
         },
       },
@@ -114,7 +118,9 @@ export const serviceMachine = setup({
           target: 'exited',
           actions: {
             type: 'reportError',
-            params: ({ event }) => ({ message: `the shutdown notifications failed: ${String(event.error)}` }),
+            params: ({ event }) => ({
+              message: `the shutdown notifications failed: ${errorMessage(event.error)}`,
+            }),
           },
         },
       },

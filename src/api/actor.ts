@@ -12,6 +12,7 @@ import type { Logger } from '../observability/logger.js';
 import { reportError, type ErrorReporter } from '../observability/reporter.js';
 import { createSelfSignedIdentity, writeIdentity } from './certificate.js';
 import { startApiServer, type ApiServer } from './server.js';
+import { errorMessage } from '../../machines/shared.js';
 
 export interface ApiActorDeps {
   config: Config;
@@ -59,7 +60,7 @@ export function apiServerActor({ config, logger, reporter, knownProviders, state
         logger.info({ reason: String(error) }, 'the HTTPS API stopped before it started');
         return;
       }
-      const message = `the HTTPS API could not start: ${error instanceof Error ? error.message : String(error)}`;
+      const message = `the HTTPS API could not start: ${errorMessage(error)}`;
       reportError(logger, reporter, new Error(message));
       sendBack({ type: 'host.stop', reason: { fatal: true, message } });
     });

@@ -15,6 +15,8 @@ import { ECS_AGENT_NAME } from '../../machines/events.js';
 import { parseEnvFile } from '../envFile.js';
 import type { Logger } from '../observability/logger.js';
 import { engineDeadline } from './client.js';
+import { isNotFoundError } from './errors.js';
+import { errorMessage } from '../../machines/shared.js';
 
 export interface EcsAgentOptions {
   image: string;
@@ -64,7 +66,7 @@ export async function ecsAgentCreateOptions(
   try {
     envText = await fs.readFile(envFile, 'utf8');
   } catch (error) {
-    throw new Error(`the ECS agent's settings file ${envFile} cannot be read: ${(error as Error).message}`, {
+    throw new Error(`the ECS agent's settings file ${envFile} cannot be read: ${errorMessage(error)}`, {
       cause: error,
     });
   }
@@ -92,7 +94,7 @@ async function inspectIfPresent(docker: Docker, name: string, timeoutMs: number)
   try {
     return await docker.getContainer(name).inspect(engineDeadline(timeoutMs));
   } catch (error) {
-    if ((error as { statusCode?: number }).statusCode === 404) return undefined;
+    if (isNotFoundError(error)) return undefined;
     throw error;
   }
 }

@@ -40,6 +40,7 @@ import {
   timer,
 } from 'rxjs';
 import type { DockerObservation } from '../../machines/events.js';
+import { errorMessage } from '../../machines/shared.js';
 
 export interface DockerEventsOptions {
   relistIntervalMs: number;
@@ -189,10 +190,6 @@ export function dockerEvents$(docker: Docker, options: DockerEventsOptions): Obs
   return engineEvents$(engineSourceOf(docker), options);
 }
 
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
 export function engineEvents$(
   source: EngineSource,
   options: DockerEventsOptions,
@@ -216,7 +213,7 @@ export function engineEvents$(
       return source.listRunning().pipe(
         withinDeadline<RunningContainer[]>('listing the running containers'),
         map((running): DockerObservation => ({ type: 'docker.listed', listedAtMs, running })),
-        catchError((error: unknown) => throwError(() => new Error(`re-list failed: ${messageOf(error)}`))),
+        catchError((error: unknown) => throwError(() => new Error(`re-list failed: ${errorMessage(error)}`))),
       );
     });
 
@@ -265,7 +262,7 @@ export function engineEvents$(
               try {
                 event = parseEvent(item.line);
               } catch (error) {
-                lost(new Error(`unreadable event from the engine: ${messageOf(error)}`));
+                lost(new Error(`unreadable event from the engine: ${errorMessage(error)}`));
                 return;
               }
               if (event === undefined) return;
@@ -282,7 +279,7 @@ export function engineEvents$(
     return connection$.pipe(
       catchError((error: unknown) =>
         concat(
-          of<DockerObservation>({ type: 'docker.disconnected', reason: messageOf(error) }),
+          of<DockerObservation>({ type: 'docker.disconnected', reason: errorMessage(error) }),
           throwError(() => error),
         ),
       ),

@@ -1,8 +1,8 @@
 import type Docker from 'dockerode';
+import { CONTAINER_PORT } from '../../machines/container/inspection.js';
 import type { ContainerInspection } from '../../machines/events.js';
 import { withEngineDeadline } from './client.js';
-
-export const CONTAINER_PORT = '32262/tcp';
+import { isNotFoundError } from './errors.js';
 
 /** Reads what the machines need from one inspection; the event payload is never trusted. */
 export async function inspectContainer(
@@ -17,7 +17,7 @@ export async function inspectContainer(
     );
   } catch (error) {
     // The engine no longer has it: as far as the machines care, it is not running.
-    if ((error as { statusCode?: number }).statusCode === 404) {
+    if (isNotFoundError(error)) {
       return { containerId, name: '', running: false, startedAtMs: 0, hostPortBindings: [] };
     }
     throw error;

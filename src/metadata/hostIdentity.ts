@@ -5,6 +5,7 @@
 import type { AppEnv } from '../config.js';
 import type { Logger } from '../observability/logger.js';
 import { localMetadata, type InstanceMetadata, type InstanceMetadataClient } from './instanceMetadata.js';
+import { errorMessage } from '../../machines/shared.js';
 
 export interface HostIdentity {
   metadata: InstanceMetadata;
@@ -24,13 +25,13 @@ export async function readHostIdentity(
   } catch (error) {
     if (appEnv !== 'development') {
       throw new Error(
-        `instance metadata is unavailable, and ${appEnv} runs only on EC2: ${(error as Error).message}`,
+        `instance metadata is unavailable, and ${appEnv} runs only on EC2: ${errorMessage(error)}`,
         { cause: error },
       );
     }
     const metadata = localMetadata();
     logger.warn(
-      { metadata, source: 'local-fallback', reason: (error as Error).message },
+      { metadata, source: 'local-fallback', reason: errorMessage(error) },
       'instance metadata unavailable (not on EC2?): using LOCAL DEVELOPMENT VALUES instead',
     );
     return { metadata, source: 'local-fallback' };

@@ -8,6 +8,8 @@
  * the root actor's `inspect` stream), and returns plain JSON.
  */
 import type { AnyActorRef, InspectionEvent, Observer } from 'xstate';
+import { containerFacts } from '../../machines/container/machine.js';
+import { hostFacts, type HostContext } from '../../machines/host/machine.js';
 
 export interface ContainerSummary {
   containerId: string;
@@ -28,7 +30,8 @@ export interface HostSummary {
   regions: Record<string, string>;
   inStateMs: number | null;
   ttysInUse: number;
-  ttyCount: number;
+  /** Numbers that may be handed out (the configured TTY count less the host's reserved ones). */
+  ttysAssignable: number;
   pendingRequests: number;
 }
 
@@ -79,23 +82,7 @@ export function formatStateValue(value: unknown): string {
 
 interface MachineLikeSnapshot {
   value: unknown;
-  status: string;
-  context: Record<string, unknown>;
   children: Record<string, AnyActorRef | undefined>;
-}
-
-const orNull = <T>(v: T | undefined): T | null => (v === undefined ? null : v);
-
-function numberOrNull(v: unknown): number | null {
-  return typeof v === 'number' && Number.isFinite(v) ? v : null;
-}
-
-/** Mount names from whatever shape a container context gives them (a list, or a record by provider). */
-function mountsOf(context: Record<string, unknown>): string[] {
-  const mounts = context['mounts'];
-  if (Array.isArray(mounts)) return mounts.map((m) => (typeof m === 'string' ? m : JSON.stringify(m))).sort();
-  if (mounts !== null && typeof mounts === 'object') return Object.keys(mounts).sort();
-  return [];
 }
 
 function sinceMs(clock: StateClock, actor: AnyActorRef, nowMs: number): number | null {
@@ -123,33 +110,25 @@ export function stateSnapshotOf(service: AnyActorRef, clock: StateClock, nowMs =
   };
   if (hostRef === undefined) return snapshot;
 
-  const host = hostRef.getSnapshot() as MachineLikeSnapshot;
-  const ctx = host.context;
-  const ttyTable = ctx['ttyTable'] as { size: number; firstAssignable: number; holders: object } | undefined;
+  const host = hostRef.getSnapshot() as { value: unknown; context: HostContext };
+  const facts = hostFacts(host.context);
   const hostState = typeof host.value === 'string' ? host.value : Object.keys(host.value as object)[0]!;
   snapshot.host = {
     state: hostState,
     regions: hostRegions(host.value),
     inStateMs: sinceMs(clock, hostRef, nowMs),
-    ttysInUse: ttyTable ? Object.keys(ttyTable.holders).length : 0,
-    ttyCount: ttyTable ? ttyTable.size - ttyTable.firstAssignable : 0,
-    pendingRequests: Object.keys((ctx['pendingRequests'] as object | undefined) ?? {}).length,
+    ttysInUse: facts.ttysInUse,
+    ttysAssignable: facts.ttysAssignable,
+    pendingRequests: facts.pendingRequests,
   };
 
-  const tracked = (ctx['containers'] as Record<string, { ref: AnyActorRef }> | undefined) ?? {};
-  snapshot.containers = Object.entries(tracked)
-    .map(([containerId, { ref }]): ContainerSummary => {
-      const container = ref.getSnapshot() as MachineLikeSnapshot;
-      const c = container.context;
+  snapshot.containers = Object.entries(facts.containers)
+    .map(([containerId, ref]): ContainerSummary => {
+      const container = ref.getSnapshot();
       return {
         containerId,
         state: formatStateValue(container.value),
-        name: orNull(c['name'] as string | undefined),
-        hostPort: numberOrNull(c['hostPort']),
-        tty: numberOrNull(c['tty']),
-        dpi: numberOrNull(c['dpi']),
-        mounts: mountsOf(c),
-        error: orNull(c['error'] as string | undefined),
+        ...containerFacts(container.context),
         inStateMs: sinceMs(clock, ref, nowMs),
       };
     })
@@ -190,7 +169,7 @@ export function renderStateTable(snapshot: StateSnapshot): string {
     const regions = Object.entries(h.regions).map(([r, v]) => `${r}: ${v}`);
     const details = [
       ...regions,
-      `TTYs ${h.ttysInUse}/${h.ttyCount}`,
+      `TTYs ${h.ttysInUse}/${h.ttysAssignable}`,
       `pending requests ${h.pendingRequests}`,
     ];
     rows.push(['host', h.state, formatDuration(h.inStateMs), details.join(', ')]);

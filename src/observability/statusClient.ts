@@ -10,6 +10,7 @@ import https from 'node:https';
 import path from 'node:path';
 import { DEVELOPMENT_AUTH_SECRET } from '../config.js';
 import type { StateSnapshot } from './stateSnapshot.js';
+import { errorMessage } from '../../machines/shared.js';
 
 export const STATE_SNAPSHOT_PATH = '/state_snapshot';
 const TIMEOUT_MS = 10_000;
@@ -99,7 +100,7 @@ export async function statusFromEnvironment(env: NodeJS.ProcessEnv, devRoot: str
     try {
       ca = fs.readFileSync(caFile, 'utf8');
     } catch (error) {
-      return { ok: false, message: `cannot read the certificate ${caFile}: ${(error as Error).message}` };
+      return { ok: false, message: `cannot read the certificate ${caFile}: ${errorMessage(error)}` };
     }
   }
   try {
@@ -123,7 +124,7 @@ function explain(error: unknown, url: string, caFile: string | undefined, secret
     const which = secretSet ? 'the WEBSERVER_AUTH_SECRET set here' : 'the development secret';
     return `${url} answered 401 to ${which}: set WEBSERVER_AUTH_SECRET to the auth_secret the service runs with`;
   }
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorMessage(error);
   if (/certificate|self[- ]signed/i.test(message)) {
     return caFile === undefined
       ? `${url} has a certificate this machine does not trust (${message}): set HOST_SERVICE_CA_FILE to its fractalprivate/cert.pem, or HOST_SERVICE_ROOT`

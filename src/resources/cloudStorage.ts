@@ -24,24 +24,10 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import type { CloudCredentials, FolderRecord, Sealed } from '../../machines/events.js';
 import type { MountTarget } from '../../machines/mount/machine.js';
+import type { CloudBackend } from '../config.js';
 import type { Logger } from '../observability/logger.js';
 
 const run = promisify(execFile);
-
-/** How a provider's credentials become an rclone remote. */
-export interface CloudBackend {
-  /** The rclone backend: `drive`, `dropbox`, `webdav`, ... */
-  type: string;
-  /** Fixed options of the remote (e.g. a webdav `url`). */
-  options?: Record<string, string>;
-  /** `oauth`: token JSON plus client id and secret; `bearer`: the access token as `bearer_token`. */
-  credentials?: 'oauth' | 'bearer';
-}
-
-export const DEFAULT_BACKENDS: Record<string, CloudBackend> = {
-  google_drive: { type: 'drive' },
-  dropbox: { type: 'dropbox' },
-};
 
 export interface CloudStorageOptions {
   root: string;

@@ -3,6 +3,7 @@
  * heartbeats (PROTOCOL §6). Field names are the webserver's.
  */
 import axios, { type AxiosInstance } from 'axios';
+import { errorMessage } from '../../machines/shared.js';
 
 export const REQUEST_TIMEOUT_MS = 10_000;
 
@@ -60,5 +61,5 @@ export function describeHttpError(error: unknown): string {
     if (error.code === 'ECONNABORTED' || error.code === 'ETIMEDOUT') return 'no answer in time';
     return error.code ?? error.message;
   }
-  return error instanceof Error ? error.message : String(error);
+  return errorMessage(error);
 }

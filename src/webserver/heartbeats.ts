@@ -8,6 +8,7 @@ import type { Logger } from '../observability/logger.js';
 import type { InstanceMetadata } from '../metadata/instanceMetadata.js';
 import { readMemoryFigures } from '../metadata/memory.js';
 import type { HeartbeatBody, WebserverClient } from './client.js';
+import { errorMessage } from '../../machines/shared.js';
 
 /** A delay drawn uniformly from [mean - mean/12, mean + mean/12]. */
 export function jitteredInterval(meanMs: number, random: () => number = Math.random): number {
@@ -74,10 +75,7 @@ export class Heartbeats {
       await this.client.heartbeat(body);
       this.logger.debug({ heartbeatNumber: number, dying }, 'heartbeat sent');
     } catch (error) {
-      this.logger.warn(
-        { heartbeatNumber: number, dying, reason: (error as Error).message },
-        'heartbeat failed',
-      );
+      this.logger.warn({ heartbeatNumber: number, dying, reason: errorMessage(error) }, 'heartbeat failed');
     }
   }
 }

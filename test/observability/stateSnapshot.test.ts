@@ -92,7 +92,7 @@ describe('stateSnapshotOf', () => {
       regions: { engine: 'connected', api: 'listening', heartbeats: 'beating' },
       inStateMs: 7000,
       ttysInUse: 2,
-      ttyCount: 246,
+      ttysAssignable: 246,
       pendingRequests: 0,
     });
     expect(snapshot.containers).toEqual([

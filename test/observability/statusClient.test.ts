@@ -22,7 +22,7 @@ const snapshot: StateSnapshot = {
     regions: { engine: 'connected', api: 'listening', heartbeats: 'beating' },
     inStateMs: 89_000,
     ttysInUse: 1,
-    ttyCount: 246,
+    ttysAssignable: 246,
     pendingRequests: 0,
   },
   containers: [

@@ -52,7 +52,7 @@ describe('host handshake', () => {
     await waitFor(actor, (s) => s.matches('serving'), { timeout: 2000 });
     expect(calls).toBe(4);
     expect(warnings).toHaveLength(3);
-    expect(warnings[0]).toMatch(/^handshake attempt 1 failed, retrying: Error: HTTP 503/);
+    expect(warnings[0]).toMatch(/^handshake attempt 1 failed, retrying: HTTP 503/);
     const gaps = times.slice(1).map((t, i) => t - times[i]!);
     // 50, 100, 200 ms: each wait at least the one before, whatever the event loop adds.
     expect(gaps[1]!).toBeGreaterThan(gaps[0]!);
@@ -70,9 +70,7 @@ describe('host handshake', () => {
     });
     const done = await waitFor(actor, (s) => s.status === 'done', { timeout: 2000 });
     expect(done.output!.stopReason.fatal).toBe(true);
-    expect(done.output!.stopReason.message).toMatch(
-      /^handshake failed \d+ times, giving up: Error: HTTP 503/,
-    );
+    expect(done.output!.stopReason.message).toMatch(/^handshake failed \d+ times, giving up: HTTP 503/);
     expect(heartbeatsStarted).toEqual([]);
   });
 
@@ -86,7 +84,7 @@ describe('host handshake', () => {
     const done = await waitFor(actor, (s) => s.status === 'done', { timeout: 2000 });
     expect(done.output!.stopReason).toEqual({
       fatal: true,
-      message: 'the ECS agent could not be started: Error: no such image',
+      message: 'the ECS agent could not be started: no such image',
     });
   });
 });
