@@ -13,3 +13,13 @@ export function errorMessage(error: unknown): string {
 
 /** An answer to one webserver request, as it travels between actors. */
 export type ApiReplyEvent = ApiReply & { type: 'api.reply' };
+
+/**
+ * How a machine speaks: errors that need a person (logged and reported),
+ * steps (info) and warnings, each about the actor whose context is given.
+ */
+export interface MachineVoice<Context> {
+  reportError(context: Context, message: string): void;
+  logStep(context: Context, message: string): void;
+  logWarning(context: Context, message: string): void;
+}

@@ -7,7 +7,6 @@
 import './threadpool.js';
 // Second: the process goes by its own name from its first moments.
 import './processName.js';
-import { createActor } from 'xstate';
 import { gitCommit } from './buildInfo.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createDockerClient, describeDockerHost } from './docker/client.js';
@@ -16,8 +15,7 @@ import type { InstanceMetadata } from './metadata/instanceMetadata.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { noReporter, reportError, type ErrorReporter } from './observability/reporter.js';
 import { createSentryReporter } from './observability/sentry.js';
-import { createStateClock, stateSnapshotOf } from './observability/stateSnapshot.js';
-import { hostInputFrom, provideServiceMachine } from './orchestrator.js';
+import { composeService } from './composition.js';
 import { askedForVersion, versionText } from './version.js';
 import { errorMessage } from '../machines/shared.js';
 
@@ -74,43 +72,17 @@ async function main(): Promise<void> {
   const docker = createDockerClient();
   const duties = new HostDuties({ config, logger, docker, onIdentity: tagHost });
 
-  const snapshotSource: { take?: () => unknown } = {};
-  const machine = provideServiceMachine({
+  const inspector = await inspectorFor(config, logger);
+  const { service, stateSnapshot } = composeService({
     config,
     logger,
-    docker,
     reporter,
-    boot: () => duties.boot(),
-    handshake: () => duties.handshake(),
-    startEcsAgent: () => duties.startEcsAgent(),
-    startHeartbeats: (authToken) => {
-      const stop = duties.startHeartbeats(authToken);
-      const forced = forceFatalLater(config);
-      return () => {
-        stop();
-        if (forced) clearTimeout(forced);
-      };
-    },
-    sendDyingHeartbeat: () => duties.sendDyingHeartbeat(),
-    // Bound below, once the service actor exists.
-    stateSnapshot: () => snapshotSource.take?.(),
+    docker,
+    duties,
+    inspect: (event) => inspector?.inspect.next?.(event),
   });
-  const inspector = await inspectorFor(config, logger);
-  // Records when every actor entered its state, for the state snapshot's "time in state".
-  const clock = createStateClock();
-  // The root actor: the host and every container actor are its descendants, so all of them are inspected.
-  const service = createActor(machine, {
-    input: { host: hostInputFrom(config) },
-    inspect: (event) => {
-      clock.inspect.next?.(event);
-      inspector?.inspect.next?.(event);
-    },
-  });
-  snapshotSource.take = () => stateSnapshotOf(service, clock);
   // `kill -USR2 <pid>` logs every actor's state: the snapshot without going through the API.
-  process.on('SIGUSR2', () =>
-    logger.info({ stateSnapshot: stateSnapshotOf(service, clock) }, 'state snapshot'),
-  );
+  process.on('SIGUSR2', () => logger.info({ stateSnapshot: stateSnapshot() }, 'state snapshot'));
 
   service.subscribe({
     complete: () => {
@@ -149,14 +121,6 @@ async function main(): Promise<void> {
   }
 
   service.start();
-}
-
-/** Development only (the configuration refuses it elsewhere): a real uncaught exception once serving, to exercise the fatal path. */
-function forceFatalLater(config: Config): NodeJS.Timeout | undefined {
-  if (config.debugFatalAfterMs === undefined || config.appEnv !== 'development') return undefined;
-  return setTimeout(() => {
-    throw new Error('forced fatal error (HOST_SERVICE_DEBUG_FATAL_AFTER_MS)');
-  }, config.debugFatalAfterMs);
 }
 
 main().catch((error: unknown) => {

@@ -33,8 +33,8 @@
  */
 import { assign, enqueueActions, fromPromise, sendParent, setup, type ActorRefFrom } from 'xstate';
 import { timeNanoToMs } from '../events.js';
-import { mountMachine } from '../mount/machine.js';
-import { errorMessage, notProvided } from '../shared.js';
+import { mountMachine, type MountMachineLogic } from '../mount/machine.js';
+import { errorMessage, notProvided, type MachineVoice } from '../shared.js';
 import type { InspectionVerdict } from './inspection.js';
 import {
   INSPECTION_ATTEMPTS,
@@ -677,3 +677,37 @@ const MOUNTABLE_STATES = ['ttyAssigned', 'mounted', 'running'] as const;
 function describeState(value: unknown): string {
   return typeof value === 'string' ? value : JSON.stringify(value);
 }
+
+/** Everything the container machine asks of the outside world: src/ supplies each one, or it does not compile. */
+export interface ContainerImplementations {
+  mount: MountMachineLogic;
+  inspectContainer(containerId: string): Promise<InspectionVerdict>;
+  /** Makes the folder and writes `hostPort_for_my_32262_tcp`, then `tty`. */
+  writeStartFiles(containerId: string, hostPort: number, tty: number): Promise<void>;
+  /** Writes `DPI`, then `.ready`. */
+  writeDpi(containerId: string, dpi: number): Promise<void>;
+  /** Removes the folder (the mounts are gone by then). */
+  cleanUpContainer(containerId: string): Promise<void>;
+  voice: MachineVoice<ContainerContext>;
+}
+
+export function containerMachineWith(impl: ContainerImplementations) {
+  return containerMachine.provide({
+    actors: {
+      mount: impl.mount,
+      inspectContainer: fromPromise(({ input }) => impl.inspectContainer(input.containerId)),
+      writeStartFiles: fromPromise(({ input }) =>
+        impl.writeStartFiles(input.containerId, input.hostPort, input.tty),
+      ),
+      writeDpi: fromPromise(({ input }) => impl.writeDpi(input.containerId, input.dpi)),
+      cleanUpContainer: fromPromise(({ input }) => impl.cleanUpContainer(input.containerId)),
+    },
+    actions: {
+      reportError: ({ context }, params) => impl.voice.reportError(context, params.message),
+      logStep: ({ context }, params) => impl.voice.logStep(context, params.message),
+      logWarning: ({ context }, params) => impl.voice.logWarning(context, params.message),
+    },
+  });
+}
+
+export type ContainerMachineLogic = ReturnType<typeof containerMachineWith>;

@@ -25,10 +25,16 @@ import {
   setup,
   type ActorRefFrom,
   type AnyActorRef,
+  type CallbackActorLogic,
   type EventObject,
 } from 'xstate';
 import type { Observable } from 'rxjs';
-import { containerMachine, type ContainerActorRef, type ContainerToHostEvent } from '../container/machine.js';
+import {
+  containerMachine,
+  type ContainerActorRef,
+  type ContainerMachineLogic,
+  type ContainerToHostEvent,
+} from '../container/machine.js';
 import {
   ECS_AGENT_NAME,
   type ApiReply,
@@ -45,7 +51,7 @@ import {
 } from './resourceClaims.js';
 import { decideRelist, decideStop, reserveFolders, timeNanoOf } from './reconciliation.js';
 import { createTtyTable, ttysInUse, type TtyTable } from './ttyTable.js';
-import { errorMessage, notProvided } from '../shared.js';
+import { errorMessage, notProvided, type MachineVoice } from '../shared.js';
 
 export interface HostInput {
   ttyCount: number;
@@ -343,11 +349,18 @@ export const hostMachine = setup({
         applyClaimResult(context, claimResources(context, claim), enqueue);
       },
     ),
-    markDraining: assign(({ context }, event: Extract<HostEvent, { type: 'container.draining' }>) => {
-      const tracked = context.containers[event.containerId];
-      if (tracked === undefined) return {};
-      return { containers: { ...context.containers, [event.containerId]: { ...tracked, draining: true } } };
-    }),
+    /**
+     * Draining from its `container.draining` until it gives its resources
+     * back; then it is removed at once, or parked as rejected holding nothing.
+     */
+    markDraining: assign(
+      ({ context }, event: Extract<HostEvent, { type: 'container.draining' | 'resources.release' }>) => {
+        const tracked = context.containers[event.containerId];
+        if (tracked === undefined) return {};
+        const draining = event.type === 'container.draining';
+        return { containers: { ...context.containers, [event.containerId]: { ...tracked, draining } } };
+      },
+    ),
     releaseResources: enqueueActions(
       ({ context, enqueue }, event: Extract<HostEvent, { type: 'resources.release' }>) => {
         applyClaimResult(context, releaseResources(context, event.containerId), enqueue);
@@ -519,7 +532,12 @@ export const hostMachine = setup({
   // Shared-state bookkeeping that must keep working while stopping.
   on: {
     'host.stop': { target: '.stopping', actions: assign({ stopReason: ({ event }) => event.reason }) },
-    'resources.release': { actions: { type: 'releaseResources', params: ({ event }) => event } },
+    'resources.release': {
+      actions: [
+        { type: 'releaseResources', params: ({ event }) => event },
+        { type: 'markDraining', params: ({ event }) => event },
+      ],
+    },
     'container.removed': { actions: { type: 'forgetContainer', params: ({ event }) => event } },
     'container.detached': { actions: { type: 'forgetContainer', params: ({ event }) => event } },
     'container.draining': { actions: { type: 'markDraining', params: ({ event }) => event } },
@@ -733,3 +751,42 @@ export function hostFacts(context: HostContext) {
   };
 }
 export { ttysInUse };
+
+/** Everything the host machine asks of the outside world: src/ supplies each one, or it does not compile. */
+export interface HostImplementations {
+  container: ContainerMachineLogic;
+  /** Root check, engine, identity, webserver, folders, and what an earlier run left. */
+  prepareHost(): Promise<{ folders: FolderRecord[] }>;
+  /** One attempt; the machine retries with backoff and decides when to give up. */
+  handshake(): Promise<{ authToken: string }>;
+  dockerEvents(): Observable<DockerObservation>;
+  /** The HTTPS API: sends `api.request` events up, receives `api.reply` events. */
+  apiServer: CallbackActorLogic<ApiReply & EventObject, void>;
+  /** Starts beating with the handshake's token; returns what stops it. */
+  startHeartbeats(authToken: string): () => void;
+  listRunningContainers(): Promise<RunningContainers>;
+  startEcsAgent(): Promise<void>;
+  voice: MachineVoice<HostContext>;
+}
+
+export function hostMachineWith(impl: HostImplementations) {
+  return hostMachine.provide({
+    actors: {
+      container: impl.container,
+      prepareHost: fromPromise(() => impl.prepareHost()),
+      handshake: fromPromise(() => impl.handshake()),
+      dockerEvents: fromEventObservable(() => impl.dockerEvents()),
+      apiServer: impl.apiServer,
+      heartbeats: fromCallback(({ input }) => impl.startHeartbeats(input.authToken)),
+      listRunningContainers: fromPromise(() => impl.listRunningContainers()),
+      startEcsAgent: fromPromise(() => impl.startEcsAgent()),
+    },
+    actions: {
+      reportError: ({ context }, params) => impl.voice.reportError(context, params.message),
+      logStep: ({ context }, params) => impl.voice.logStep(context, params.message),
+      logWarning: ({ context }, params) => impl.voice.logWarning(context, params.message),
+    },
+  });
+}
+
+export type HostMachineLogic = ReturnType<typeof hostMachineWith>;

@@ -22,7 +22,7 @@
  */
 import { assign, fromPromise, sendParent, setup, type ActorRefFrom } from 'xstate';
 import type { CloudCredentials, Sealed } from '../events.js';
-import { errorMessage, notProvided, type ApiReplyEvent } from '../shared.js';
+import { errorMessage, notProvided, type ApiReplyEvent, type MachineVoice } from '../shared.js';
 
 export interface MountTarget {
   hostPort: number;
@@ -232,3 +232,28 @@ export const mountMachine = setup({
 });
 
 export type MountActorRef = ActorRefFrom<typeof mountMachine>;
+
+/** Everything the mount machine asks of the outside world: src/ supplies each one, or it does not compile. */
+export interface MountImplementations {
+  startMount(target: MountTarget, credentials: Sealed<CloudCredentials>): Promise<void>;
+  /** Resolves with the reason when the mount ends without being asked to. */
+  watchMount(target: MountTarget): Promise<string>;
+  stopMount(target: MountTarget): Promise<void>;
+  voice: Omit<MachineVoice<MountContext>, 'logWarning'>;
+}
+
+export function mountMachineWith(impl: MountImplementations) {
+  return mountMachine.provide({
+    actors: {
+      startMount: fromPromise(({ input }) => impl.startMount(input, input.credentials)),
+      watchMount: fromPromise(({ input }) => impl.watchMount(input)),
+      stopMount: fromPromise(({ input }) => impl.stopMount(input)),
+    },
+    actions: {
+      reportError: ({ context }, params) => impl.voice.reportError(context, params.message),
+      logStep: ({ context }, params) => impl.voice.logStep(context, params.message),
+    },
+  });
+}
+
+export type MountMachineLogic = ReturnType<typeof mountMachineWith>;

@@ -8,8 +8,8 @@
  * sent, the folders removed); src/ supplies it as `notifyDeath`.
  */
 import { assign, fromPromise, sendTo, setup } from 'xstate';
-import { hostMachine, type HostInput, type StopReason } from '../host/machine.js';
-import { errorMessage, notProvided } from '../shared.js';
+import { hostMachine, type HostInput, type HostMachineLogic, type StopReason } from '../host/machine.js';
+import { errorMessage, notProvided, type MachineVoice } from '../shared.js';
 
 export interface ServiceInput {
   host: HostInput;
@@ -132,3 +132,24 @@ export const serviceMachine = setup({
     return { exitCode: stopReason.fatal ? EXIT_FATAL : EXIT_OK, stopReason };
   },
 });
+
+/** Everything the service machine asks of the outside world: src/ supplies each one, or it does not compile. */
+export interface ServiceImplementations {
+  host: HostMachineLogic;
+  /** The shutdown path's notices: Sentry flushed, the dying heartbeat sent, the private folder removed. */
+  notifyDeath(input: { stopReason: StopReason; leftoverContainers: string[] }): Promise<void>;
+  voice: Omit<MachineVoice<ServiceContext>, 'logWarning'>;
+}
+
+export function serviceMachineWith(impl: ServiceImplementations) {
+  return serviceMachine.provide({
+    actors: {
+      host: impl.host,
+      notifyDeath: fromPromise(({ input }) => impl.notifyDeath(input)),
+    },
+    actions: {
+      reportError: ({ context }, params) => impl.voice.reportError(context, params.message),
+      logStep: ({ context }, params) => impl.voice.logStep(context, params.message),
+    },
+  });
+}

@@ -302,6 +302,18 @@ describe('hostMachine', () => {
     expect(h.cleanedUp).toEqual([id(12)]);
   });
 
+  it('ignores a second start of a container it rejected: it holds nothing and only waits for its death', async () => {
+    const h = runHost();
+    await h.serving();
+    h.start(14, { hostPort: 0, startedAtMs: 1_000 });
+    await h.waitState(id(14), 'rejected');
+    h.start(14, { hostPort: 0, startedAtMs: 1_000 });
+    h.engine.next({ type: 'docker.die', containerId: id(14), timeNano: '2000000000' });
+    await waitFor('forgotten', () => h.context().containers[id(14)] === undefined);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(h.context().containers[id(14)]).toBeUndefined();
+  });
+
   it('keeps every container when the engine does not answer at stop', async () => {
     const h = runHost({ listAtStop: new Error('engine timeout') });
     await h.serving();
