@@ -139,12 +139,18 @@ async function floorFigures(starts: Map<string, number>) {
   }
 }
 
+/** Heap used after each GC the benchmark asked for, MB: a leak shows there before RSS. */
+const heapAfterGc: number[] = [];
+
 async function gcRss(service: BenchService): Promise<number> {
   const before = service.lines.length;
   service.child.kill('SIGUSR2');
   for (let i = 0; i < 100; i++) {
     const line = service.lines.slice(before).find((l) => l['msg'] === 'memory after gc');
-    if (line) return Math.round((line['rssMb'] as number) * 10) / 10;
+    if (line) {
+      heapAfterGc.push(Math.round((line['heapUsedMb'] as number) * 10) / 10);
+      return Math.round((line['rssMb'] as number) * 10) / 10;
+    }
     await sleep(50);
   }
   throw new Error('the service did not report its memory');
@@ -230,6 +236,7 @@ async function main() {
   console.log(
     `RSS after GC over ${LIFECYCLES} lifecycles: after 100 ${rssAfter100} MB, after ${LIFECYCLES} ${rssAfterAll} MB (${pct(rssAfterAll, rssAfter100)})`,
   );
+  console.log(`heap used after each of those GCs: ${heapAfterGc.join(', ')} MB`);
   console.log(`service exit code ${exitCode}`);
 }
 
