@@ -4,9 +4,13 @@
  * without the service, RSS idle / with 100 containers, and RSS growth over
  * many lifecycles. Runs against the private engine of `make bench`.
  *
- * Before the service, the same latencies for bench/floorReactor.ts, the least
- * any implementation must do (inspect, two fsynced files), measured the same
- * way: what is left over in the service's figures is its own cost.
+ * Beside each latency, the service's own CPU per container lifecycle (start,
+ * files, die, clean-up; user + system from /proc/<pid>/stat), far steadier
+ * than latency on a shared machine.
+ *
+ * Before the service, the same figures for bench/floorReactor.ts, a minimal
+ * Node implementation (inspect, two fsynced files, no clean-up), measured the
+ * same way in the same run: a yardstick, not a limit.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -15,6 +19,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import type { Readable } from 'node:stream';
 import {
+  cpuMsOf,
   rssMb,
   repoRoot,
   sleep,
@@ -74,23 +79,48 @@ async function watchTtyFiles(
   return { seen, watcher };
 }
 
-/** `start` → `tty` for 20 containers started one after the other. */
-async function oneAtATime(starts: Map<string, number>, ttys: Map<string, number>): Promise<number[]> {
-  const single: number[] = [];
-  for (let i = 0; i < 20; i++) {
-    const id = await startOne();
-    await waitUntil('tty', () => ttys.has(id) && starts.has(id));
-    single.push(ttys.get(id)! - starts.get(id)!);
-    await docker.getContainer(id).remove({ force: true });
-  }
-  return single;
+/** Waits until no container folder is left (the clean-up after a die is part of a lifecycle), then a little more. */
+async function foldersGone(mappings: string): Promise<void> {
+  await waitUntil(
+    'folders removed',
+    () => fs.readdirSync(mappings).filter((f) => !f.startsWith('.')).length === 0,
+  );
+  await sleep(200);
 }
 
-/** `start` → `tty` for a batch started at once, and the batch's wall time. */
-async function allAtOnce(starts: Map<string, number>, ttys: Map<string, number>) {
+/** `start` → `tty` for 20 containers started one after the other, and the CPU `pid` used per lifecycle. */
+async function oneAtATime(
+  starts: Map<string, number>,
+  ttys: Map<string, number>,
+  pid: number,
+  /** The service's mapping root, to wait for its clean-up; the floor has none. */
+  mappings: string | undefined,
+): Promise<{ latencies: number[]; cpuPerContainer: number }> {
+  const latencies: number[] = [];
+  const n = 20;
+  const cpuBefore = cpuMsOf(pid);
+  for (let i = 0; i < n; i++) {
+    const id = await startOne();
+    await waitUntil('tty', () => ttys.has(id) && starts.has(id));
+    latencies.push(ttys.get(id)! - starts.get(id)!);
+    await docker.getContainer(id).remove({ force: true });
+  }
+  if (mappings !== undefined) await foldersGone(mappings);
+  else await sleep(200);
+  return { latencies, cpuPerContainer: (cpuMsOf(pid) - cpuBefore) / n };
+}
+
+/** `start` → `tty` for a batch started at once, the batch's wall time, and the CPU `pid` used on the starts. */
+async function allAtOnce(starts: Map<string, number>, ttys: Map<string, number>, pid: number) {
+  const cpuBefore = cpuMsOf(pid);
   const batch = await batchWallMs(BATCH);
   await waitUntil('every tty', () => batch.ids.every((id) => ttys.has(id) && starts.has(id)));
-  return { ms: batch.ms, latencies: batch.ids.map((id) => ttys.get(id)! - starts.get(id)!) };
+  await sleep(200);
+  return {
+    ms: batch.ms,
+    latencies: batch.ids.map((id) => ttys.get(id)! - starts.get(id)!),
+    startCpuMs: cpuMsOf(pid) - cpuBefore,
+  };
 }
 
 async function floorFigures(starts: Map<string, number>) {
@@ -98,9 +128,9 @@ async function floorFigures(starts: Map<string, number>) {
   const { seen, watcher } = await watchTtyFiles(root);
   const reactor = await helper('floorReactor.ts', root, 'ready', () => {});
   try {
-    const single = await oneAtATime(starts, seen);
-    const batch = await allAtOnce(starts, seen);
-    return { single, batch: batch.latencies };
+    const single = await oneAtATime(starts, seen, reactor.pid!, undefined);
+    const batch = await allAtOnce(starts, seen, reactor.pid!);
+    return { single, batch: batch.latencies, batchCpuPerContainer: batch.startCpuMs / BATCH };
   } finally {
     reactor.kill();
     watcher.kill();
@@ -109,12 +139,18 @@ async function floorFigures(starts: Map<string, number>) {
   }
 }
 
+/** Heap used after each GC the benchmark asked for, MB: a leak shows there before RSS. */
+const heapAfterGc: number[] = [];
+
 async function gcRss(service: BenchService): Promise<number> {
   const before = service.lines.length;
   service.child.kill('SIGUSR2');
   for (let i = 0; i < 100; i++) {
     const line = service.lines.slice(before).find((l) => l['msg'] === 'memory after gc');
-    if (line) return Math.round((line['rssMb'] as number) * 10) / 10;
+    if (line) {
+      heapAfterGc.push(Math.round((line['heapUsedMb'] as number) * 10) / 10);
+      return Math.round((line['rssMb'] as number) * 10) / 10;
+    }
     await sleep(50);
   }
   throw new Error('the service did not report its memory');
@@ -149,12 +185,16 @@ async function main() {
   await sleep(500);
   const idleRss = await gcRss(service);
 
-  const single = await oneAtATime(starts, ttys);
-  const withService = await allAtOnce(starts, ttys);
+  const pid = service.child.pid!;
+  const single = await oneAtATime(starts, ttys, pid, service.mappings);
+  const withService = await allAtOnce(starts, ttys, pid);
   const batch = withService.latencies;
+  const busyRssNoGc = rssMb(pid);
   const busyRss = await gcRss(service);
-  const busyRssNoGc = rssMb(service.child.pid!);
+  const cpuBeforeRemoval = cpuMsOf(pid);
   await removeAll();
+  await foldersGone(service.mappings);
+  const batchCpuPerContainer = (withService.startCpuMs + cpuMsOf(pid) - cpuBeforeRemoval) / BATCH;
 
   // Leak check: lifecycles in rounds of 20 concurrent containers.
   let done = 0;
@@ -174,10 +214,19 @@ async function main() {
   const exitCode = await service.stop();
 
   const pct = (a: number, b: number) => `${Math.round((a / b - 1) * 1000) / 10}%`;
-  console.log(`start event → tty complete, one container at a time: ${summary(single)}`);
-  console.log(`  floor (bench/floorReactor.ts), one at a time: ${summary(floor.single)}`);
-  console.log(`start event → tty complete, ${BATCH} concurrent: ${summary(batch)}`);
-  console.log(`  floor (bench/floorReactor.ts), ${BATCH} concurrent: ${summary(floor.batch)}`);
+  const cpu = (ms: number) => `CPU ${ms.toFixed(2)} ms per container`;
+  console.log(
+    `start event → tty complete, one container at a time: ${summary(single.latencies)}; ${cpu(single.cpuPerContainer)} (start to clean-up)`,
+  );
+  console.log(
+    `  a minimal Node implementation (bench/floorReactor.ts), one at a time: ${summary(floor.single.latencies)}; ${cpu(floor.single.cpuPerContainer)} (no clean-up)`,
+  );
+  console.log(
+    `start event → tty complete, ${BATCH} concurrent: ${summary(batch)}; ${cpu(batchCpuPerContainer)} (start, files, die, clean-up; original 1.5-1.9)`,
+  );
+  console.log(
+    `  a minimal Node implementation, ${BATCH} concurrent: ${summary(floor.batch)}; ${cpu(floor.batchCpuPerContainer)} (start and files only)`,
+  );
   console.log(
     `batch of ${BATCH} wall time: engine alone ${Math.round(alone.ms)} ms, with the service ${Math.round(withService.ms)} ms (${pct(withService.ms, alone.ms)})`,
   );
@@ -187,6 +236,7 @@ async function main() {
   console.log(
     `RSS after GC over ${LIFECYCLES} lifecycles: after 100 ${rssAfter100} MB, after ${LIFECYCLES} ${rssAfterAll} MB (${pct(rssAfterAll, rssAfter100)})`,
   );
+  console.log(`heap used after each of those GCs: ${heapAfterGc.join(', ')} MB`);
   console.log(`service exit code ${exitCode}`);
 }
 

@@ -4,7 +4,7 @@
 // (BUILD_ENV=production) is a single executable application with Node.js
 // inside, for hosts that have none (scripts/sea.mjs).
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
@@ -69,6 +69,19 @@ const lazyModemDebug = {
   },
 };
 
+// V8 keeps the bundle's whole source in memory, and one character above
+// U+007F anywhere makes it a two-byte string: 8.4 MB instead of 4.2 MB in a
+// heap snapshot of the idle service. With charset 'ascii' esbuild escapes
+// every such character in code (strings, regular expressions, names); what
+// is left is inside the comments it keeps from dependencies, where a `?` in
+// its place changes nothing. Each UTF-16 unit becomes one `?`, so the source
+// map's columns still hold.
+function keepAsciiOnly(file) {
+  const source = readFileSync(file, 'utf8');
+  const ascii = source.replace(/[\u0080-\uffff]/g, '?');
+  if (ascii !== source) writeFileSync(file, ascii);
+}
+
 // Values that must not be committed, or that operators choose, come from the
 // build's environment. The secrets only ever live in the built file.
 const fromEnv = (name, fallback = '') => process.env[name] ?? fallback;
@@ -114,6 +127,7 @@ const commonOptions = {
   platform: 'node',
   target: 'node20',
   legalComments: 'none',
+  charset: 'ascii',
   define: {
     __GIT_COMMIT__: JSON.stringify(gitCommit()),
     __BUILD_TIME__: JSON.stringify(buildTime),
@@ -145,6 +159,7 @@ if (buildEnv === 'production') {
     },
     logOverride: { 'empty-import-meta': 'error' },
   });
+  keepAsciiOnly(bundle);
   buildSingleExecutable({ bundle, outfile, secrets: Object.values(buildSettings.authSecrets) });
 } else {
   result = await esbuild.build({
@@ -160,6 +175,7 @@ if (buildEnv === 'production') {
       js: "#!/usr/bin/env node\nimport { createRequire as __createRequire } from 'node:module';\nconst require = __createRequire(import.meta.url);",
     },
   });
+  keepAsciiOnly(outfile);
   chmodSync(outfile, 0o755);
 }
 // `BUILD_ANALYZE=1 make build` lists what the bundle is made of, biggest first.

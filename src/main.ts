@@ -14,7 +14,6 @@ import { HostDuties } from './hostDuties.js';
 import type { InstanceMetadata } from './metadata/instanceMetadata.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { noReporter, reportError, type ErrorReporter } from './observability/reporter.js';
-import { createSentryReporter } from './observability/sentry.js';
 import { composeService } from './composition.js';
 import { askedForVersion, versionText } from './version.js';
 import { errorMessage } from '../machines/shared.js';
@@ -34,7 +33,7 @@ function readConfig(): Config {
 }
 
 /** The inspector is loaded only when asked for, so a normal host pays nothing for it. */
-async function inspectorFor(config: Config, logger: ReturnType<typeof createLogger>) {
+async function inspectorFor(config: Config, logger: Logger) {
   if (config.inspectorPort === undefined) return undefined;
   const { startInspector } = await import('./observability/inspector.js');
   const inspector = await startInspector({ port: config.inspectorPort });
@@ -43,11 +42,13 @@ async function inspectorFor(config: Config, logger: ReturnType<typeof createLogg
   return inspector;
 }
 
-function createReporter(
+/** Sentry is loaded only when on (about 20 MB of resident memory otherwise spent for nothing). */
+async function createReporter(
   config: Config,
   logger: Logger,
-): { reporter: ErrorReporter; tagHost: (m: InstanceMetadata) => void } {
+): Promise<{ reporter: ErrorReporter; tagHost: (m: InstanceMetadata) => void }> {
   if (!config.sentryEnabled) return { reporter: noReporter, tagHost: () => {} };
+  const { createSentryReporter } = await import('./observability/sentry.js');
   const sentry = createSentryReporter({
     dsn: config.sentryDsn,
     release: gitCommit,
@@ -63,12 +64,12 @@ async function main(): Promise<void> {
     return;
   }
   const config = readConfig();
-  const logger = createLogger({ level: config.logLevel, pretty: config.logFormat === 'pretty' });
+  const logger = await createLogger({ level: config.logLevel, pretty: config.logFormat === 'pretty' });
   logger.info(
     { commit: gitCommit, appEnv: config.appEnv, root: config.root, dockerHost: describeDockerHost() },
     'host service starting',
   );
-  const { reporter, tagHost } = createReporter(config, logger);
+  const { reporter, tagHost } = await createReporter(config, logger);
   const docker = createDockerClient();
   const duties = new HostDuties({ config, logger, docker, onIdentity: tagHost });
 

@@ -2,9 +2,10 @@
  * Structured logs: JSON lines on stdout for journald, pretty only in
  * development (in-process and synchronous, so nothing is lost at exit).
  * Either way a record is one line; only an error's stack adds more.
+ * The pretty printer is loaded only when asked for: a host logs JSON and
+ * would keep it in memory for nothing.
  */
 import pino, { type Logger } from 'pino';
-import pretty from 'pino-pretty';
 
 /** Anything that could carry a credential, wherever it sits in a log object. */
 export const REDACTED_PATHS = [
@@ -41,14 +42,15 @@ export const REDACTED_PATHS = [
   '*.headers.authorization',
 ];
 
-export function createLogger(options: {
+export async function createLogger(options: {
   level: string;
   pretty: boolean;
   /** Where JSON lines go; stdout by default. */
   destination?: pino.DestinationStream;
-}): Logger {
+}): Promise<Logger> {
   const base = { level: options.level, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } };
   if (!options.pretty) return pino(base, options.destination ?? pino.destination({ sync: true }));
+  const { default: pretty } = await import('pino-pretty');
   return pino(
     base,
     pretty({

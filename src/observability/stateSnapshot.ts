@@ -49,16 +49,38 @@ export interface StateClock {
   enteredAt(actor: object): number | undefined;
 }
 
+/** Two state values alike: the same string, or objects with the same keys and alike children. */
+function sameStateValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(b).length) return false;
+  return keys.every(
+    (k) =>
+      Object.hasOwn(b, k) &&
+      sameStateValue((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]),
+  );
+}
+
+/**
+ * Runs on every inspection event of every actor, so it does as little as it
+ * can: other events are dropped on their type, and a state value is compared
+ * with the previous one in place (by identity first), never turned into text.
+ */
 export function createStateClock(now: () => number = Date.now): StateClock {
-  const seen = new WeakMap<object, { value: string; since: number }>();
+  const seen = new WeakMap<object, { value: unknown; since: number }>();
   return {
     inspect: {
       next: (event) => {
         if (event.type !== '@xstate.snapshot') return;
         const value = (event.snapshot as { value?: unknown }).value;
         if (value === undefined) return;
-        const key = JSON.stringify(value);
-        if (seen.get(event.actorRef)?.value !== key) seen.set(event.actorRef, { value: key, since: now() });
+        const entry = seen.get(event.actorRef);
+        if (entry === undefined) seen.set(event.actorRef, { value, since: now() });
+        else if (!sameStateValue(entry.value, value)) {
+          entry.value = value;
+          entry.since = now();
+        }
       },
     },
     enteredAt: (actor) => seen.get(actor)?.since,

@@ -15,6 +15,15 @@ export const READY_FILE = '.ready';
 const CONTAINER_ID = /^[0-9a-f]{12,128}$/;
 
 export class MappingFolders {
+  /**
+   * The DPI each folder holds with `.ready` beside it, as this process wrote
+   * them, fsynced and renamed. This object is the folders' one writer and
+   * every removal goes through it, so what it recorded is what is on disk.
+   * An entry is dropped before every write and kept only once the write
+   * succeeded: after a failure, or a restart, the next write is a full one.
+   */
+  private readonly dpiInPlace = new Map<string, number>();
+
   constructor(readonly root: string) {}
 
   folderOf(containerId: string): string {
@@ -32,6 +41,7 @@ export class MappingFolders {
   /** Makes the folder, then the host port and the TTY, durably; `tty` appears last. */
   async writeStartFiles(containerId: string, hostPort: number, tty: number): Promise<void> {
     const folder = this.folderOf(containerId);
+    this.dpiInPlace.delete(containerId);
     await writeFilesAtomic(
       [
         { file: path.join(folder, HOST_PORT_FILE), content: String(hostPort) },
@@ -41,16 +51,30 @@ export class MappingFolders {
     );
   }
 
-  /** `DPI` first, `.ready` last: the container starts reading when `.ready` appears. */
+  /**
+   * `DPI` first, `.ready` last: the container starts reading when `.ready`
+   * appears. What would not change a byte is not written again: a `.ready`
+   * already in place stays (the container waits for it once; a new `DPI` is
+   * still complete before the request is answered), and a DPI the folder
+   * already holds durably is not rewritten, since the request's answer only
+   * says what the file already says.
+   */
   async writeDpi(containerId: string, dpi: number): Promise<void> {
     const folder = this.folderOf(containerId);
-    await writeFilesAtomic([
-      { file: path.join(folder, DPI_FILE), content: String(dpi) },
-      { file: path.join(folder, READY_FILE), content: READY_FILE },
-    ]);
+    const inPlace = this.dpiInPlace.get(containerId);
+    if (inPlace === dpi) return;
+    this.dpiInPlace.delete(containerId);
+    const dpiFile = { file: path.join(folder, DPI_FILE), content: String(dpi) };
+    await writeFilesAtomic(
+      inPlace === undefined
+        ? [dpiFile, { file: path.join(folder, READY_FILE), content: READY_FILE }]
+        : [dpiFile],
+    );
+    this.dpiInPlace.set(containerId, dpi);
   }
 
   async remove(containerId: string): Promise<void> {
+    this.dpiInPlace.delete(containerId);
     await fs.rm(this.folderOf(containerId), { recursive: true, force: true });
   }
 

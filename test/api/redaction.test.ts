@@ -14,7 +14,7 @@ const credentials = {
   clientSecret: 'client-secret-3456',
 };
 
-function capture() {
+async function capture() {
   const lines: string[] = [];
   const destination = new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -22,12 +22,12 @@ function capture() {
       done();
     },
   });
-  return { logger: createLogger({ level: 'trace', pretty: false, destination }), lines };
+  return { logger: await createLogger({ level: 'trace', pretty: false, destination }), lines };
 }
 
 describe('secrets in log lines', () => {
-  it('redacts the request fields and credentials wherever they sit', () => {
-    const { logger, lines } = capture();
+  it('redacts the request fields and credentials wherever they sit', async () => {
+    const { logger, lines } = await capture();
     const body = {
       auth_secret: 'auth-secret-1234',
       access_token: 'access-5678',

@@ -5,7 +5,7 @@
 import { inspectWith } from '../support/inspection.js';
 import { Subject } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import { createActor, fromCallback, fromEventObservable, fromPromise } from 'xstate';
+import { createActor, fromCallback, fromEventObservable, fromPromise, type InspectionEvent } from 'xstate';
 import { containerMachine } from '../../machines/container/machine.js';
 import type { DockerObservation, FolderRecord } from '../../machines/events.js';
 import { hostMachine } from '../../machines/host/machine.js';
@@ -144,5 +144,40 @@ describe('stateSnapshotOf', () => {
       containers: [],
     });
     expect(renderStateTable(snapshot)).toContain('no containers');
+  });
+});
+
+describe('createStateClock', () => {
+  const snapshotEvent = (actorRef: object, value: unknown) =>
+    ({ type: '@xstate.snapshot', actorRef, snapshot: { value } }) as unknown as InspectionEvent;
+
+  it('keeps the entry time while the state value stays alike, in a new object or not', () => {
+    let t = 1000;
+    const clock = createStateClock(() => t);
+    const actor = {};
+    clock.inspect.next!(snapshotEvent(actor, { running: 'idle' }));
+    t = 2000;
+    clock.inspect.next!(snapshotEvent(actor, { running: 'idle' }));
+    clock.inspect.next!({ type: '@xstate.event', actorRef: actor } as unknown as InspectionEvent);
+    expect(clock.enteredAt(actor)).toBe(1000);
+  });
+
+  it('moves the entry time when any level of the value changes', () => {
+    let t = 1000;
+    const clock = createStateClock(() => t);
+    const host = {};
+    const service = {};
+    clock.inspect.next!(snapshotEvent(host, { serving: { engine: 'connected', api: 'listening' } }));
+    clock.inspect.next!(snapshotEvent(service, 'running'));
+    t = 2000;
+    clock.inspect.next!(snapshotEvent(host, { serving: { engine: 'reconnecting', api: 'listening' } }));
+    clock.inspect.next!(snapshotEvent(service, 'running'));
+    expect(clock.enteredAt(host)).toBe(2000);
+    expect(clock.enteredAt(service)).toBe(1000);
+    t = 3000;
+    clock.inspect.next!(snapshotEvent(host, { serving: { engine: 'reconnecting' } }));
+    clock.inspect.next!(snapshotEvent(service, 'stopping'));
+    expect(clock.enteredAt(host)).toBe(3000);
+    expect(clock.enteredAt(service)).toBe(3000);
   });
 });

@@ -1,0 +1,82 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DPI_FILE, MappingFolders, READY_FILE, TTY_FILE } from '../../src/resources/mappingFolders.js';
+
+const ID = 'a'.repeat(64);
+let root: string;
+let folders: MappingFolders;
+beforeEach(async () => {
+  root = fs.mkdtempSync(path.join(os.tmpdir(), 'hs-folders-'));
+  folders = new MappingFolders(root);
+  await folders.writeStartFiles(ID, 40000, 10);
+});
+afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
+
+// A rename puts a new inode in place: an unchanged inode means the file was not written again.
+const inode = (name: string) => fs.statSync(path.join(root, ID, name)).ino;
+const read = (name: string) => fs.readFileSync(path.join(root, ID, name), 'utf8');
+const leftovers = () => fs.readdirSync(path.join(root, ID)).filter((f) => f.endsWith('.tmp'));
+
+describe('mapping folders: DPI and .ready', () => {
+  it('writes DPI then .ready the first time', async () => {
+    await folders.writeDpi(ID, 96);
+    expect(read(DPI_FILE)).toBe('96');
+    expect(read(READY_FILE)).toBe('.ready');
+    expect(read(TTY_FILE)).toBe('10');
+  });
+
+  it('a new DPI replaces DPI and leaves .ready as it is', async () => {
+    await folders.writeDpi(ID, 96);
+    const ready = inode(READY_FILE);
+    const dpi = inode(DPI_FILE);
+    await folders.writeDpi(ID, 144);
+    expect(read(DPI_FILE)).toBe('144');
+    expect(inode(DPI_FILE)).not.toBe(dpi);
+    expect(inode(READY_FILE)).toBe(ready);
+    expect(leftovers()).toEqual([]);
+  });
+
+  it('the DPI the folder already holds is not written again', async () => {
+    await folders.writeDpi(ID, 96);
+    const dpi = inode(DPI_FILE);
+    await folders.writeDpi(ID, 96);
+    expect(inode(DPI_FILE)).toBe(dpi);
+    expect(read(DPI_FILE)).toBe('96');
+  });
+
+  it('a folder removed and made again gets .ready again', async () => {
+    await folders.writeDpi(ID, 96);
+    await folders.remove(ID);
+    await folders.writeStartFiles(ID, 40001, 11);
+    expect(fs.existsSync(path.join(root, ID, READY_FILE))).toBe(false);
+    await folders.writeDpi(ID, 96);
+    expect(read(DPI_FILE)).toBe('96');
+    expect(read(READY_FILE)).toBe('.ready');
+  });
+
+  it('after a failed write the next one writes both files', async () => {
+    await folders.writeDpi(ID, 96);
+    const ready = inode(READY_FILE);
+    // A folder where DPI should be: the rename onto it fails.
+    fs.rmSync(path.join(root, ID, DPI_FILE));
+    fs.mkdirSync(path.join(root, ID, DPI_FILE));
+    await expect(folders.writeDpi(ID, 144)).rejects.toThrow();
+    fs.rmdirSync(path.join(root, ID, DPI_FILE));
+    // The same value as the failed request: it is written, not taken as in place.
+    await folders.writeDpi(ID, 144);
+    expect(read(DPI_FILE)).toBe('144');
+    expect(inode(READY_FILE)).not.toBe(ready);
+    expect(leftovers()).toEqual([]);
+  });
+
+  it('a new process (a restart) writes both files the first time', async () => {
+    await folders.writeDpi(ID, 96);
+    const ready = inode(READY_FILE);
+    const restarted = new MappingFolders(root);
+    await restarted.writeDpi(ID, 96);
+    expect(inode(READY_FILE)).not.toBe(ready);
+    expect(read(DPI_FILE)).toBe('96');
+  });
+});
