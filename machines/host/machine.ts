@@ -50,6 +50,7 @@ import {
   type ResourceClaim,
 } from './resourceClaims.js';
 import { decideRelist, decideStop, reserveFolders, timeNanoOf } from './reconciliation.js';
+import { nextRequestWait, pendingTimerId, toContainerEvent, type RequestWaitFacts } from './routing.js';
 import { createTtyTable, ttysInUse, type TtyTable } from './ttyTable.js';
 import { errorMessage, notProvided, type MachineVoice } from '../shared.js';
 
@@ -141,46 +142,21 @@ export interface HostOutput {
   leftoverContainers: string[];
 }
 
-function toContainerEvent(requestId: string, request: ApiRequest) {
-  switch (request.kind) {
-    case 'setDpi':
-      return { type: 'dpi.set' as const, requestId, dpi: request.dpi };
-    case 'mountCloudStorage':
-      return {
-        type: 'cloudStorage.mount' as const,
-        requestId,
-        provider: request.provider,
-        credentials: request.credentials,
-      };
-  }
-}
-
 function containerForHostPort(context: HostContext, hostPort: number): TrackedContainer | undefined {
   const id = context.hostPorts[hostPort];
   return id === undefined ? undefined : context.containers[id];
 }
 
-function pendingTimerId(requestId: string): string {
-  return `request-expiry:${requestId}`;
-}
-
 type HostSelf = { getSnapshot(): { matches(value: unknown): boolean } };
 
-/**
- * The next delay of a waiting request, or undefined when it has waited long
- * enough. With the engine stream connected, a start would have arrived
- * within the short wait: a request waits longer only while some container is
- * still being set up (its host port may be the one asked for). Without the
- * stream, nothing can be known, so it waits the whole requestWaitMs.
- */
-function nextRequestWait(context: HostContext, self: HostSelf, waitedMs: number): number | undefined {
-  const left = context.requestWaitMs - waitedMs;
-  if (left <= 0) return undefined;
-  if (!self.getSnapshot().matches({ serving: { engine: 'connected' } })) return left;
-  const short = Math.min(context.connectedRequestWaitMs ?? context.requestWaitMs, left);
-  if (waitedMs === 0) return short;
-  const settingUp = Object.values(context.containers).some((c) => !c.acceptsRequests && !c.draining);
-  return settingUp ? short : undefined;
+/** What the request wait depends on (./routing.ts), read from the host's own state. */
+function requestWaitFacts(context: HostContext, self: HostSelf): RequestWaitFacts {
+  return {
+    requestWaitMs: context.requestWaitMs,
+    connectedRequestWaitMs: context.connectedRequestWaitMs,
+    engineConnected: self.getSnapshot().matches({ serving: { engine: 'connected' } }),
+    containerSettingUp: Object.values(context.containers).some((c) => !c.acceptsRequests && !c.draining),
+  };
 }
 
 function newTracked(ref: ContainerActorRef): TrackedContainer {
@@ -397,7 +373,7 @@ export const hostMachine = setup({
           return;
         }
         // The engine's start may not have been handled yet: wait for it, bounded.
-        const delay = nextRequestWait(context, self, 0) ?? 0;
+        const delay = nextRequestWait(requestWaitFacts(context, self), 0) ?? 0;
         enqueue.assign({
           pendingRequests: {
             ...context.pendingRequests,
@@ -414,7 +390,7 @@ export const hostMachine = setup({
       ({ context, enqueue, self }, event: Extract<HostEvent, { type: 'api.request.expired' }>) => {
         const pending = context.pendingRequests[event.requestId];
         if (pending === undefined) return;
-        const more = nextRequestWait(context, self, pending.waitedMs);
+        const more = nextRequestWait(requestWaitFacts(context, self), pending.waitedMs);
         if (more !== undefined) {
           enqueue.assign({
             pendingRequests: {
