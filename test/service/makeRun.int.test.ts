@@ -138,10 +138,11 @@ describe('make run, as a newcomer', () => {
       const second = makeRun(clone, again);
       running.push(second);
       await waitForLine(second, 'the API listening', (l) => l.includes('HTTPS API listening'), 120_000);
+      // Adopted as it was left: its folder kept, back in running with its TTY and DPI.
       await waitForLine(
         second,
-        'the container found again',
-        (l) => l.includes('tty 10 and host port'),
+        'the container adopted again',
+        (l) => l.includes('DPI written; the container is ready'),
         30_000,
       );
       await interrupt(second);
