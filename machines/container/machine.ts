@@ -45,6 +45,35 @@ import {
   type ContainerInput,
 } from './types.js';
 
+/**
+ * After a DPI write, whichever way it went, its request is answered; then on
+ * to `done` or `failed`, or to `detaching` when the service is stopping.
+ */
+function answeredThen<Done extends string, Failed extends string>(done: Done, failed: Failed) {
+  const replyFailed = {
+    type: 'replyDpiFailed' as const,
+    params: ({ event }: { event: { error: unknown } }) => ({ error: event.error }),
+  };
+  return {
+    onDone: [
+      {
+        guard: 'leaving' as const,
+        target: '#container.detaching' as const,
+        actions: ['replyDpiWritten', 'requestAnswered'] as const,
+      },
+      { target: done, actions: ['replyDpiWritten', 'requestAnswered'] as const },
+    ],
+    onError: [
+      {
+        guard: 'leaving' as const,
+        target: '#container.detaching' as const,
+        actions: [replyFailed, 'requestAnswered'] as const,
+      },
+      { target: failed, actions: [replyFailed, 'requestAnswered'] as const },
+    ],
+  };
+}
+
 export const containerMachine = setup({
   types: {
     context: {} as ContainerContext,
@@ -495,27 +524,7 @@ export const containerMachine = setup({
       invoke: {
         src: 'writeDpi',
         input: ({ context }) => ({ containerId: context.containerId, dpi: context.dpi! }),
-        onDone: [
-          { guard: 'leaving', target: 'detaching', actions: ['replyDpiWritten', 'requestAnswered'] },
-          { target: 'running', actions: ['replyDpiWritten', 'requestAnswered'] },
-        ],
-        onError: [
-          {
-            guard: 'leaving',
-            target: 'detaching',
-            actions: [
-              { type: 'replyDpiFailed', params: ({ event }) => ({ error: event.error }) },
-              'requestAnswered',
-            ],
-          },
-          {
-            target: 'ttyAssigned',
-            actions: [
-              { type: 'replyDpiFailed', params: ({ event }) => ({ error: event.error }) },
-              'requestAnswered',
-            ],
-          },
-        ],
+        ...answeredThen('#container.running', '#container.ttyAssigned'),
       },
     },
     running: {
@@ -545,31 +554,7 @@ export const containerMachine = setup({
           invoke: {
             src: 'writeDpi',
             input: ({ context }) => ({ containerId: context.containerId, dpi: context.dpi! }),
-            onDone: [
-              {
-                guard: 'leaving',
-                target: '#container.detaching',
-                actions: ['replyDpiWritten', 'requestAnswered'],
-              },
-              { target: 'idle', actions: ['replyDpiWritten', 'requestAnswered'] },
-            ],
-            onError: [
-              {
-                guard: 'leaving',
-                target: '#container.detaching',
-                actions: [
-                  { type: 'replyDpiFailed', params: ({ event }) => ({ error: event.error }) },
-                  'requestAnswered',
-                ],
-              },
-              {
-                target: 'idle',
-                actions: [
-                  { type: 'replyDpiFailed', params: ({ event }) => ({ error: event.error }) },
-                  'requestAnswered',
-                ],
-              },
-            ],
+            ...answeredThen('#container.running.idle', '#container.running.idle'),
           },
         },
       },
