@@ -228,6 +228,11 @@ export const containerMachine = setup({
       for (const mount of Object.values(context.mounts)) enqueue.sendTo(mount, { type: 'mount.detach' });
     }),
     markLeaving: assign({ leaving: true }),
+    /** The DPI to write next, and the request to answer once it is written. */
+    takeDpi: assign((_, event: { requestId: string; dpi: number }) => ({
+      dpi: event.dpi,
+      pendingRequestId: event.requestId,
+    })),
     /** A mount's answer to the webserver goes up to the host like the container's own. */
     forwardReply: sendParent((_, event: Extract<ContainerEvent, { type: 'api.reply' }>) => event),
   },
@@ -495,10 +500,7 @@ export const containerMachine = setup({
       on: {
         'dpi.set': {
           target: 'mounted',
-          actions: assign({
-            dpi: ({ event }) => event.dpi,
-            pendingRequestId: ({ event }) => event.requestId,
-          }),
+          actions: { type: 'takeDpi', params: ({ event }) => event },
         },
       },
       states: {
@@ -539,10 +541,7 @@ export const containerMachine = setup({
           on: {
             'dpi.set': {
               target: 'updatingDpi',
-              actions: assign({
-                dpi: ({ event }) => event.dpi,
-                pendingRequestId: ({ event }) => event.requestId,
-              }),
+              actions: { type: 'takeDpi', params: ({ event }) => event },
             },
           },
         },
