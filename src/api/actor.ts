@@ -60,7 +60,12 @@ export function apiServerActor({ config, logger, reporter, knownProviders, state
         logger.info({ reason: String(error) }, 'the HTTPS API stopped before it started');
         return;
       }
-      const message = `the HTTPS API could not start: ${errorMessage(error)}`;
+      // The common case on a host or a laptop: another service (often a second one of ours) holds the port.
+      const inUse = (error as NodeJS.ErrnoException).code === 'EADDRINUSE';
+      const hint = inUse
+        ? ` (port ${config.apiPort} is taken: is another host service running? HOST_SERVICE_PORT picks another)`
+        : '';
+      const message = `the HTTPS API could not start: ${errorMessage(error)}${hint}`;
       reportError(logger, reporter, new Error(message));
       sendBack({ type: 'host.stop', reason: { fatal: true, message } });
     });
