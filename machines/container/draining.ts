@@ -1,0 +1,64 @@
+/**
+ * `draining`: a container that died, or could not be set up, gives
+ * everything back. Its mounts unmount first, then its folder goes, and only
+ * then its TTY and host port: it ends `removed` when it died, `rejected`
+ * (holding nothing) when it still runs.
+ */
+import { assign } from 'xstate';
+import { errorMessage } from '../shared.js';
+import { containerSetup } from './setup.js';
+
+export const draining = containerSetup.createStateConfig({
+  entry: ['announceDraining', { type: 'answerInterruptedRequest', params: { why: 'it is going away' } }],
+  initial: 'unmounting',
+  states: {
+    // Each mount unmounts and removes its folder; each one's `mount.gone` shrinks the list.
+    unmounting: {
+      entry: 'stopMounts',
+      always: { guard: 'noMountsLeft', target: 'cleaningUp' },
+    },
+    cleaningUp: {
+      invoke: {
+        src: 'cleanUpContainer',
+        input: ({ context }) => ({ containerId: context.containerId, hostPort: context.hostPort }),
+        onDone: [
+          {
+            guard: 'ended',
+            target: '#container.removed',
+            actions: {
+              type: 'logStep',
+              params: {
+                message: 'container gone: its folder is removed, its TTY and host port released',
+              },
+            },
+          },
+          { target: '#container.rejected' },
+        ],
+        onError: [
+          {
+            guard: 'ended',
+            target: '#container.removed',
+            actions: {
+              type: 'reportError',
+              params: ({ event }) => ({ message: `clean-up incomplete: ${errorMessage(event.error)}` }),
+            },
+          },
+          {
+            target: '#container.rejected',
+            actions: {
+              type: 'reportError',
+              params: ({ event }) => ({ message: `clean-up incomplete: ${errorMessage(event.error)}` }),
+            },
+          },
+        ],
+      },
+    },
+  },
+  // The TTY and host port go back only once the folder is gone, so no newcomer meets stale files.
+  exit: 'releaseResources',
+  on: {
+    // Already draining: a die or a stop of the service only changes where we go next.
+    'container.died': { actions: assign({ ended: true }) },
+    'host.leaving': { actions: 'markLeaving' },
+  },
+});

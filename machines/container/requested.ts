@@ -1,0 +1,184 @@
+/**
+ * `requested`: from the engine's start to a container with its folder, host
+ * port and TTY. It is inspected (again, with backoff, when the engine fails),
+ * claims its TTY from the host, and writes its start files, unless its files
+ * from an earlier run are already right. Whatever is not a streaming
+ * container, or cannot be set up, goes to `draining` (or straight to
+ * `removed`, for the ECS agent).
+ */
+import { assign } from 'xstate';
+import { errorMessage } from '../shared.js';
+import { containerSetup } from './setup.js';
+import { INSPECTION_ATTEMPTS } from './types.js';
+
+export const requested = containerSetup.createStateConfig({
+  initial: 'inspecting',
+  states: {
+    inspecting: {
+      invoke: {
+        src: 'inspectContainer',
+        input: ({ context }) => ({ containerId: context.containerId }),
+        onDone: [
+          {
+            guard: {
+              type: 'inspectionSays',
+              params: ({ event }) => ({ verdict: event.output, kind: 'ignored' as const }),
+            },
+            target: '#container.removed',
+            actions: {
+              type: 'logStep',
+              params: { message: 'the ECS agent container is not ours; ignored' },
+            },
+          },
+          {
+            // Gone before it was set up, or (adopted) gone while the service was down: clean up what is there.
+            guard: {
+              type: 'inspectionSays',
+              params: ({ event }) => ({ verdict: event.output, kind: 'notRunning' as const }),
+            },
+            target: '#container.draining',
+            actions: [
+              assign({ ended: true }),
+              { type: 'logStep', params: { message: 'the container is not running; cleaning up' } },
+            ],
+          },
+          {
+            guard: {
+              type: 'inspectionSays',
+              params: ({ event }) => ({ verdict: event.output, kind: 'ready' as const }),
+            },
+            target: 'claiming',
+            actions: assign(({ event }) =>
+              event.output.kind === 'ready'
+                ? {
+                    name: event.output.name,
+                    startedAtMs: event.output.startedAtMs,
+                    hostPort: event.output.hostPort,
+                  }
+                : {},
+            ),
+          },
+          {
+            target: '#container.draining',
+            actions: [
+              assign(({ event }) =>
+                event.output.kind === 'unusable'
+                  ? { name: event.output.name, error: event.output.reason }
+                  : {},
+              ),
+              // A build container or another service on the host: not ours, nothing is wrong.
+              {
+                type: 'logWarning',
+                params: ({ context }) => ({
+                  message: `not a streaming container: ${context.error ?? ''}`,
+                }),
+              },
+            ],
+          },
+        ],
+        onError: [
+          {
+            guard: 'mayInspectAgain',
+            target: 'waitingToInspectAgain',
+            actions: [
+              assign({ inspectionFailures: ({ context }) => context.inspectionFailures + 1 }),
+              {
+                type: 'logStep',
+                params: ({ event }) => ({
+                  message: `inspection failed, trying again: ${errorMessage(event.error)}`,
+                }),
+              },
+            ],
+          },
+          {
+            target: '#container.draining',
+            actions: [
+              assign({
+                error: ({ event }) =>
+                  `inspection failed ${INSPECTION_ATTEMPTS} times: ${errorMessage(event.error)}`,
+              }),
+              { type: 'reportError', params: ({ context }) => ({ message: context.error ?? '' }) },
+            ],
+          },
+        ],
+      },
+    },
+    waitingToInspectAgain: {
+      after: { inspectionRetry: 'inspecting' },
+    },
+    claiming: {
+      entry: 'claimResources',
+      on: {
+        'resources.granted': [
+          {
+            // Two folders of an earlier run claimed the same TTY and this one lost it.
+            guard: { type: 'lostAdoptedTty', params: ({ event }) => event },
+            target: 'writingFiles',
+            actions: [
+              assign({ tty: ({ event }) => event.tty }),
+              {
+                type: 'reportError',
+                params: ({ context, event }) => ({
+                  message: `TTY ${context.adopted?.tty} is held by another container; moved to TTY ${event.tty}`,
+                }),
+              },
+            ],
+          },
+          // Adopted with its files already right: nothing to rewrite, so a restart costs no fsyncs.
+          {
+            guard: { type: 'adoptedFilesAndDpiCurrent', params: ({ event }) => event },
+            target: '#container.running',
+            actions: assign({
+              tty: ({ event }) => event.tty,
+              dpi: ({ context }) => context.adopted?.dpi,
+            }),
+          },
+          {
+            guard: { type: 'adoptedFilesCurrent', params: ({ event }) => event },
+            target: '#container.ttyAssigned',
+            actions: assign({ tty: ({ event }) => event.tty }),
+          },
+          { target: 'writingFiles', actions: assign({ tty: ({ event }) => event.tty }) },
+        ],
+        'resources.denied': {
+          target: '#container.draining',
+          actions: [
+            assign({ error: ({ event }) => event.reason }),
+            { type: 'reportError', params: ({ event }) => ({ message: event.reason }) },
+          ],
+        },
+      },
+    },
+    writingFiles: {
+      on: { 'host.leaving': { actions: 'markLeaving' } },
+      invoke: {
+        src: 'writeStartFiles',
+        input: ({ context }) => ({
+          containerId: context.containerId,
+          hostPort: context.hostPort!,
+          tty: context.tty!,
+        }),
+        onDone: [
+          { guard: 'leaving', target: '#container.detaching' },
+          // An adopted container that had its DPI keeps running as it was.
+          {
+            guard: 'hadDpi',
+            target: '#container.running',
+            actions: assign({ dpi: ({ context }) => context.adopted?.dpi }),
+          },
+          { target: '#container.ttyAssigned' },
+        ],
+        // A failed write is drained whatever happens next: the folder is incomplete.
+        onError: {
+          target: '#container.draining',
+          actions: [
+            assign({
+              error: ({ event }) => `writing the start files failed: ${errorMessage(event.error)}`,
+            }),
+            { type: 'reportError', params: ({ context }) => ({ message: context.error ?? '' }) },
+          ],
+        },
+      },
+    },
+  },
+});

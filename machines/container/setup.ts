@@ -1,0 +1,281 @@
+/**
+ * What the container machine (./machine.ts) is made of: the placeholders that
+ * src/ supplies (`containerMachineWith`), its actions, guards and delays, and
+ * the context a container starts with. The states that use them, and what
+ * each state means, are in ./machine.ts.
+ */
+import { assign, enqueueActions, fromPromise, sendParent, setup } from 'xstate';
+import { timeNanoToMs } from '../events.js';
+import { mountMachine } from '../mount/machine.js';
+import { errorMessage, notProvided } from '../shared.js';
+import type { InspectionVerdict } from './inspection.js';
+import {
+  INSPECTION_ATTEMPTS,
+  INSPECTION_RETRY_BASE_MS,
+  MAX_QUEUED_DPI,
+  type ContainerContext,
+  type ContainerEvent,
+  type ContainerInput,
+} from './types.js';
+
+/** Where a container has its folder and is not going away: mounts may be asked for. */
+const MOUNTABLE_STATES = ['ttyAssigned', 'mounted', 'running'] as const;
+
+function describeState(value: unknown): string {
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+export const containerSetup = setup({
+  types: {
+    context: {} as ContainerContext,
+    events: {} as ContainerEvent,
+    input: {} as ContainerInput,
+  },
+  actors: {
+    mount: mountMachine,
+    /** Inspects and classifies (./inspection.ts): the event's payload is never trusted. */
+    inspectContainer: fromPromise<InspectionVerdict, { containerId: string }>(
+      notProvided('inspectContainer'),
+    ),
+    /** Makes the folder and writes `hostPort_for_my_32262_tcp`, then `tty`. */
+    writeStartFiles: fromPromise<void, { containerId: string; hostPort: number; tty: number }>(
+      notProvided('writeStartFiles'),
+    ),
+    /** Writes `DPI`, then `.ready`. */
+    writeDpi: fromPromise<void, { containerId: string; dpi: number }>(notProvided('writeDpi')),
+    /** Deletes the folder and unmounts cloud storage; every step attempted. */
+    cleanUpContainer: fromPromise<void, { containerId: string; hostPort: number | undefined }>(
+      notProvided('cleanUpContainer'),
+    ),
+  },
+  actions: {
+    /** Logs and reports (Sentry) a failure of this container. */
+    reportError: (_, _params: { message: string }) => {},
+    /** Logs a step of the lifecycle at info level. */
+    logStep: (_, _params: { message: string }) => {},
+    /** One warn line: worth knowing, nothing for a person to do. */
+    logWarning: (_, _params: { message: string }) => {},
+    claimResources: sendParent(({ context }) => ({
+      type: 'resources.claim' as const,
+      containerId: context.containerId,
+      hostPort: context.hostPort!,
+      startedAtMs: context.startedAtMs!,
+    })),
+    /** Tells the host that requests for this host port may now come here. */
+    announceDraining: sendParent(({ context }) => ({
+      type: 'container.draining' as const,
+      containerId: context.containerId,
+    })),
+    announceAcceptingRequests: sendParent(({ context }) => ({
+      type: 'container.acceptingRequests' as const,
+      containerId: context.containerId,
+      hostPort: context.hostPort!,
+    })),
+    releaseResources: sendParent(({ context }) => ({
+      type: 'resources.release' as const,
+      containerId: context.containerId,
+    })),
+    announceRemoved: sendParent(({ context }) => ({
+      type: 'container.removed' as const,
+      containerId: context.containerId,
+    })),
+    announceDetached: sendParent(({ context }) => ({
+      type: 'container.detached' as const,
+      containerId: context.containerId,
+    })),
+    refuseDpi: sendParent(({ context, self }, event: Extract<ContainerEvent, { type: 'dpi.set' }>) => ({
+      type: 'api.reply' as const,
+      requestId: event.requestId,
+      status: 406 as const,
+      error: `container ${context.containerId} cannot take a DPI while ${describeState(self.getSnapshot().value)}`,
+    })),
+    /** Requests caught mid-write or waiting by the drain or a stop still get their answers. */
+    answerInterruptedRequest: enqueueActions(({ context, enqueue }, params: { why: string }) => {
+      const owed = [context.pendingRequestId, ...context.queuedDpi.map((q) => q.requestId)];
+      for (const requestId of owed) {
+        if (requestId === undefined) continue;
+        enqueue.sendParent({
+          type: 'api.reply',
+          requestId,
+          status: 406,
+          error: `container ${context.containerId}: ${params.why}`,
+        });
+      }
+      enqueue.assign({ pendingRequestId: undefined, queuedDpi: [] });
+    }),
+    queueDpi: enqueueActions(({ context, enqueue }, event: Extract<ContainerEvent, { type: 'dpi.set' }>) => {
+      if (context.queuedDpi.length >= MAX_QUEUED_DPI) {
+        enqueue.sendParent({
+          type: 'api.reply',
+          requestId: event.requestId,
+          status: 406,
+          error: `container ${context.containerId} already has ${MAX_QUEUED_DPI} DPI requests waiting`,
+        });
+        return;
+      }
+      enqueue.assign({
+        queuedDpi: [...context.queuedDpi, { requestId: event.requestId, dpi: event.dpi }],
+      });
+    }),
+    takeQueuedDpi: assign(({ context }) => ({
+      dpi: context.queuedDpi[0]?.dpi,
+      pendingRequestId: context.queuedDpi[0]?.requestId,
+      queuedDpi: context.queuedDpi.slice(1),
+    })),
+    replyDpiWritten: sendParent(({ context }) => ({
+      type: 'api.reply' as const,
+      requestId: context.pendingRequestId ?? '',
+      status: 200 as const,
+      result: `DPI of container ${context.containerId} set to ${context.dpi}`,
+    })),
+    replyDpiFailed: sendParent(({ context }, params: { error: unknown }) => ({
+      type: 'api.reply' as const,
+      requestId: context.pendingRequestId ?? '',
+      status: 406 as const,
+      error: `could not write the DPI: ${errorMessage(params.error)}`,
+    })),
+    // Not an exit action: exits run before transition actions, and the reply still needs the id.
+    requestAnswered: assign({ pendingRequestId: undefined }),
+    startOrRefuseMount: enqueueActions(
+      ({ context, enqueue, self }, event: Extract<ContainerEvent, { type: 'cloudStorage.mount' }>) => {
+        const refuse = (error: string) =>
+          enqueue.sendParent({ type: 'api.reply', requestId: event.requestId, status: 406, error });
+        const snapshot = self.getSnapshot();
+        if (!MOUNTABLE_STATES.some((state) => snapshot.matches(state))) {
+          refuse(
+            `container ${context.containerId} cannot mount cloud storage while ${describeState(snapshot.value)}`,
+          );
+          return;
+        }
+        if (context.mounts[event.provider] !== undefined) {
+          refuse(`${event.provider} is already mounted for host port ${context.hostPort}`);
+          return;
+        }
+        enqueue.assign({
+          mounts: ({ context, spawn }) => ({
+            ...context.mounts,
+            [event.provider]: spawn('mount', {
+              id: `mount:${event.provider}`,
+              input: {
+                containerId: context.containerId,
+                hostPort: context.hostPort!,
+                provider: event.provider,
+                requestId: event.requestId,
+                credentials: event.credentials,
+              },
+            }),
+          }),
+        });
+      },
+    ),
+    forgetMount: assign(({ context }, event: Extract<ContainerEvent, { type: 'mount.gone' }>) => {
+      const { [event.provider]: _gone, ...rest } = context.mounts;
+      return { mounts: rest };
+    }),
+    stopMounts: enqueueActions(({ context, enqueue }) => {
+      for (const mount of Object.values(context.mounts)) enqueue.sendTo(mount, { type: 'mount.stop' });
+    }),
+    detachMounts: enqueueActions(({ context, enqueue }) => {
+      for (const mount of Object.values(context.mounts)) enqueue.sendTo(mount, { type: 'mount.detach' });
+    }),
+    markLeaving: assign({ leaving: true }),
+    /** The DPI to write next, and the request to answer once it is written. */
+    takeDpi: assign((_, event: { requestId: string; dpi: number }) => ({
+      dpi: event.dpi,
+      pendingRequestId: event.requestId,
+    })),
+    /** A mount's answer to the webserver goes up to the host like the container's own. */
+    forwardReply: sendParent((_, event: Extract<ContainerEvent, { type: 'api.reply' }>) => event),
+  },
+  guards: {
+    inspectionSays: (_, params: { verdict: InspectionVerdict; kind: InspectionVerdict['kind'] }) =>
+      params.verdict.kind === params.kind,
+    /** A die older than this container's start belongs to an earlier life of the same id. */
+    isCurrentDeath: ({ context }, event: { timeNano: string }) =>
+      context.startedAtMs === undefined || timeNanoToMs(event.timeNano) >= context.startedAtMs,
+    ended: ({ context }) => context.ended,
+    leaving: ({ context }) => context.leaving,
+    lostAdoptedTty: ({ context }, event: { tty: number }) =>
+      context.adopted?.tty !== undefined && context.adopted.tty !== event.tty,
+    adoptedFilesCurrent: ({ context }, event: { tty: number }) =>
+      context.adopted?.tty === event.tty && context.adopted.hostPort === context.hostPort,
+    adoptedFilesAndDpiCurrent: ({ context }, event: { tty: number }) =>
+      context.adopted?.tty === event.tty &&
+      context.adopted.hostPort === context.hostPort &&
+      context.adopted.ready &&
+      context.adopted.dpi !== undefined,
+    hadDpi: ({ context }) => context.adopted?.ready === true && context.adopted.dpi !== undefined,
+    noMountsLeft: ({ context }) => Object.keys(context.mounts).length === 0,
+    hasQueuedDpi: ({ context }) => context.queuedDpi.length > 0,
+    mayInspectAgain: ({ context }) => context.inspectionFailures + 1 < INSPECTION_ATTEMPTS,
+  },
+  delays: {
+    dpiTimeout: ({ context }) => context.dpiTimeoutMs,
+    inspectionRetry: ({ context }) => context.inspectionRetryBaseMs * 2 ** (context.inspectionFailures - 1),
+  },
+});
+
+type ContainerConfig = Parameters<typeof containerSetup.createMachine>[0];
+
+/** Mounts that an earlier run left serving for an adopted container are its children from the start. */
+export const containerContext: ContainerConfig['context'] = ({ input, spawn }) => ({
+  containerId: input.containerId,
+  name: undefined,
+  hostPort: undefined,
+  tty: undefined,
+  dpi: undefined,
+  startedAtMs: undefined,
+  error: undefined,
+  pendingRequestId: undefined,
+  queuedDpi: [],
+  ended: false,
+  leaving: false,
+  dpiTimeoutMs: input.dpiTimeoutMs,
+  inspectionFailures: 0,
+  inspectionRetryBaseMs: input.inspectionRetryBaseMs ?? INSPECTION_RETRY_BASE_MS,
+  adopted: input.adopted,
+  // Still served by the rclone an earlier run started: watched from now on, unmounted if the container is gone.
+  mounts: Object.fromEntries(
+    (input.adopted?.hostPort === undefined ? [] : (input.adopted.mounts ?? [])).map((provider) => [
+      provider,
+      spawn('mount', {
+        id: `mount:${provider}`,
+        input: {
+          containerId: input.containerId,
+          hostPort: input.adopted!.hostPort!,
+          provider,
+          adopted: true,
+        },
+      }),
+    ]),
+  ),
+});
+
+/**
+ * After a DPI write, whichever way it went, its request is answered; then on
+ * to `done` or `failed`, or to `detaching` when the service is stopping.
+ */
+export function answeredThen<Done extends string, Failed extends string>(done: Done, failed: Failed) {
+  const replyFailed = {
+    type: 'replyDpiFailed' as const,
+    params: ({ event }: { event: { error: unknown } }) => ({ error: event.error }),
+  };
+  return {
+    onDone: [
+      {
+        guard: 'leaving' as const,
+        target: '#container.detaching' as const,
+        actions: ['replyDpiWritten', 'requestAnswered'] as const,
+      },
+      { target: done, actions: ['replyDpiWritten', 'requestAnswered'] as const },
+    ],
+    onError: [
+      {
+        guard: 'leaving' as const,
+        target: '#container.detaching' as const,
+        actions: [replyFailed, 'requestAnswered'] as const,
+      },
+      { target: failed, actions: [replyFailed, 'requestAnswered'] as const },
+    ],
+  };
+}

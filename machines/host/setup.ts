@@ -1,0 +1,313 @@
+/**
+ * What the host machine (./machine.ts) is made of: the placeholders that src/
+ * supplies (`hostMachineWith`), its actions, guards and delays, and the
+ * context it starts with. The states that use them, and what each state
+ * means, are in ./machine.ts; the pure decisions the actions apply are in
+ * ./tracking.ts, ./resourceClaims.ts, ./reconciliation.ts and ./routing.ts.
+ */
+import {
+  assign,
+  enqueueActions,
+  fromCallback,
+  fromEventObservable,
+  fromPromise,
+  setup,
+  type EventObject,
+} from 'xstate';
+import type { Observable } from 'rxjs';
+import { containerMachine } from '../container/machine.js';
+import { ECS_AGENT_NAME, type ApiReply, type DockerObservation, type FolderRecord } from '../events.js';
+import { notProvided } from '../shared.js';
+import { claimResources, markDiedByList, releaseResources } from './resourceClaims.js';
+import { decideRelist, decideStop, reserveFolders, timeNanoOf } from './reconciliation.js';
+import { nextRequestWait, pendingTimerId, toContainerEvent } from './routing.js';
+import {
+  apiServerOf,
+  applyClaimResult,
+  containerForHostPort,
+  requestWaitFacts,
+  withContainerSpawned,
+  withoutAdoptable,
+  withRestartPending,
+} from './tracking.js';
+import { createTtyTable } from './ttyTable.js';
+import type { HostContext, HostEvent, HostInput, HostOutput, RunningContainers } from './types.js';
+
+const DEFAULT_HANDSHAKE_TIMEOUT_MS = 120_000;
+const DEFAULT_HANDSHAKE_RETRY_MS = 1000;
+const MAX_HANDSHAKE_RETRY_MS = 30_000;
+
+export const hostSetup = setup({
+  types: {
+    context: {} as HostContext,
+    events: {} as HostEvent,
+    input: {} as HostInput,
+    output: {} as HostOutput,
+  },
+  actors: {
+    container: containerMachine,
+    /** Root check, folders, reconciliation with what a previous run left. */
+    prepareHost: fromPromise<{ folders: FolderRecord[] }, void>(notProvided('prepareHost')),
+    handshake: fromPromise<{ authToken: string }, void>(notProvided('handshake')),
+    dockerEvents: fromEventObservable<DockerObservation, void>(
+      notProvided('dockerEvents') as () => Observable<DockerObservation>,
+    ),
+    /** The HTTPS API: sends `api.request` events up, receives `api.reply` events. */
+    apiServer: fromCallback<ApiReply & EventObject, void>(notProvided('apiServer')),
+    heartbeats: fromCallback<EventObject, { authToken: string }>(notProvided('heartbeats')),
+    /** At stop: the ids of the running containers, within a short deadline. */
+    listRunningContainers: fromPromise<RunningContainers, void>(notProvided('listRunningContainers')),
+    /** Production starts the ECS agent once the webserver knows the host; elsewhere there is none. */
+    startEcsAgent: fromPromise<void, void>(async () => {}),
+  },
+  actions: {
+    reportError: (_, _params: { message: string }) => {},
+    logStep: (_, _params: { message: string }) => {},
+    logWarning: (_, _params: { message: string }) => {},
+
+    trackStart: enqueueActions(
+      ({ context, enqueue }, event: Extract<HostEvent, { type: 'docker.start' }>) => {
+        if (event.name === ECS_AGENT_NAME) return;
+        const tracked = context.containers[event.containerId];
+        if (tracked === undefined) {
+          enqueue.assign({
+            containers: ({ context, spawn }) =>
+              withContainerSpawned(context, event.containerId, (o) => spawn('container', o)),
+          });
+          enqueue.assign({ adoptable: ({ context }) => withoutAdoptable(context, event.containerId) });
+        } else if (tracked.draining) {
+          enqueue.assign({ containers: withRestartPending(context, event.containerId) });
+        }
+        // Otherwise a replayed or re-listed start of a container we already follow.
+      },
+    ),
+    trackDeath: enqueueActions(({ context, enqueue }, event: Extract<HostEvent, { type: 'docker.die' }>) => {
+      const tracked = context.containers[event.containerId];
+      if (tracked === undefined) return;
+      enqueue.sendTo(tracked.ref, { type: 'container.died', timeNano: event.timeNano });
+    }),
+    /**
+     * A re-list is a newer observation than any start it finds missing only if
+     * the container started before the list was asked for (same host clock).
+     */
+    reconcileWithList: enqueueActions(
+      ({ context, enqueue }, event: Extract<HostEvent, { type: 'docker.listed' }>) => {
+        const decision = decideRelist(context.containers, context.adoptable, event.running, event.listedAtMs);
+        // Every folder of an earlier run becomes an actor now: inspection tells it to resume or to clean up.
+        for (const containerId of decision.spawn) {
+          enqueue.assign({
+            containers: ({ context, spawn }) =>
+              withContainerSpawned(context, containerId, (o) => spawn('container', o)),
+          });
+        }
+        enqueue.assign({ adoptable: {} });
+        for (const containerId of decision.died) {
+          enqueue.sendTo(context.containers[containerId]!.ref, {
+            type: 'container.died',
+            timeNano: timeNanoOf(event.listedAtMs),
+          });
+        }
+        // What these hold comes back soon: claims wait for it rather than take higher numbers.
+        const died = [...decision.adoptedButGone, ...decision.died];
+        enqueue.assign({ diedByList: ({ context }) => markDiedByList(context, died).diedByList });
+      },
+    ),
+    /** Reserves what the folders of an earlier run hold (./reconciliation.ts). */
+    reserveAdoptedResources: assign(({ context }, params: { folders: FolderRecord[] }) =>
+      reserveFolders(context.ttyTable, context.hostPorts, params.folders),
+    ),
+    grantResources: enqueueActions(
+      ({ context, enqueue }, event: Extract<HostEvent, { type: 'resources.claim' }>) => {
+        const tracked = context.containers[event.containerId];
+        if (tracked === undefined) return;
+        enqueue.assign({
+          containers: {
+            ...context.containers,
+            [event.containerId]: { ...tracked, startedAtMs: event.startedAtMs },
+          },
+        });
+        const claim = { containerId: event.containerId, hostPort: event.hostPort };
+        applyClaimResult(context, claimResources(context, claim), enqueue);
+      },
+    ),
+    /**
+     * Draining from its `container.draining` until it gives its resources
+     * back; then it is removed at once, or parked as rejected holding nothing.
+     */
+    markDraining: assign(
+      ({ context }, event: Extract<HostEvent, { type: 'container.draining' | 'resources.release' }>) => {
+        const tracked = context.containers[event.containerId];
+        if (tracked === undefined) return {};
+        const draining = event.type === 'container.draining';
+        return { containers: { ...context.containers, [event.containerId]: { ...tracked, draining } } };
+      },
+    ),
+    releaseResources: enqueueActions(
+      ({ context, enqueue }, event: Extract<HostEvent, { type: 'resources.release' }>) => {
+        applyClaimResult(context, releaseResources(context, event.containerId), enqueue);
+      },
+    ),
+    forgetContainer: enqueueActions(
+      (
+        { context, enqueue },
+        event: Extract<HostEvent, { type: 'container.removed' | 'container.detached' }>,
+      ) => {
+        const tracked = context.containers[event.containerId];
+        if (tracked === undefined) return;
+        // It holds nothing by now; a claim of its own that still waited, or a mark of a list, goes with it.
+        // A detached container still holds its TTY and host port (the service is stopping): nothing goes back.
+        if (event.type === 'container.removed') {
+          applyClaimResult(context, releaseResources(context, event.containerId), enqueue);
+        }
+        enqueue.stopChild(tracked.ref);
+        const { [event.containerId]: _gone, ...rest } = context.containers;
+        enqueue.assign({ containers: rest });
+        if (tracked.restartPending) {
+          enqueue.assign({
+            containers: ({ context, spawn }) =>
+              withContainerSpawned(context, event.containerId, (o) => spawn('container', o)),
+          });
+        }
+      },
+    ),
+    routeRequest: enqueueActions(
+      ({ context, enqueue, self }, event: Extract<HostEvent, { type: 'api.request' }>) => {
+        const target = containerForHostPort(context, event.request.hostPort);
+        if (target?.acceptsRequests) {
+          enqueue.sendTo(target.ref, toContainerEvent(event.requestId, event.request));
+          return;
+        }
+        // The engine's start may not have been handled yet: wait for it, bounded.
+        const delay = nextRequestWait(requestWaitFacts(context, self), 0) ?? 0;
+        enqueue.assign({
+          pendingRequests: {
+            ...context.pendingRequests,
+            [event.requestId]: { requestId: event.requestId, request: event.request, waitedMs: delay },
+          },
+        });
+        enqueue.raise(
+          { type: 'api.request.expired', requestId: event.requestId },
+          { id: pendingTimerId(event.requestId), delay },
+        );
+      },
+    ),
+    expireRequest: enqueueActions(
+      ({ context, enqueue, self }, event: Extract<HostEvent, { type: 'api.request.expired' }>) => {
+        const pending = context.pendingRequests[event.requestId];
+        if (pending === undefined) return;
+        const more = nextRequestWait(requestWaitFacts(context, self), pending.waitedMs);
+        if (more !== undefined) {
+          enqueue.assign({
+            pendingRequests: {
+              ...context.pendingRequests,
+              [event.requestId]: { ...pending, waitedMs: pending.waitedMs + more },
+            },
+          });
+          enqueue.raise(
+            { type: 'api.request.expired', requestId: event.requestId },
+            { id: pendingTimerId(event.requestId), delay: more },
+          );
+          return;
+        }
+        const { [event.requestId]: _expired, ...rest } = context.pendingRequests;
+        enqueue.assign({ pendingRequests: rest });
+        const api = apiServerOf(self);
+        if (api === undefined) return;
+        enqueue.sendTo(api, {
+          type: 'api.reply',
+          requestId: event.requestId,
+          status: 406,
+          error: `no container with host port ${pending.request.hostPort} after waiting ${pending.waitedMs} ms`,
+        });
+      },
+    ),
+    acceptRequests: enqueueActions(
+      ({ context, enqueue }, event: Extract<HostEvent, { type: 'container.acceptingRequests' }>) => {
+        const tracked = context.containers[event.containerId];
+        if (tracked === undefined) return;
+        enqueue.assign({
+          containers: { ...context.containers, [event.containerId]: { ...tracked, acceptsRequests: true } },
+        });
+        const waiting = Object.values(context.pendingRequests).filter(
+          (p) => p.request.hostPort === event.hostPort,
+        );
+        if (waiting.length === 0) return;
+        const pendingRequests = { ...context.pendingRequests };
+        for (const { requestId, request } of waiting) {
+          delete pendingRequests[requestId];
+          enqueue.cancel(pendingTimerId(requestId));
+          enqueue.sendTo(tracked.ref, toContainerEvent(requestId, request));
+        }
+        enqueue.assign({ pendingRequests });
+      },
+    ),
+    relayReply: enqueueActions(({ enqueue, self }, event: Extract<HostEvent, { type: 'api.reply' }>) => {
+      const api = apiServerOf(self);
+      if (api !== undefined) enqueue.sendTo(api, event);
+    }),
+    answerPendingRequests: enqueueActions(({ context, enqueue, self }) => {
+      const api = apiServerOf(self);
+      for (const { requestId } of Object.values(context.pendingRequests)) {
+        enqueue.cancel(pendingTimerId(requestId));
+        if (api !== undefined) {
+          enqueue.sendTo(api, {
+            type: 'api.reply',
+            requestId,
+            status: 406,
+            error: 'the host service is shutting down',
+          });
+        }
+      }
+      enqueue.assign({ pendingRequests: {} });
+    }),
+    /**
+     * At stop: a container the engine listed as running (or every one, when
+     * the engine did not answer) is let go with everything it holds; one that
+     * is not running any more and started before the list was asked for is
+     * drained as dead.
+     */
+    letGoOfContainers: enqueueActions(
+      ({ context, enqueue }, params: { running: string[] | undefined; listedAtMs: number }) => {
+        const decision = decideStop(context.containers, params.running, params.listedAtMs);
+        for (const id of decision.leaving)
+          enqueue.sendTo(context.containers[id]!.ref, { type: 'host.leaving' });
+        for (const id of decision.dead) {
+          enqueue.sendTo(context.containers[id]!.ref, {
+            type: 'container.died',
+            timeNano: timeNanoOf(params.listedAtMs),
+          });
+        }
+      },
+    ),
+  },
+  guards: {
+    noContainersLeft: ({ context }) => Object.keys(context.containers).length === 0,
+  },
+  delays: {
+    drainTimeout: ({ context }) => context.drainTimeoutMs,
+    handshakeTimeout: ({ context }) => context.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+    handshakeBackoff: ({ context }) =>
+      Math.min(
+        (context.handshakeRetryMs ?? DEFAULT_HANDSHAKE_RETRY_MS) *
+          2 ** Math.max(0, context.handshakeFailures - 1),
+        MAX_HANDSHAKE_RETRY_MS,
+      ),
+  },
+});
+
+type HostConfig = Parameters<typeof hostSetup.createMachine>[0];
+
+export const hostContext: HostConfig['context'] = ({ input }) => ({
+  ...input,
+  ttyTable: createTtyTable(input.ttyCount),
+  hostPorts: {},
+  containers: {},
+  pendingRequests: {},
+  adoptable: {},
+  diedByList: {},
+  deferredClaims: [],
+  authToken: undefined,
+  stopReason: undefined,
+  handshakeFailures: 0,
+  lastHandshakeError: undefined,
+});

@@ -1,0 +1,89 @@
+/** What the host actor takes, holds, exchanges and returns. */
+import type { ContainerActorRef, ContainerToHostEvent } from '../container/machine.js';
+import type { ApiRequest, DockerObservation, FolderRecord } from '../events.js';
+import type { ResourceClaim } from './resourceClaims.js';
+import type { TtyTable } from './ttyTable.js';
+
+export interface HostInput {
+  ttyCount: number;
+  /** How long a container may wait for its DPI before it is reported. */
+  dpiTimeoutMs: number;
+  /** How long an API request may wait for its container to appear. */
+  requestWaitMs: number;
+  /**
+   * While the engine stream is connected and no container is being set up,
+   * how long a request waits for a start that may still be on its way
+   * (default: requestWaitMs). A start on its way extends it, up to requestWaitMs.
+   */
+  connectedRequestWaitMs?: number;
+  /** How long stopping (dead containers draining, live ones detaching) may take before the host stops regardless. */
+  drainTimeoutMs: number;
+  /** How long the handshake may keep failing before the host gives up (fatal). */
+  handshakeTimeoutMs?: number;
+  /** The first delay between handshake attempts; doubled after each failure, capped at 30 s. */
+  handshakeRetryMs?: number;
+}
+
+export interface TrackedContainer {
+  ref: ContainerActorRef;
+  /** Set once its folder is complete: requests for its host port go to it from then on. */
+  acceptsRequests: boolean;
+  /** When the engine started it, once its inspection said so (`resources.claim`); engine clock, ms. */
+  startedAtMs: number | undefined;
+  /** It said it is cleaning up (`container.draining`): it died or could not be set up. */
+  draining: boolean;
+  /** The engine started the same id again while the old life was still draining. */
+  restartPending: boolean;
+}
+
+export interface PendingRequest {
+  requestId: string;
+  request: ApiRequest;
+  /** How long it has waited so far, counted in the delays it was given. */
+  waitedMs: number;
+}
+
+export interface HostContext extends HostInput {
+  ttyTable: TtyTable;
+  /** Host port (as a string key) to the id of the container that holds it. */
+  hostPorts: Record<string, string>;
+  containers: Record<string, TrackedContainer>;
+  /** Requests waiting for their container's folder to be complete. */
+  pendingRequests: Record<string, PendingRequest>;
+  /**
+   * Folders an earlier run left, with their TTYs and host ports reserved,
+   * until the engine's first list says which containers still run.
+   */
+  adoptable: Record<string, FolderRecord>;
+  /** Containers the engine's list found dead, until they give back their TTY and host port. */
+  diedByList: Record<string, true>;
+  /** Claims that wait for one of those (./resourceClaims.ts). */
+  deferredClaims: ResourceClaim[];
+  authToken: string | undefined;
+  stopReason: StopReason | undefined;
+  handshakeFailures: number;
+  lastHandshakeError: string | undefined;
+}
+
+export interface StopReason {
+  fatal: boolean;
+  message: string;
+}
+
+export type HostEvent =
+  | DockerObservation
+  | ContainerToHostEvent
+  | { type: 'api.request'; requestId: string; request: ApiRequest }
+  | { type: 'api.request.expired'; requestId: string }
+  | { type: 'host.stop'; reason: StopReason };
+
+/** The engine's answer at stop: which containers run, and when (local clock, ms) it was asked. */
+export interface RunningContainers {
+  running: string[];
+  listedAtMs: number;
+}
+
+export interface HostOutput {
+  stopReason: StopReason;
+  leftoverContainers: string[];
+}
