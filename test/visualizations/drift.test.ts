@@ -31,7 +31,7 @@ function changedContainerMachine(): ChartedMachine {
       paused: { on: { 'container.resumed': { target: 'running' } } },
     },
   } as typeof config);
-  return { name: 'container', source: 'machines/container.ts', machine };
+  return { name: 'container', source: 'machines/container/machine.ts', machine };
 }
 
 afterEach(() => {

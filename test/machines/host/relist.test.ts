@@ -2,7 +2,7 @@
  * The claims that follow a list which found containers dead (an engine
  * restart, a service restart): they wait for the dead containers' TTYs and
  * host ports instead of taking numbers above them. First the pure rules
- * (machines/resourceClaims.ts), then the host machine with its container
+ * (machines/host/resourceClaims.ts), then the host machine with its container
  * actors and folder removals that finish in an order the test chooses.
  */
 import { inspectWith } from '../../support/inspection.js';
