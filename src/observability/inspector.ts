@@ -13,31 +13,11 @@ import type { AddressInfo } from 'node:net';
 import { createWebSocketInspector } from '@statelyai/inspect';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { InspectionEvent, Observer } from 'xstate';
+import { redactSecrets } from './secrets.js';
 
 export const INSPECTOR_HOST = '127.0.0.1';
 const RECENT_EVENTS = 500;
 const MAX_ACTORS = 5000;
-const REDACTED = '[redacted]';
-/** Keys whose values never leave the process, wherever they sit in a context or event. */
-const SECRET_KEY = /secret|token|password|authorization|credential/i;
-const MAX_DEPTH = 12;
-
-/** A copy of `value` with every credential-looking field replaced. */
-export function redactSecrets(value: unknown, depth = 0): unknown {
-  if (value === null || typeof value !== 'object') return value;
-  if (depth >= MAX_DEPTH) return '[too deep]';
-  if (Array.isArray(value)) return value.map((v) => redactSecrets(v, depth + 1));
-  if (value instanceof Error) return { name: value.name, message: value.message };
-  // Actor references, subscriptions and other live objects are named, not walked: they are large and cyclic.
-  const proto = Object.getPrototypeOf(value) as { constructor?: { name?: string } } | null;
-  if (proto !== Object.prototype && proto !== null) return `[${proto.constructor?.name ?? 'object'}]`;
-  const out: Record<string, unknown> = {};
-  for (const [key, v] of Object.entries(value)) {
-    out[key] = SECRET_KEY.test(key) && v !== undefined ? REDACTED : redactSecrets(v, depth + 1);
-  }
-  return out;
-}
-
 interface RelayedMessage {
   type?: string;
   sessionId?: string;

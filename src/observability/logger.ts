@@ -6,41 +6,7 @@
  * would keep it in memory for nothing.
  */
 import pino, { type Logger } from 'pino';
-
-/** Anything that could carry a credential, wherever it sits in a log object. */
-export const REDACTED_PATHS = [
-  'auth_secret',
-  '*.auth_secret',
-  'authSecret',
-  '*.authSecret',
-  'AuthToken',
-  '*.AuthToken',
-  'authToken',
-  '*.authToken',
-  'access_token',
-  '*.access_token',
-  'refresh_token',
-  '*.refresh_token',
-  'client_secret',
-  '*.client_secret',
-  'credentials',
-  '*.credentials',
-  'accessToken',
-  '*.accessToken',
-  'refreshToken',
-  '*.refreshToken',
-  'clientSecret',
-  '*.clientSecret',
-  'token',
-  '*.token',
-  'bearer_token',
-  '*.bearer_token',
-  // A child process's environment carries rclone's remote configuration.
-  'env',
-  '*.env',
-  'headers.authorization',
-  '*.headers.authorization',
-];
+import { withoutSecrets } from './secrets.js';
 
 export async function createLogger(options: {
   level: string;
@@ -48,7 +14,12 @@ export async function createLogger(options: {
   /** Where JSON lines go; stdout by default. */
   destination?: pino.DestinationStream;
 }): Promise<Logger> {
-  const base = { level: options.level, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } };
+  // Not pino's `redact`: its wildcard paths cost about 25 µs a line (six times the line itself),
+  // and a path list can only guess where a credential sits; the key rule finds it anywhere.
+  const base = {
+    level: options.level,
+    formatters: { log: withoutSecrets, bindings: withoutSecrets },
+  };
   if (!options.pretty) return pino(base, options.destination ?? pino.destination({ sync: true }));
   const { default: pretty } = await import('pino-pretty');
   return pino(

@@ -40,7 +40,10 @@ describe('secrets in log lines', () => {
     logger.info({ mount: { ...credentials } }, 'credentials one level down');
     logger.info({ env: rcloneEnvironment({ type: 'drive' }, credentials) }, 'an rclone environment');
     logger.info({ request: { credentials: new Sealed(credentials) } }, 'a sealed value');
-    expect(lines).toHaveLength(6);
+    const failed = Object.assign(new Error('request failed'), { config: { data: body } });
+    logger.error({ err: failed }, 'an HTTP client error that carries the request');
+    logger.error({ error: failed }, 'the same error under another key');
+    expect(lines).toHaveLength(8);
     for (const line of lines) for (const secret of SECRETS) expect(line).not.toContain(secret);
     expect(lines[0]).toContain('[redacted]');
   });

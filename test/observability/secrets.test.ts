@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { redactSecrets } from '../../src/observability/inspector.js';
+import { redactSecrets, withoutSecrets } from '../../src/observability/secrets.js';
 
 describe('redactSecrets', () => {
   it('replaces credential-looking fields at any depth and leaves the rest', () => {
@@ -45,5 +45,47 @@ describe('redactSecrets', () => {
     expect(out['ref']).toBe('[Subscription]');
     expect(out['error']).toEqual({ name: 'Error', message: 'boom' });
     expect(JSON.stringify(out['deep'])).toContain('[too deep]');
+  });
+});
+
+describe('withoutSecrets (log records)', () => {
+  it('returns the very same object when there is nothing to hide', () => {
+    const record = { containerId: 'abc', hostPort: 32768, nested: { tty: 12 }, list: [{ name: 'n' }] };
+    expect(withoutSecrets(record)).toBe(record);
+  });
+
+  it('hides credentials at any depth in a copy, leaving the original and the other fields alone', () => {
+    const record = {
+      containerId: 'abc',
+      body: { auth_secret: 's', dpi: 96 },
+      list: [{ access_token: 't' }, { name: 'n' }],
+      env: { RCLONE_CONFIG_CLOUD_TYPE: 'drive' },
+    };
+    expect(withoutSecrets(record)).toEqual({
+      containerId: 'abc',
+      body: { auth_secret: '[redacted]', dpi: 96 },
+      list: [{ access_token: '[redacted]' }, { name: 'n' }],
+      env: '[redacted]',
+    });
+    expect(record.body.auth_secret).toBe('s');
+    expect(record.list[0]!.access_token).toBe('t');
+  });
+
+  it('walks the fields of errors, and leaves other class instances to their own serialization', () => {
+    const plainError = new Error('boom');
+    const sealed = new (class Sealed {
+      toJSON = () => '[sealed]';
+    })();
+    const clean = { err: plainError, sealed };
+    expect(withoutSecrets(clean)).toBe(clean);
+
+    const leaky = Object.assign(new Error('request failed'), { config: { headers: { Authorization: 'x' } } });
+    const out = withoutSecrets<unknown>({ err: leaky }) as { err: Record<string, unknown> };
+    expect(out.err).toMatchObject({
+      type: 'Error',
+      message: 'request failed',
+      config: { headers: { Authorization: '[redacted]' } },
+    });
+    expect(out.err['stack']).toContain('request failed');
   });
 });
