@@ -37,8 +37,8 @@ export interface ServiceDependencies {
   docker: Docker;
   /** Identity, engine, webserver handshake, ECS agent, heartbeats: src/hostDuties.ts. */
   duties: HostDuties;
-  /** Sees every actor's inspection events besides the state clock (the inspector, when on). */
-  inspect: (event: InspectionEvent) => void;
+  /** Sees every actor's inspection events: the inspector, when it is on; nothing otherwise. */
+  inspect: ((event: InspectionEvent) => void) | undefined;
 }
 
 /** Sentry gets at most this long on the way out. */
@@ -192,14 +192,13 @@ export function composeService(deps: ServiceDependencies) {
   });
   // Records when every actor entered its state, for the state snapshot's "time in state".
   const clock = createStateClock();
-  // The root actor: the host and every container actor are its descendants, so all of them are inspected.
+  // The root actor: the host and every container actor are its descendants. Only an inspector
+  // inspects them: XState then builds an event for every step of every actor.
   const service = createActor(machine, {
     input: { host: hostInputFrom(config) },
-    inspect: (event) => {
-      clock.inspect.next?.(event);
-      deps.inspect(event);
-    },
+    ...(deps.inspect === undefined ? {} : { inspect: deps.inspect }),
   });
+  clock.watch(service);
   stateSnapshot = () => stateSnapshotOf(service, clock);
   return { service, stateSnapshot };
 }

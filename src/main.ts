@@ -80,7 +80,7 @@ async function main(): Promise<void> {
     reporter,
     docker,
     duties,
-    inspect: (event) => inspector?.inspect.next?.(event),
+    inspect: inspector === undefined ? undefined : (event) => inspector.inspect.next?.(event),
   });
   // `kill -USR2 <pid>` logs every actor's state: the snapshot without going through the API.
   process.on('SIGUSR2', () => logger.info({ stateSnapshot: stateSnapshot() }, 'state snapshot'));

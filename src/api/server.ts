@@ -147,7 +147,10 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
-    const path = new URL(req.url ?? '/', 'https://host').pathname;
+    const url = req.url ?? '/';
+    // A call names its endpoint exactly; only anything else (a query, dot segments, an absolute
+    // form) is parsed as a URL, which cost 2% of a DPI request in a profile of the service.
+    const path = Object.hasOwn(ENDPOINTS, url) ? url : new URL(url, 'https://host').pathname;
     const endpoint = Object.hasOwn(ENDPOINTS, path) ? ENDPOINTS[path] : undefined;
     // Answers given before the body is read end the connection: the unread body is never read.
     if (endpoint === undefined) return refuseUnread(req, res, 404, TEXT.notFound);

@@ -5,7 +5,15 @@
 import { inspectWith } from '../support/inspection.js';
 import { Subject } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import { createActor, fromCallback, fromEventObservable, fromPromise, type InspectionEvent } from 'xstate';
+import {
+  createActor,
+  createMachine,
+  fromCallback,
+  fromEventObservable,
+  fromPromise,
+  setup,
+  spawnChild,
+} from 'xstate';
 import { containerMachine } from '../../machines/container/machine.js';
 import type { DockerObservation, FolderRecord } from '../../machines/events.js';
 import { hostMachine } from '../../machines/host/machine.js';
@@ -51,8 +59,8 @@ function startFakeService(now: () => number) {
     input: {
       host: { ttyCount: 256, dpiTimeoutMs: 60_000, requestWaitMs: 1000, drainTimeoutMs: 1000 },
     },
-    inspect: clock.inspect,
   });
+  clock.watch(service);
   service.start();
   return { service, clock, docker$ };
 }
@@ -148,36 +156,85 @@ describe('stateSnapshotOf', () => {
 });
 
 describe('createStateClock', () => {
-  const snapshotEvent = (actorRef: object, value: unknown) =>
-    ({ type: '@xstate.snapshot', actorRef, snapshot: { value } }) as unknown as InspectionEvent;
-
-  it('keeps the entry time while the state value stays alike, in a new object or not', () => {
-    let t = 1000;
-    const clock = createStateClock(() => t);
-    const actor = {};
-    clock.inspect.next!(snapshotEvent(actor, { running: 'idle' }));
-    t = 2000;
-    clock.inspect.next!(snapshotEvent(actor, { running: 'idle' }));
-    clock.inspect.next!({ type: '@xstate.event', actorRef: actor } as unknown as InspectionEvent);
-    expect(clock.enteredAt(actor)).toBe(1000);
+  const region = (id: string) =>
+    createMachine({
+      id,
+      initial: 'idle',
+      states: { idle: { on: { go: 'busy', stay: 'idle' } }, busy: { on: { back: 'idle' } } },
+    });
+  const parent = setup({ actors: { child: region('child') } }).createMachine({
+    initial: 'running',
+    on: { spawn: { actions: spawnChild('child', { id: 'kid' }) } },
+    states: {
+      running: { on: { stop: 'stopping' } },
+      stopping: { invoke: { src: fromPromise(() => new Promise<void>(() => {})) } },
+    },
   });
 
-  it('moves the entry time when any level of the value changes', () => {
+  it('keeps the entry time while the state stays the same, and moves it when the state changes', () => {
     let t = 1000;
     const clock = createStateClock(() => t);
-    const host = {};
-    const service = {};
-    clock.inspect.next!(snapshotEvent(host, { serving: { engine: 'connected', api: 'listening' } }));
-    clock.inspect.next!(snapshotEvent(service, 'running'));
+    const actor = createActor(region('one'));
+    clock.watch(actor);
+    actor.start();
     t = 2000;
-    clock.inspect.next!(snapshotEvent(host, { serving: { engine: 'reconnecting', api: 'listening' } }));
-    clock.inspect.next!(snapshotEvent(service, 'running'));
-    expect(clock.enteredAt(host)).toBe(2000);
-    expect(clock.enteredAt(service)).toBe(1000);
+    actor.send({ type: 'stay' });
+    expect(clock.enteredAt(actor)).toBe(1000);
+    actor.send({ type: 'go' });
+    expect(clock.enteredAt(actor)).toBe(2000);
     t = 3000;
-    clock.inspect.next!(snapshotEvent(host, { serving: { engine: 'reconnecting' } }));
-    clock.inspect.next!(snapshotEvent(service, 'stopping'));
-    expect(clock.enteredAt(host)).toBe(3000);
-    expect(clock.enteredAt(service)).toBe(3000);
+    actor.send({ type: 'back' });
+    expect(clock.enteredAt(actor)).toBe(3000);
+  });
+
+  it('follows machine children as they appear, and not promise or callback actors', () => {
+    let t = 1000;
+    const clock = createStateClock(() => t);
+    const actor = createActor(parent).start();
+    clock.watch(actor);
+    t = 2000;
+    actor.send({ type: 'spawn' });
+    const kid = actor.getSnapshot().children['kid']!;
+    expect(clock.enteredAt(kid)).toBe(2000);
+    t = 3000;
+    kid.send({ type: 'go' });
+    expect(clock.enteredAt(kid)).toBe(3000);
+    expect(clock.enteredAt(actor)).toBe(1000);
+    actor.send({ type: 'stop' });
+    const promise = Object.values(actor.getSnapshot().children).find((c) => c !== kid)!;
+    expect(clock.enteredAt(promise)).toBeUndefined();
+    expect(clock.enteredAt(actor)).toBe(3000);
+  });
+
+  it('does not turn a child failure into an unhandled error', async () => {
+    const failing = setup({
+      actors: {
+        child: createMachine({
+          initial: 'a',
+          states: {
+            a: {
+              entry: () => {
+                throw new Error('boom');
+              },
+            },
+          },
+        }),
+      },
+    }).createMachine({
+      initial: 'running',
+      states: {
+        running: { on: { spawn: { actions: spawnChild('child', { id: 'kid' }) } } },
+      },
+    });
+    const clock = createStateClock();
+    const actor = createActor(failing).start();
+    clock.watch(actor);
+    const unhandled: unknown[] = [];
+    const onUncaught = (error: unknown) => unhandled.push(error);
+    process.prependListener('uncaughtException', onUncaught);
+    actor.send({ type: 'spawn' });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    process.off('uncaughtException', onUncaught);
+    expect(unhandled).toEqual([]);
   });
 });
