@@ -84,7 +84,8 @@ image="<image>"
   fi
 } >&2
 
-build/ecs-host-service &
+# The Node options hosts get from the systemd unit, so development runs the service as they do.
+NODE_OPTIONS="$(sed -n 's/^Environment=NODE_OPTIONS=//p' deploy/ecs-host-service.service)" build/ecs-host-service &
 service=$!
 trap 'kill -TERM $service 2>/dev/null || true' INT TERM
 set +e

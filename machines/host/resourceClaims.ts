@@ -111,9 +111,12 @@ export function markDiedByList(state: ClaimState, containerIds: readonly string[
  * forgotten: its own waiting claim goes, and the others are decided again.
  */
 export function releaseResources(state: ClaimState, containerId: string): ClaimResult {
-  const hostPorts = Object.fromEntries(
-    Object.entries(state.hostPorts).filter(([, id]) => id !== containerId),
-  );
+  let hostPorts = state.hostPorts;
+  for (const port in state.hostPorts) {
+    if (state.hostPorts[port] !== containerId) continue;
+    if (hostPorts === state.hostPorts) hostPorts = { ...state.hostPorts };
+    delete hostPorts[port];
+  }
   return retryDeferred({
     ...withoutDiedByList(state, containerId),
     ttyTable: releaseTty(state.ttyTable, containerId),

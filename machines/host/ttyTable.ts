@@ -10,6 +10,12 @@ export interface TtyTable {
   readonly firstAssignable: number;
   /** TTY number (as a string key, for JSON) to the container id that holds it. */
   readonly holders: Readonly<Record<string, string>>;
+  /**
+   * The same the other way round, container id to TTY: every claim and release
+   * asks what a container holds, and a scan of `holders` made each one grow
+   * with the number of containers.
+   */
+  readonly ttyOf: Readonly<Record<string, number>>;
 }
 
 export const DEFAULT_TTY_COUNT = 256;
@@ -20,14 +26,19 @@ export function createTtyTable(size = DEFAULT_TTY_COUNT, firstAssignable = RESER
   if (firstAssignable >= size) {
     throw new RangeError(`TTY count ${size} leaves no number above the ${firstAssignable} reserved ones`);
   }
-  return { size, firstAssignable, holders: {} };
+  return { size, firstAssignable, holders: {}, ttyOf: {} };
 }
 
 export function ttyHeldBy(table: TtyTable, containerId: string): number | undefined {
-  for (const [tty, holder] of Object.entries(table.holders)) {
-    if (holder === containerId) return Number(tty);
-  }
-  return undefined;
+  return Object.hasOwn(table.ttyOf, containerId) ? table.ttyOf[containerId] : undefined;
+}
+
+function withHolder(table: TtyTable, tty: number, containerId: string): TtyTable {
+  return {
+    ...table,
+    holders: { ...table.holders, [tty]: containerId },
+    ttyOf: { ...table.ttyOf, [containerId]: tty },
+  };
 }
 
 /** The lowest free number, or undefined when every assignable number is held. */
@@ -49,7 +60,7 @@ export function claimTty(table: TtyTable, containerId: string): TtyClaim {
   if (held !== undefined) return { table, tty: held };
   const tty = lowestFreeTty(table);
   if (tty === undefined) return { table, tty: undefined };
-  return { table: { ...table, holders: { ...table.holders, [tty]: containerId } }, tty };
+  return { table: withHolder(table, tty, containerId), tty };
 }
 
 /**
@@ -61,8 +72,9 @@ export function adoptTty(table: TtyTable, containerId: string, tty: number): Tty
   if (!Number.isInteger(tty) || tty < table.firstAssignable || tty >= table.size) return undefined;
   const holder = table.holders[tty];
   if (holder !== undefined && holder !== containerId) return undefined;
-  if (ttyHeldBy(table, containerId) !== undefined && holder !== containerId) return undefined;
-  return { ...table, holders: { ...table.holders, [tty]: containerId } };
+  if (holder === containerId) return table;
+  if (ttyHeldBy(table, containerId) !== undefined) return undefined;
+  return withHolder(table, tty, containerId);
 }
 
 export function releaseTty(table: TtyTable, containerId: string): TtyTable {
@@ -70,7 +82,9 @@ export function releaseTty(table: TtyTable, containerId: string): TtyTable {
   if (held === undefined) return table;
   const holders = { ...table.holders };
   delete holders[held];
-  return { ...table, holders };
+  const ttyOf = { ...table.ttyOf };
+  delete ttyOf[containerId];
+  return { ...table, holders, ttyOf };
 }
 
 export function ttysInUse(table: TtyTable): number {

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { repoRoot } from '../support/service.js';
+import { repoRoot, unitNodeOptions } from '../support/service.js';
 
 const run = promisify(execFile);
 const UNIT = 'ecs-host-service.service';
@@ -55,5 +55,25 @@ describe('deploy/ecs-host-service.service', () => {
 
   it('would be caught with a setting systemd does not know', async () => {
     expect(await verify(unitText.replace('KillMode=mixed', 'KillMode=mixd'))).toContain('kill mode');
+  });
+
+  // Node refuses the whole process over one option it does not allow in NODE_OPTIONS.
+  it('gives Node options that Node takes from NODE_OPTIONS, and applies them', async () => {
+    const options = unitNodeOptions();
+    expect(options).toMatch(/--max-semi-space-size=\d+/);
+    const { stdout } = await run(
+      process.execPath,
+      [
+        '-p',
+        "require('node:v8').getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size",
+      ],
+      { env: { PATH: process.env['PATH'] ?? '', NODE_OPTIONS: options } },
+    );
+    const semiSpaceMb = Number(/--max-semi-space-size=(\d+)/.exec(options)![1]);
+    // The young generation is two semi-spaces (three in some V8 versions), never the default 32 MB.
+    expect(Number(stdout) / 2 ** 20).toBeLessThanOrEqual(3 * semiSpaceMb);
+    await expect(
+      run(process.execPath, ['-e', '0'], { env: { NODE_OPTIONS: `${options} --trace-gc` } }),
+    ).rejects.toThrow(/not allowed in NODE_OPTIONS/);
   });
 });

@@ -13,13 +13,23 @@ import { waitFor } from './wait.js';
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const serviceExecutable = path.join(repoRoot, 'build/ecs-host-service');
 
+/** The Node options the systemd unit gives the service on every host: tests run it the same way. */
+export function unitNodeOptions(): string {
+  const unit = fs.readFileSync(path.join(repoRoot, 'deploy/ecs-host-service.service'), 'utf8');
+  const line = /^Environment=NODE_OPTIONS=(.*)$/m.exec(unit);
+  if (line === null) throw new Error('deploy/ecs-host-service.service has no NODE_OPTIONS line');
+  return line[1]!.trim();
+}
+
 /**
- * Node flags for the service from BENCH_NODE_FLAGS (e.g. "--cpu-prof
- * --cpu-prof-dir=/tmp/prof"), to profile it under a test or benchmark; node
- * refuses such flags in NODE_OPTIONS.
+ * Node flags for the service: the unit's, then any from BENCH_NODE_FLAGS
+ * (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"), to profile it under a test
+ * or benchmark; node refuses such flags in NODE_OPTIONS.
  */
 export function serviceNodeFlags(): string[] {
-  return (process.env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter((f) => f !== '');
+  return [unitNodeOptions(), process.env['BENCH_NODE_FLAGS'] ?? '']
+    .flatMap((flags) => flags.split(' '))
+    .filter((f) => f !== '');
 }
 
 export interface LogLine {

@@ -48,3 +48,25 @@ describe('ttyTable', () => {
     expect(() => createTtyTable(0)).toThrow(/positive/);
   });
 });
+
+describe('the index from container to TTY', () => {
+  it('mirrors the holders through any run of claims, adoptions and releases', () => {
+    let table = createTtyTable(40, 10);
+    let seed = 7;
+    const random = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    for (let step = 0; step < 2_000; step++) {
+      const containerId = `c${random(45)}`;
+      const move = random(3);
+      if (move === 0) table = claimTty(table, containerId).table;
+      else if (move === 1) table = adoptTty(table, containerId, 10 + random(32)) ?? table;
+      else table = releaseTty(table, containerId);
+      const fromHolders = Object.fromEntries(
+        Object.entries(table.holders).map(([tty, holder]) => [holder, Number(tty)]),
+      );
+      expect(table.ttyOf).toEqual(fromHolders);
+    }
+  });
+});
