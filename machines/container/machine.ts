@@ -46,7 +46,7 @@ import type { MachineVoice } from '../shared.js';
 import { draining } from './draining.js';
 import type { InspectionVerdict } from './inspection.js';
 import { requested } from './requested.js';
-import { answeredThen, containerContext, containerSetup } from './setup.js';
+import { containerContext, containerSetup, writingDpi } from './setup.js';
 import type { ContainerContext } from './types.js';
 
 export const containerMachine = containerSetup.createMachine({
@@ -104,17 +104,7 @@ export const containerMachine = containerSetup.createMachine({
         },
       },
     },
-    mounted: {
-      on: {
-        'dpi.set': { actions: { type: 'queueDpi', params: ({ event }) => event } },
-        'host.leaving': { actions: 'markLeaving' },
-      },
-      invoke: {
-        src: 'writeDpi',
-        input: ({ context }) => ({ containerId: context.containerId, dpi: context.dpi! }),
-        ...answeredThen('#container.running', '#container.ttyAssigned'),
-      },
-    },
+    mounted: writingDpi('#container.running', '#container.ttyAssigned'),
     running: {
       entry: [
         'announceAcceptingRequests',
@@ -131,17 +121,7 @@ export const containerMachine = containerSetup.createMachine({
             },
           },
         },
-        updatingDpi: {
-          on: {
-            'dpi.set': { actions: { type: 'queueDpi', params: ({ event }) => event } },
-            'host.leaving': { actions: 'markLeaving' },
-          },
-          invoke: {
-            src: 'writeDpi',
-            input: ({ context }) => ({ containerId: context.containerId, dpi: context.dpi! }),
-            ...answeredThen('#container.running.idle', '#container.running.idle'),
-          },
-        },
+        updatingDpi: writingDpi('#container.running.idle', '#container.running.idle'),
       },
     },
     draining,

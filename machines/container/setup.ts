@@ -61,11 +61,11 @@ export const containerSetup = setup({
       hostPort: context.hostPort!,
       startedAtMs: context.startedAtMs!,
     })),
-    /** Tells the host that requests for this host port may now come here. */
     announceDraining: sendParent(({ context }) => ({
       type: 'container.draining' as const,
       containerId: context.containerId,
     })),
+    /** Tells the host that requests for this host port may now come here. */
     announceAcceptingRequests: sendParent(({ context }) => ({
       type: 'container.acceptingRequests' as const,
       containerId: context.containerId,
@@ -255,7 +255,7 @@ export const containerContext: ContainerConfig['context'] = ({ input, spawn }) =
  * After a DPI write, whichever way it went, its request is answered; then on
  * to `done` or `failed`, or to `detaching` when the service is stopping.
  */
-export function answeredThen<Done extends string, Failed extends string>(done: Done, failed: Failed) {
+function answeredThen<Done extends string, Failed extends string>(done: Done, failed: Failed) {
   const replyFailed = {
     type: 'replyDpiFailed' as const,
     params: ({ event }: { event: { error: unknown } }) => ({ error: event.error }),
@@ -277,5 +277,31 @@ export function answeredThen<Done extends string, Failed extends string>(done: D
       },
       { target: failed, actions: [replyFailed, 'requestAnswered'] as const },
     ],
+  };
+}
+
+/**
+ * A state that writes `context.dpi`: a request that arrives meanwhile waits
+ * in the queue, and a stop lets the write finish and be answered first.
+ */
+export function writingDpi<Done extends string, Failed extends string>(done: Done, failed: Failed) {
+  return {
+    on: {
+      'dpi.set': {
+        actions: {
+          type: 'queueDpi' as const,
+          params: ({ event }: { event: Extract<ContainerEvent, { type: 'dpi.set' }> }) => event,
+        },
+      },
+      'host.leaving': { actions: 'markLeaving' as const },
+    },
+    invoke: {
+      src: 'writeDpi' as const,
+      input: ({ context }: { context: ContainerContext }) => ({
+        containerId: context.containerId,
+        dpi: context.dpi!,
+      }),
+      ...answeredThen(done, failed),
+    },
   };
 }

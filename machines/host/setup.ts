@@ -224,7 +224,8 @@ export const hostSetup = setup({
     acceptRequests: enqueueActions(
       ({ context, enqueue }, event: Extract<HostEvent, { type: 'container.acceptingRequests' }>) => {
         const tracked = context.containers[event.containerId];
-        if (tracked === undefined) return;
+        // Said again on entering `running`: requests already come here, and none can be waiting.
+        if (tracked === undefined || tracked.acceptsRequests) return;
         enqueue.assign({
           containers: { ...context.containers, [event.containerId]: { ...tracked, acceptsRequests: true } },
         });
