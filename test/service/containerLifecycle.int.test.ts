@@ -11,7 +11,7 @@ import {
   startEngine,
   stopEngine,
 } from '../support/engine.js';
-import { listFolders, readFolder } from '../support/mappings.js';
+import { allFoldersGone, listFolders, readFolder } from '../support/mappings.js';
 import { startService, type RunningService } from '../support/service.js';
 import { sleep, waitFor } from '../support/wait.js';
 
@@ -29,7 +29,7 @@ describe('container lifecycle on a real engine', () => {
   });
   afterEach(async () => {
     await removeAllContainers();
-    await waitFor('every folder gone', () => listFolders(service.mappings).length === 0, 20_000);
+    await allFoldersGone(service.mappings, 20_000);
   });
   afterAll(async () => {
     const code = await service.stop();
@@ -69,7 +69,7 @@ describe('container lifecycle on a real engine', () => {
     }
 
     await Promise.all(containers.map((c) => removeContainer(c.id)));
-    await waitFor('every folder gone', () => listFolders(service.mappings).length === 0, 30_000);
+    await allFoldersGone(service.mappings, 30_000);
 
     const next = await startContainer();
     const folder = await waitFor('the next folder', () => complete(service.mappings, next.id));
@@ -135,7 +135,7 @@ describe('TTY exhaustion', () => {
         expect((await waitFor('the next folder', () => complete(service.mappings, next.id))).tty).toBe(freed);
       } finally {
         await removeAllContainers();
-        await waitFor('every folder gone', () => listFolders(service.mappings).length === 0, 120_000, 200);
+        await allFoldersGone(service.mappings, 120_000, 200);
         expect(await service.stop()).toBe(0);
       }
     },
@@ -181,7 +181,7 @@ describe('engine restarts', () => {
       expect(service.logs.some((l) => l.msg.includes('unreachable'))).toBe(true);
     } finally {
       await removeAllContainers();
-      await waitFor('every folder gone', () => listFolders(service.mappings).length === 0, 30_000);
+      await allFoldersGone(service.mappings, 30_000);
       expect(await service.stop()).toBe(0);
     }
   });

@@ -15,7 +15,7 @@ import {
   startEngine,
   stopEngine,
 } from '../support/engine.js';
-import { listFolders, readFolder } from '../support/mappings.js';
+import { allFoldersGone, listFolders, readFolder } from '../support/mappings.js';
 import { startService, type RunningService } from '../support/service.js';
 import { sleep, waitFor } from '../support/wait.js';
 
@@ -55,9 +55,7 @@ describe('engine restart', () => {
         expect(service.logs.some((l) => l.msg.includes('unreachable'))).toBe(true);
       } finally {
         await removeAllContainers();
-        await waitFor('every folder gone', () => listFolders(service.mappings).length === 0, 30_000).catch(
-          () => {},
-        );
+        await allFoldersGone(service.mappings, 30_000).catch(() => {});
         exitCode = await service.stop();
       }
       expect(exitCode).toBe(0);
@@ -108,9 +106,7 @@ describe('engine restart', () => {
         expect(service.process.exitCode).toBeNull();
       } finally {
         await removeAllContainers();
-        await waitFor('every folder gone', () => listFolders(service.mappings).length === 0, 30_000).catch(
-          () => {},
-        );
+        await allFoldersGone(service.mappings, 30_000).catch(() => {});
         exitCode = await service.stop();
       }
       expect(exitCode).toBe(0);

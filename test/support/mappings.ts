@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { waitFor } from './wait.js';
 
 export interface FolderView {
   hostPort?: number;
@@ -40,4 +41,9 @@ export function listFolders(mappings: string): string[] {
   } catch {
     return [];
   }
+}
+
+/** Waits until no container folder is left: the last step of the clean-up after a container dies. */
+export function allFoldersGone(mappings: string, timeoutMs = 30_000, intervalMs?: number): Promise<boolean> {
+  return waitFor('every folder gone', () => listFolders(mappings).length === 0, timeoutMs, intervalMs);
 }
