@@ -133,6 +133,9 @@ export function composeService(deps: ServiceDependencies) {
       logger.info({ containers: found.adopted.size }, 'adopted cloud storage mounts');
     if (found.removed.length > 0)
       logger.info({ mounts: found.removed }, 'unmounted cloud storage of containers that are gone');
+    if (found.idle.length > 0) {
+      logger.warn({ mounts: found.idle }, 'stopped rclone processes of an earlier run that served nothing');
+    }
     if (found.orphaned.length > 0) {
       reportError(
         logger,

@@ -66,6 +66,8 @@ export interface MountReconciliation {
   removed: string[];
   /** Mounts whose rclone had died while the service was down: detached. */
   orphaned: string[];
+  /** Folders of rclones that served nothing (they died mounting, or lost their mount): stopped. */
+  idle: string[];
 }
 
 const STOP_GRACE_MS = 5000;
@@ -437,7 +439,7 @@ export class CloudStorageMounts {
     }
     const points = (await mountPoints()).filter((dir) => dir.startsWith(root));
     const processes = await rcloneProcesses();
-    const result: MountReconciliation = { adopted: new Map(), removed: [], orphaned: [] };
+    const result: MountReconciliation = { adopted: new Map(), removed: [], orphaned: [], idle: [] };
     for (const dir of points) {
       const target = this.targetOf(dir);
       const pid = processes.get(dir);
@@ -466,7 +468,7 @@ export class CloudStorageMounts {
         // Gone meanwhile.
       }
       await removeEmptyFolder(dir).catch(() => {});
-      result.orphaned.push(dir);
+      result.idle.push(dir);
     }
     return result;
   }
