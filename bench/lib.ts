@@ -5,7 +5,12 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import Docker from 'dockerode';
-import { repoRoot, serviceExecutable, serviceNodeFlags } from '../test/support/service.js';
+import {
+  loopbackServiceEnv,
+  repoRoot,
+  serviceExecutable,
+  serviceNodeFlags,
+} from '../test/support/service.js';
 
 export { repoRoot };
 
@@ -28,9 +33,7 @@ export async function startBenchService(
   const port = 47000 + (process.pid % 500);
   const child = spawn(process.execPath, [...nodeFlags, ...serviceNodeFlags(), serviceExecutable], {
     env: {
-      PATH: process.env['PATH'] ?? '',
-      DOCKER_HOST: process.env['DOCKER_HOST'] ?? '',
-      APP_ENV: 'development',
+      ...loopbackServiceEnv(),
       HOST_SERVICE_ROOT: root,
       HOST_SERVICE_PORT: String(port),
       LOG_FORMAT: 'json',

@@ -7,7 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import readline from 'node:readline';
 import { freePort } from './api.js';
-import { freshRoot, serviceExecutable, unitNodeOptions } from './service.js';
+import { freshRoot, loopbackServiceEnv, serviceExecutable, unitNodeOptions } from './service.js';
 import { waitFor } from './wait.js';
 
 export interface DevService {
@@ -26,12 +26,9 @@ export async function startDevService(env: Record<string, string> = {}): Promise
   const port = await freePort();
   const child = spawn(serviceExecutable, [], {
     env: {
-      PATH: process.env['PATH'] ?? '/usr/bin:/bin',
-      DOCKER_HOST: process.env['DOCKER_HOST'] ?? '',
-      APP_ENV: 'development',
+      ...loopbackServiceEnv(),
       HOST_SERVICE_ROOT: root,
       HOST_SERVICE_PORT: String(port),
-      EC2_METADATA_URL: 'http://127.0.0.1:9',
       HOST_SERVICE_RELIST_INTERVAL_MS: '2000',
       NODE_OPTIONS: unitNodeOptions(),
       ...env,

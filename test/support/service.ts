@@ -32,6 +32,22 @@ export function serviceNodeFlags(): string[] {
     .filter((f) => f !== '');
 }
 
+/**
+ * What every service that tests and benchmarks start shares: development
+ * mode, the private engine, and the metadata service on the discard port of
+ * 127.0.0.1 (nothing listens there, so a development run falls back to local
+ * metadata at once). Without it the service asks 169.254.169.254, which a
+ * test or benchmark must never contact.
+ */
+export function loopbackServiceEnv(): Record<string, string> {
+  return {
+    PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+    DOCKER_HOST: process.env['DOCKER_HOST'] ?? '',
+    APP_ENV: 'development',
+    EC2_METADATA_URL: 'http://127.0.0.1:9',
+  };
+}
+
 export interface LogLine {
   level: number;
   msg: string;
@@ -73,16 +89,12 @@ export async function startService(
   const port = nextPort++;
   const child = spawn(process.execPath, [...serviceNodeFlags(), serviceExecutable], {
     env: {
-      PATH: process.env['PATH'] ?? '/usr/bin:/bin',
-      DOCKER_HOST: process.env['DOCKER_HOST'] ?? '',
-      APP_ENV: 'development',
+      ...loopbackServiceEnv(),
       HOST_SERVICE_ROOT: root,
       HOST_SERVICE_PORT: String(port),
       LOG_FORMAT: 'json',
       LOG_LEVEL: 'debug',
       HOST_SERVICE_RELIST_INTERVAL_MS: '2000',
-      // Nothing listens on the discard port: a development run falls back to local metadata at once.
-      EC2_METADATA_URL: 'http://127.0.0.1:9',
       WEBSERVER_AUTH_SECRET: TEST_AUTH_SECRET,
       ...options.env,
     },
