@@ -9,12 +9,11 @@
  * `BENCH=containers`, is I/O, HTTP and the engine client. No engine needed.
  */
 import { Subject } from 'rxjs';
-import { createActor, fromCallback, fromEventObservable, fromPromise, type EventObject } from 'xstate';
-import { containerMachine } from '../machines/container/machine.js';
-import type { ApiReply, DockerObservation, FolderRecord } from '../machines/events.js';
-import { hostMachine, type HostContext, type HostEvent } from '../machines/host/machine.js';
+import { createActor, fromCallback, fromPromise, type EventObject } from 'xstate';
+import type { ApiReply, DockerObservation } from '../machines/events.js';
+import type { HostContext, HostEvent } from '../machines/host/machine.js';
 import { createStateClock } from '../src/observability/stateSnapshot.js';
-import { inspectWith } from '../test/support/inspection.js';
+import { fakeContainerMachine, fakeHostMachine } from '../test/support/fakeMachines.js';
 import { percentile } from './lib.js';
 
 const TRACKED = 100;
@@ -28,34 +27,22 @@ const hostPorts = new Map<string, number>();
 let onReply: (reply: ApiReply) => void = () => {};
 let sendToHost: (event: HostEvent) => void = () => {};
 
-const container = containerMachine.provide({
-  actors: {
-    inspectContainer: inspectWith(async ({ containerId }) => {
-      const hostPort = hostPorts.get(containerId);
-      return {
-        containerId,
-        name: 'desktop',
-        running: hostPort !== undefined,
-        startedAtMs: 1000,
-        hostPortBindings: hostPort === undefined ? [] : [hostPort],
-      };
-    }),
-    writeStartFiles: fromPromise(async () => {}),
-    writeDpi: fromPromise(async () => {}),
-    cleanUpContainer: fromPromise(async () => {}),
-  },
+const container = fakeContainerMachine(async ({ containerId }) => {
+  const hostPort = hostPorts.get(containerId);
+  return {
+    containerId,
+    name: 'desktop',
+    running: hostPort !== undefined,
+    startedAtMs: 1000,
+    hostPortBindings: hostPort === undefined ? [] : [hostPort],
+  };
 });
-const host = hostMachine.provide({
+const host = fakeHostMachine(container, engine, {
   actors: {
-    container,
-    prepareHost: fromPromise(async () => ({ folders: [] as FolderRecord[] })),
-    handshake: fromPromise(async () => ({ authToken: 'token' })),
-    dockerEvents: fromEventObservable(() => engine.asObservable()),
     apiServer: fromCallback(({ sendBack, receive }) => {
       sendToHost = sendBack;
       receive((event) => onReply(event as EventObject & ApiReply));
     }),
-    heartbeats: fromCallback(() => {}),
     listRunningContainers: fromPromise(async () => ({ running: [...hostPorts.keys()], listedAtMs: 0 })),
   },
 });

@@ -2,57 +2,31 @@
  * The state snapshot of the real machines, driven with fake implementations
  * (no engine, no files): containers waiting for DPI and running.
  */
-import { inspectWith } from '../support/inspection.js';
 import { Subject } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import {
-  createActor,
-  createMachine,
-  fromCallback,
-  fromEventObservable,
-  fromPromise,
-  setup,
-  spawnChild,
-} from 'xstate';
-import { containerMachine } from '../../machines/container/machine.js';
-import type { DockerObservation, FolderRecord } from '../../machines/events.js';
-import { hostMachine } from '../../machines/host/machine.js';
+import { createActor, createMachine, fromPromise, setup, spawnChild } from 'xstate';
+import type { DockerObservation } from '../../machines/events.js';
 import { serviceMachine } from '../../machines/service/machine.js';
 import {
   createStateClock,
   renderStateTable,
   stateSnapshotOf,
 } from '../../src/observability/stateSnapshot.js';
+import { fakeContainerMachine, fakeHostMachine } from '../support/fakeMachines.js';
 import { waitFor } from '../support/wait.js';
 
 const ports: Record<string, number> = { aaa: 40001, bbb: 40002 };
 
 function startFakeService(now: () => number) {
   const docker$ = new Subject<DockerObservation>();
-  const container = containerMachine.provide({
-    actors: {
-      inspectContainer: inspectWith(async (input) => ({
-        containerId: input.containerId,
-        name: `desktop-${input.containerId}`,
-        running: true,
-        startedAtMs: 1,
-        hostPortBindings: [ports[input.containerId]!],
-      })),
-      writeStartFiles: fromPromise(async () => {}),
-      writeDpi: fromPromise(async () => {}),
-      cleanUpContainer: fromPromise(async () => {}),
-    },
-  });
-  const host = hostMachine.provide({
-    actors: {
-      container,
-      prepareHost: fromPromise(async () => ({ folders: [] as FolderRecord[] })),
-      handshake: fromPromise(async () => ({ authToken: 'token' })),
-      dockerEvents: fromEventObservable(() => docker$),
-      apiServer: fromCallback(() => {}),
-      heartbeats: fromCallback(() => {}),
-    },
-  });
+  const container = fakeContainerMachine(async (input) => ({
+    containerId: input.containerId,
+    name: `desktop-${input.containerId}`,
+    running: true,
+    startedAtMs: 1,
+    hostPortBindings: [ports[input.containerId]!],
+  }));
+  const host = fakeHostMachine(container, docker$);
   const machine = serviceMachine.provide({ actors: { host, notifyDeath: fromPromise(async () => {}) } });
   const clock = createStateClock(now);
   const service = createActor(machine, {

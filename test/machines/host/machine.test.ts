@@ -1,10 +1,9 @@
-import { inspectWith } from '../../support/inspection.js';
 import { Subject } from 'rxjs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createActor, fromCallback, fromEventObservable, fromPromise, type EventObject } from 'xstate';
-import { containerMachine } from '../../../machines/container/machine.js';
+import { createActor, fromCallback, fromPromise, type EventObject } from 'xstate';
 import type { ApiReply, DockerObservation, FolderRecord } from '../../../machines/events.js';
 import { hostMachine, type HostContext, type HostEvent } from '../../../machines/host/machine.js';
+import { fakeContainerMachine, fakeHostMachine } from '../../support/fakeMachines.js';
 import { allTransitions, transitionRecorder } from '../../support/transitionCoverage.js';
 import { waitFor } from '../../support/wait.js';
 
@@ -34,47 +33,43 @@ function runHost(
   const cleanedUp: string[] = [];
   let sendToHost: (event: HostEvent) => void = () => {};
 
-  const container = containerMachine.provide({
-    actors: {
-      inspectContainer: inspectWith(async (input) => {
-        const fake = containers.get(input.containerId);
-        // As src/docker/inspect.ts does: a container the engine no longer has is not running.
-        if (!fake)
-          return {
-            containerId: input.containerId,
-            name: '',
-            running: false,
-            startedAtMs: 0,
-            hostPortBindings: [],
-          };
+  const container = fakeContainerMachine(
+    async (input) => {
+      const fake = containers.get(input.containerId);
+      // As src/docker/inspect.ts does: a container the engine no longer has is not running.
+      if (!fake)
         return {
           containerId: input.containerId,
-          name: fake.name ?? 'desktop',
-          running: true,
-          startedAtMs: fake.startedAtMs,
-          hostPortBindings: [fake.hostPort],
+          name: '',
+          running: false,
+          startedAtMs: 0,
+          hostPortBindings: [],
         };
-      }),
-      writeStartFiles: fromPromise(async () => {}),
-      writeDpi: fromPromise(async () => {}),
-      cleanUpContainer: fromPromise(async ({ input }) => {
-        cleanedUp.push(input.containerId);
-        await options.cleanUpGate?.();
-      }),
+      return {
+        containerId: input.containerId,
+        name: fake.name ?? 'desktop',
+        running: true,
+        startedAtMs: fake.startedAtMs,
+        hostPortBindings: [fake.hostPort],
+      };
     },
-    actions: { reportError: (_, p) => reported.push(p.message), logStep: () => {} },
-  });
-  const host = hostMachine.provide({
+    {
+      actors: {
+        cleanUpContainer: fromPromise(async ({ input }) => {
+          cleanedUp.push(input.containerId);
+          await options.cleanUpGate?.();
+        }),
+      },
+      actions: { reportError: (_, p) => reported.push(p.message), logStep: () => {} },
+    },
+  );
+  const host = fakeHostMachine(container, engine, {
     actors: {
-      container,
       prepareHost: fromPromise(async () => ({ folders: options.folders ?? [] })),
-      handshake: fromPromise(async () => ({ authToken: 'token' })),
-      dockerEvents: fromEventObservable(() => engine.asObservable()),
       apiServer: fromCallback(({ sendBack, receive }) => {
         sendToHost = sendBack;
         receive((event) => replies.push(withoutType(event as EventObject & ApiReply)));
       }),
-      heartbeats: fromCallback(() => {}),
       listRunningContainers: fromPromise(async () => {
         if (options.listAtStop) throw options.listAtStop;
         return { running: [...containers.keys()], listedAtMs: Date.now() };

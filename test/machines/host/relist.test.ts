@@ -5,13 +5,11 @@
  * (machines/host/resourceClaims.ts), then the host machine with its container
  * actors and folder removals that finish in an order the test chooses.
  */
-import { inspectWith } from '../../support/inspection.js';
 import { Subject } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import { createActor, fromCallback, fromEventObservable, fromPromise } from 'xstate';
-import { containerMachine } from '../../../machines/container/machine.js';
+import { createActor, fromPromise } from 'xstate';
 import type { DockerObservation, FolderRecord } from '../../../machines/events.js';
-import { hostMachine, type HostContext } from '../../../machines/host/machine.js';
+import type { HostContext } from '../../../machines/host/machine.js';
 import {
   claimResources,
   markDiedByList,
@@ -19,6 +17,7 @@ import {
   type ClaimState,
 } from '../../../machines/host/resourceClaims.js';
 import { claimTty, createTtyTable } from '../../../machines/host/ttyTable.js';
+import { fakeContainerMachine, fakeHostMachine } from '../../support/fakeMachines.js';
 import { waitFor } from '../../support/wait.js';
 
 const id = (n: number) => n.toString(16).padStart(64, '0');
@@ -124,34 +123,27 @@ function runHost(folders: FolderRecord[] = []) {
   const engine = new Subject<DockerObservation>();
   const inspections = new Map<string, { hostPort: number; startedAtMs: number }>();
   const cleanUps = new Map<string, () => void>();
-  const container = containerMachine.provide({
-    actors: {
-      inspectContainer: inspectWith(async (input) => {
-        const fake = inspections.get(input.containerId);
-        return {
-          containerId: input.containerId,
-          name: 'desktop',
-          running: fake !== undefined,
-          startedAtMs: fake?.startedAtMs ?? 0,
-          hostPortBindings: fake ? [fake.hostPort] : [],
-        };
-      }),
-      writeStartFiles: fromPromise(async () => {}),
-      writeDpi: fromPromise(async () => {}),
-      cleanUpContainer: fromPromise(
-        ({ input }) => new Promise<void>((resolve) => cleanUps.set(input.containerId, resolve)),
-      ),
+  const container = fakeContainerMachine(
+    async (input) => {
+      const fake = inspections.get(input.containerId);
+      return {
+        containerId: input.containerId,
+        name: 'desktop',
+        running: fake !== undefined,
+        startedAtMs: fake?.startedAtMs ?? 0,
+        hostPortBindings: fake ? [fake.hostPort] : [],
+      };
     },
-  });
-  const host = hostMachine.provide({
-    actors: {
-      container,
-      prepareHost: fromPromise(async () => ({ folders })),
-      handshake: fromPromise(async () => ({ authToken: 'token' })),
-      dockerEvents: fromEventObservable(() => engine.asObservable()),
-      apiServer: fromCallback(() => {}),
-      heartbeats: fromCallback(() => {}),
+    {
+      actors: {
+        cleanUpContainer: fromPromise(
+          ({ input }) => new Promise<void>((resolve) => cleanUps.set(input.containerId, resolve)),
+        ),
+      },
     },
+  );
+  const host = fakeHostMachine(container, engine, {
+    actors: { prepareHost: fromPromise(async () => ({ folders })) },
   });
   const actor = createActor(host, {
     input: { ttyCount: 256, dpiTimeoutMs: 60_000, requestWaitMs: 1_000, drainTimeoutMs: 2_000 },

@@ -4,13 +4,12 @@
  * while a container is on its way, the whole wait without the stream.
  * Simulated time: the delays are the machine's, not the machine's load.
  */
-import { inspectWith } from '../../support/inspection.js';
 import { Subject } from 'rxjs';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createActor, fromCallback, fromEventObservable, fromPromise, type EventObject } from 'xstate';
-import { containerMachine } from '../../../machines/container/machine.js';
-import type { ApiReply, DockerObservation, FolderRecord } from '../../../machines/events.js';
-import { hostMachine, type HostEvent } from '../../../machines/host/machine.js';
+import { createActor, fromCallback, type EventObject } from 'xstate';
+import type { ApiReply, DockerObservation } from '../../../machines/events.js';
+import type { HostEvent } from '../../../machines/host/machine.js';
+import { fakeContainerMachine, fakeHostMachine } from '../../support/fakeMachines.js';
 
 const ID = 'a'.repeat(64);
 
@@ -19,30 +18,19 @@ function runHost() {
   const replies: ApiReply[] = [];
   let sendToHost: (event: HostEvent) => void = () => {};
   let finishInspection: () => void = () => {};
-  const container = containerMachine.provide({
-    actors: {
-      // Held until the test lets it go: a container still being set up.
-      inspectContainer: inspectWith(async (input) => {
-        await new Promise<void>((resolve) => (finishInspection = resolve));
-        return {
-          containerId: input.containerId,
-          name: 'desktop',
-          running: true,
-          startedAtMs: 1000,
-          hostPortBindings: [40001],
-        };
-      }),
-      writeStartFiles: fromPromise(async () => {}),
-      writeDpi: fromPromise(async () => {}),
-      cleanUpContainer: fromPromise(async () => {}),
-    },
+  // Held until the test lets it go: a container still being set up.
+  const container = fakeContainerMachine(async (input) => {
+    await new Promise<void>((resolve) => (finishInspection = resolve));
+    return {
+      containerId: input.containerId,
+      name: 'desktop',
+      running: true,
+      startedAtMs: 1000,
+      hostPortBindings: [40001],
+    };
   });
-  const host = hostMachine.provide({
+  const host = fakeHostMachine(container, engine, {
     actors: {
-      container,
-      prepareHost: fromPromise(async () => ({ folders: [] as FolderRecord[] })),
-      handshake: fromPromise(async () => ({ authToken: 'token' })),
-      dockerEvents: fromEventObservable(() => engine.asObservable()),
       apiServer: fromCallback(({ sendBack, receive }) => {
         sendToHost = sendBack;
         receive((event) => {
@@ -50,7 +38,6 @@ function runHost() {
           replies.push(reply as ApiReply);
         });
       }),
-      heartbeats: fromCallback(() => {}),
     },
   });
   const actor = createActor(host, {
