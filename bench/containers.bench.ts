@@ -234,7 +234,7 @@ async function main() {
     `  a minimal Node implementation (bench/floorReactor.ts), one at a time: ${summary(floor.single.latencies)}; ${cpu(floor.single.cpuPerContainer)} (no clean-up)`,
   );
   console.log(
-    `start event → tty complete, ${BATCH} concurrent: ${summary(batch)}; ${cpu(batchCpuPerContainer)} (start, files, die, clean-up; the original: 1.5-1.9 on a quiet day, 3.7-4.7 beside us on a loaded one)`,
+    `start event → tty complete, ${BATCH} concurrent: ${summary(batch)}; ${cpu(batchCpuPerContainer)} (start, files, die, clean-up; the original's, measured beside us: README, "Beside the original")`,
   );
   console.log(
     `  the same after ${LIFECYCLES} lifecycles: ${summary(warmed.latencies)}; ${cpu(warmedCpuPerContainer)}`,
