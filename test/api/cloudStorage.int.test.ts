@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
@@ -233,6 +234,34 @@ describe('cloud storage after a crash', () => {
     expect(mountedAt(dir)).toBe(false);
     await waitFor('the mount folder removed', () => !fs.existsSync(dir));
     // The container itself is still adopted with its folder.
+    expect(readFolder(second.mappings, container.id)?.ready).toBe(true);
+    await removeContainer(container.id);
+    expect(await second.stop()).toBe(0);
+  });
+
+  it('stops an rclone of an earlier run that serves nothing, with a warning and no report', async () => {
+    const first = await start();
+    const { container, dir, pid } = await mountedContainer(first);
+    expect(await first.stop()).toBe(0);
+    // An rclone hung after losing its mount: stopped, it cannot notice the unmount and exit as it would.
+    process.kill(pid, 'SIGSTOP');
+    execFileSync('umount', ['-l', dir]);
+    expect(mountedAt(dir)).toBe(false);
+
+    const second = await start(first.root);
+    try {
+      const warned = await second.waitForLog('the warning', (l) =>
+        String(l.msg).includes('rclone processes of an earlier run that served nothing'),
+      );
+      expect(warned.level).toBe(40);
+      expect(warned['mounts']).toEqual([dir]);
+      await waitFor('the mount folder removed', () => !fs.existsSync(dir));
+      expect(second.logs.some((l) => String(l.msg).includes('died while the service was down'))).toBe(false);
+    } finally {
+      // The TERM it was sent waits while it is stopped.
+      process.kill(pid, 'SIGCONT');
+    }
+    await waitFor('its rclone gone', () => rclonePidServing(dir) === undefined, 10_000);
     expect(readFolder(second.mappings, container.id)?.ready).toBe(true);
     await removeContainer(container.id);
     expect(await second.stop()).toBe(0);
