@@ -61,7 +61,7 @@ const cpuMs = () => {
 };
 // Asked on every turn while the machines work, so it must cost next to nothing itself.
 const trackedRef = (containerId: string) =>
-  (actor.getSnapshot().context as HostContext).containers[containerId]?.ref;
+  (actor.getSnapshot().context as HostContext).containers.get(containerId)?.ref;
 async function until(check: () => boolean): Promise<void> {
   const deadline = Date.now() + 60_000;
   while (!check()) {

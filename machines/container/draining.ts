@@ -2,7 +2,10 @@
  * `draining`: a container that died, or could not be set up, gives
  * everything back. Its mounts unmount first, then its folder goes, and only
  * then its TTY and host port: it ends `removed` when it died, `rejected`
- * (holding nothing) when it still runs.
+ * (holding nothing) when it still runs. The TTY and host port go back with
+ * the host's `container.removed`, or with `resources.release` on the way to
+ * `rejected`: one event to the host either way, never before the folder is
+ * gone, so no newcomer meets stale files.
  */
 import { assign } from 'xstate';
 import { errorMessage } from '../shared.js';
@@ -32,7 +35,7 @@ export const draining = containerSetup.createStateConfig({
               },
             },
           },
-          { target: '#container.rejected' },
+          { target: '#container.rejected', actions: 'releaseResources' },
         ],
         onError: [
           {
@@ -45,17 +48,18 @@ export const draining = containerSetup.createStateConfig({
           },
           {
             target: '#container.rejected',
-            actions: {
-              type: 'reportError',
-              params: ({ event }) => ({ message: `clean-up incomplete: ${errorMessage(event.error)}` }),
-            },
+            actions: [
+              {
+                type: 'reportError',
+                params: ({ event }) => ({ message: `clean-up incomplete: ${errorMessage(event.error)}` }),
+              },
+              'releaseResources',
+            ],
           },
         ],
       },
     },
   },
-  // The TTY and host port go back only once the folder is gone, so no newcomer meets stale files.
-  exit: 'releaseResources',
   on: {
     // Already draining: a die or a stop of the service only changes where we go next.
     'container.died': { actions: assign({ ended: true }) },

@@ -66,7 +66,6 @@ export const containerMachine = containerSetup.createMachine({
     },
     'cloudStorage.mount': { actions: { type: 'startOrRefuseMount', params: ({ event }) => event } },
     'mount.gone': { actions: { type: 'forgetMount', params: ({ event }) => event } },
-    'api.reply': { actions: { type: 'forwardReply', params: ({ event }) => event } },
   },
   states: {
     requested,

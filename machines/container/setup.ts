@@ -7,7 +7,7 @@
 import { assign, enqueueActions, fromPromise, sendParent, setup } from 'xstate';
 import { timeNanoToMs } from '../events.js';
 import { mountMachine } from '../mount/machine.js';
-import { errorMessage, notProvided } from '../shared.js';
+import { enqueueApiReply, errorMessage, notProvided } from '../shared.js';
 import type { InspectionVerdict } from './inspection.js';
 import {
   INSPECTION_ATTEMPTS,
@@ -83,19 +83,20 @@ export const containerSetup = setup({
       type: 'container.detached' as const,
       containerId: context.containerId,
     })),
-    refuseDpi: sendParent(({ context, self }, event: Extract<ContainerEvent, { type: 'dpi.set' }>) => ({
-      type: 'api.reply' as const,
-      requestId: event.requestId,
-      status: 406 as const,
-      error: `container ${context.containerId} cannot take a DPI while ${describeState(self.getSnapshot().value)}`,
-    })),
+    refuseDpi: enqueueActions(
+      ({ context, self, system, enqueue }, event: Extract<ContainerEvent, { type: 'dpi.set' }>) =>
+        enqueueApiReply(enqueue, system, {
+          requestId: event.requestId,
+          status: 406,
+          error: `container ${context.containerId} cannot take a DPI while ${describeState(self.getSnapshot().value)}`,
+        }),
+    ),
     /** Requests caught mid-write or waiting by the drain or a stop still get their answers. */
-    answerInterruptedRequest: enqueueActions(({ context, enqueue }, params: { why: string }) => {
+    answerInterruptedRequest: enqueueActions(({ context, system, enqueue }, params: { why: string }) => {
       const owed = [context.pendingRequestId, ...context.queuedDpi.map((q) => q.requestId)];
       for (const requestId of owed) {
         if (requestId === undefined) continue;
-        enqueue.sendParent({
-          type: 'api.reply',
+        enqueueApiReply(enqueue, system, {
           requestId,
           status: 406,
           error: `container ${context.containerId}: ${params.why}`,
@@ -103,43 +104,49 @@ export const containerSetup = setup({
       }
       enqueue.assign({ pendingRequestId: undefined, queuedDpi: [] });
     }),
-    queueDpi: enqueueActions(({ context, enqueue }, event: Extract<ContainerEvent, { type: 'dpi.set' }>) => {
-      if (context.queuedDpi.length >= MAX_QUEUED_DPI) {
-        enqueue.sendParent({
-          type: 'api.reply',
-          requestId: event.requestId,
-          status: 406,
-          error: `container ${context.containerId} already has ${MAX_QUEUED_DPI} DPI requests waiting`,
+    queueDpi: enqueueActions(
+      ({ context, system, enqueue }, event: Extract<ContainerEvent, { type: 'dpi.set' }>) => {
+        if (context.queuedDpi.length >= MAX_QUEUED_DPI) {
+          enqueueApiReply(enqueue, system, {
+            requestId: event.requestId,
+            status: 406,
+            error: `container ${context.containerId} already has ${MAX_QUEUED_DPI} DPI requests waiting`,
+          });
+          return;
+        }
+        enqueue.assign({
+          queuedDpi: [...context.queuedDpi, { requestId: event.requestId, dpi: event.dpi }],
         });
-        return;
-      }
-      enqueue.assign({
-        queuedDpi: [...context.queuedDpi, { requestId: event.requestId, dpi: event.dpi }],
-      });
-    }),
+      },
+    ),
     takeQueuedDpi: assign(({ context }) => ({
       dpi: context.queuedDpi[0]?.dpi,
       pendingRequestId: context.queuedDpi[0]?.requestId,
       queuedDpi: context.queuedDpi.slice(1),
     })),
-    replyDpiWritten: sendParent(({ context }) => ({
-      type: 'api.reply' as const,
-      requestId: context.pendingRequestId ?? '',
-      status: 200 as const,
-      result: `DPI of container ${context.containerId} set to ${context.dpi}`,
-    })),
-    replyDpiFailed: sendParent(({ context }, params: { error: unknown }) => ({
-      type: 'api.reply' as const,
-      requestId: context.pendingRequestId ?? '',
-      status: 406 as const,
-      error: `could not write the DPI: ${errorMessage(params.error)}`,
-    })),
+    replyDpiWritten: enqueueActions(({ context, system, enqueue }) =>
+      enqueueApiReply(enqueue, system, {
+        requestId: context.pendingRequestId ?? '',
+        status: 200,
+        result: `DPI of container ${context.containerId} set to ${context.dpi}`,
+      }),
+    ),
+    replyDpiFailed: enqueueActions(({ context, system, enqueue }, params: { error: unknown }) =>
+      enqueueApiReply(enqueue, system, {
+        requestId: context.pendingRequestId ?? '',
+        status: 406,
+        error: `could not write the DPI: ${errorMessage(params.error)}`,
+      }),
+    ),
     // Not an exit action: exits run before transition actions, and the reply still needs the id.
     requestAnswered: assign({ pendingRequestId: undefined }),
     startOrRefuseMount: enqueueActions(
-      ({ context, enqueue, self }, event: Extract<ContainerEvent, { type: 'cloudStorage.mount' }>) => {
+      (
+        { context, enqueue, self, system },
+        event: Extract<ContainerEvent, { type: 'cloudStorage.mount' }>,
+      ) => {
         const refuse = (error: string) =>
-          enqueue.sendParent({ type: 'api.reply', requestId: event.requestId, status: 406, error });
+          enqueueApiReply(enqueue, system, { requestId: event.requestId, status: 406, error });
         const snapshot = self.getSnapshot();
         if (!MOUNTABLE_STATES.some((state) => snapshot.matches(state))) {
           refuse(
@@ -184,8 +191,6 @@ export const containerSetup = setup({
       dpi: event.dpi,
       pendingRequestId: event.requestId,
     })),
-    /** A mount's answer to the webserver goes up to the host like the container's own. */
-    forwardReply: sendParent((_, event: Extract<ContainerEvent, { type: 'api.reply' }>) => event),
   },
   guards: {
     inspectionSays: (_, params: { verdict: InspectionVerdict; kind: InspectionVerdict['kind'] }) =>

@@ -1,7 +1,6 @@
 /** What a container actor takes, holds and exchanges with its host. */
 import type { CloudCredentials, FolderRecord, Sealed } from '../events.js';
 import type { MountActorRef, MountToContainerEvent } from '../mount/machine.js';
-import type { ApiReplyEvent } from '../shared.js';
 
 /**
  * Inspections tried before a container is given up as unreadable. A failure
@@ -76,9 +75,10 @@ export type ContainerToHostEvent =
   | { type: 'resources.claim'; containerId: string; hostPort: number; startedAtMs: number }
   /** Died or set-up failed: it is cleaning up and holds its resources only until its folder is gone. */
   | { type: 'container.draining'; containerId: string }
+  /** Drained and still running (`rejected`): its folder is gone, its TTY and host port go back. */
   | { type: 'resources.release'; containerId: string }
   | { type: 'container.acceptingRequests'; containerId: string; hostPort: number }
+  /** The actor's end: its folder is gone; whatever it still holds goes back. */
   | { type: 'container.removed'; containerId: string }
   /** The service is stopping and left the container's folder, TTY and mounts as they are. */
-  | { type: 'container.detached'; containerId: string }
-  | ApiReplyEvent;
+  | { type: 'container.detached'; containerId: string };

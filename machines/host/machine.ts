@@ -60,7 +60,6 @@ export const hostMachine = hostSetup.createMachine({
     'container.removed': { actions: { type: 'forgetContainer', params: ({ event }) => event } },
     'container.detached': { actions: { type: 'forgetContainer', params: ({ event }) => event } },
     'container.draining': { actions: { type: 'markDraining', params: ({ event }) => event } },
-    'api.reply': { actions: { type: 'relayReply', params: ({ event }) => event } },
   },
   states: {
     booting: {
@@ -106,7 +105,7 @@ export const hostMachine = hostSetup.createMachine({
   },
   output: ({ context }) => ({
     stopReason: context.stopReason ?? { fatal: false, message: 'stopped' },
-    leftoverContainers: Object.keys(context.containers),
+    leftoverContainers: [...context.containers.keys()],
   }),
 });
 
@@ -118,8 +117,8 @@ export function hostFacts(context: HostContext) {
     ttysInUse: ttysInUse(context.ttyTable),
     /** Numbers that may be handed out: the TTY count less the ones reserved for the host. */
     ttysAssignable: context.ttyTable.size - context.ttyTable.firstAssignable,
-    pendingRequests: Object.keys(context.pendingRequests).length,
-    containers: Object.fromEntries(Object.entries(context.containers).map(([id, c]) => [id, c.ref])),
+    pendingRequests: context.pendingRequests.size,
+    containers: Object.fromEntries([...context.containers].map(([id, c]) => [id, c.ref])),
   };
 }
 export { ttysInUse };

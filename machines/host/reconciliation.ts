@@ -15,8 +15,8 @@ export interface TrackedFacts {
 
 export interface Reservation {
   ttyTable: TtyTable;
-  hostPorts: Record<string, string>;
-  adoptable: Record<string, FolderRecord>;
+  hostPorts: ReadonlyMap<number, string>;
+  adoptable: ReadonlyMap<string, FolderRecord>;
 }
 
 /**
@@ -27,24 +27,24 @@ export interface Reservation {
  */
 export function reserveFolders(
   ttyTable: TtyTable,
-  hostPorts: Readonly<Record<string, string>>,
+  hostPorts: ReadonlyMap<number, string>,
   folders: readonly FolderRecord[],
 ): Reservation {
   const oldestFirst = [...folders].sort(
     (a, b) => (a.ttyWrittenAtMs ?? Infinity) - (b.ttyWrittenAtMs ?? Infinity),
   );
   let table = ttyTable;
-  const ports = { ...hostPorts };
+  const ports = new Map(hostPorts);
   for (const folder of oldestFirst) {
     if (folder.tty !== undefined) table = adoptTty(table, folder.containerId, folder.tty) ?? table;
-    if (folder.hostPort !== undefined && ports[folder.hostPort] === undefined) {
-      ports[folder.hostPort] = folder.containerId;
+    if (folder.hostPort !== undefined && !ports.has(folder.hostPort)) {
+      ports.set(folder.hostPort, folder.containerId);
     }
   }
   return {
     ttyTable: table,
     hostPorts: ports,
-    adoptable: Object.fromEntries(oldestFirst.map((f) => [f.containerId, f])),
+    adoptable: new Map(oldestFirst.map((f) => [f.containerId, f])),
   };
 }
 
@@ -64,18 +64,18 @@ export interface RelistDecision {
  * nothing.
  */
 export function decideRelist(
-  tracked: Readonly<Record<string, TrackedFacts>>,
-  adoptable: Readonly<Record<string, FolderRecord>>,
+  tracked: ReadonlyMap<string, TrackedFacts>,
+  adoptable: ReadonlyMap<string, FolderRecord>,
   running: readonly { containerId: string; name: string }[],
   listedAtMs: number,
 ): RelistDecision {
   const runningIds = new Set(running.map((c) => c.containerId));
-  const spawn = new Set(Object.keys(adoptable).filter((id) => tracked[id] === undefined));
+  const spawn = new Set([...adoptable.keys()].filter((id) => !tracked.has(id)));
   for (const { containerId, name } of running) {
-    if (name !== ECS_AGENT_NAME && tracked[containerId] === undefined) spawn.add(containerId);
+    if (name !== ECS_AGENT_NAME && !tracked.has(containerId)) spawn.add(containerId);
   }
-  const adoptedButGone = [...spawn].filter((id) => adoptable[id] !== undefined && !runningIds.has(id));
-  const died = Object.entries(tracked)
+  const adoptedButGone = [...spawn].filter((id) => adoptable.has(id) && !runningIds.has(id));
+  const died = [...tracked]
     .filter(
       ([id, facts]) =>
         !runningIds.has(id) && facts.startedAtMs !== undefined && facts.startedAtMs < listedAtMs,
@@ -98,13 +98,13 @@ export interface StopDecision {
  * be live cannot be undone, and the next start sorts out what died.
  */
 export function decideStop(
-  tracked: Readonly<Record<string, TrackedFacts>>,
+  tracked: ReadonlyMap<string, TrackedFacts>,
   running: readonly string[] | undefined,
   listedAtMs: number,
 ): StopDecision {
   const runningIds = running === undefined ? undefined : new Set(running);
   const decision: StopDecision = { leaving: [], dead: [] };
-  for (const [id, facts] of Object.entries(tracked)) {
+  for (const [id, facts] of tracked) {
     const dead =
       runningIds !== undefined &&
       !runningIds.has(id) &&

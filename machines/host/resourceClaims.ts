@@ -11,6 +11,7 @@
  * ends in `resources.release` or `container.removed`, and a container that
  * turns out alive ends the wait by claiming itself.
  */
+import { withEntry, withoutKey } from '../shared.js';
 import { claimTty, lowestFreeTty, releaseTty, ttyHeldBy, type TtyTable } from './ttyTable.js';
 
 export interface ResourceClaim {
@@ -20,10 +21,10 @@ export interface ResourceClaim {
 
 export interface ClaimState {
   ttyTable: TtyTable;
-  /** Host port (as a string key) to the id of the container that holds it. */
-  hostPorts: Record<string, string>;
+  /** Host port to the id of the container that holds it. */
+  hostPorts: ReadonlyMap<number, string>;
   /** Containers the engine's list found dead, until they give back what they hold. */
-  diedByList: Record<string, true>;
+  diedByList: ReadonlySet<string>;
   /** Claims waiting for one of those, oldest first. */
   deferredClaims: ResourceClaim[];
 }
@@ -38,7 +39,7 @@ export interface ClaimResult {
 }
 
 function holdsWhatTheClaimWaitsFor(state: ClaimState, claim: ResourceClaim, holder: string): boolean {
-  if (state.hostPorts[claim.hostPort] === holder) return true;
+  if (state.hostPorts.get(claim.hostPort) === holder) return true;
   const held = ttyHeldBy(state.ttyTable, holder);
   if (held === undefined) return false;
   const wouldGet = lowestFreeTty(state.ttyTable);
@@ -48,9 +49,10 @@ function holdsWhatTheClaimWaitsFor(state: ClaimState, claim: ResourceClaim, hold
 function mustWait(state: ClaimState, claim: ResourceClaim): boolean {
   // One that already holds a TTY (adopted) keeps it: nothing lower to wait for.
   if (ttyHeldBy(state.ttyTable, claim.containerId) !== undefined) return false;
-  return Object.keys(state.diedByList).some(
-    (holder) => holder !== claim.containerId && holdsWhatTheClaimWaitsFor(state, claim, holder),
-  );
+  for (const holder of state.diedByList) {
+    if (holder !== claim.containerId && holdsWhatTheClaimWaitsFor(state, claim, holder)) return true;
+  }
+  return false;
 }
 
 function decide(state: ClaimState, claim: ResourceClaim): ClaimResult {
@@ -58,7 +60,7 @@ function decide(state: ClaimState, claim: ResourceClaim): ClaimResult {
   if (mustWait(state, claim)) {
     return { state: { ...state, deferredClaims: [...state.deferredClaims, claim] }, answers: [] };
   }
-  const holder = state.hostPorts[hostPort];
+  const holder = state.hostPorts.get(hostPort);
   if (holder !== undefined && holder !== containerId) {
     const reason = `host port ${hostPort} already belongs to container ${holder}`;
     return { state, answers: [{ containerId, type: 'resources.denied', reason }] };
@@ -70,14 +72,19 @@ function decide(state: ClaimState, claim: ResourceClaim): ClaimResult {
     return { state, answers: [{ containerId, type: 'resources.denied', reason }] };
   }
   return {
-    state: { ...state, ttyTable: granted.table, hostPorts: { ...state.hostPorts, [hostPort]: containerId } },
+    state: {
+      ...state,
+      ttyTable: granted.table,
+      hostPorts: withEntry(state.hostPorts, hostPort, containerId),
+    },
     answers: [{ containerId, type: 'resources.granted', tty: granted.tty }],
   };
 }
 
 function withoutDiedByList(state: ClaimState, containerId: string): ClaimState {
-  if (state.diedByList[containerId] === undefined) return state;
-  const { [containerId]: _gone, ...diedByList } = state.diedByList;
+  if (!state.diedByList.has(containerId)) return state;
+  const diedByList = new Set(state.diedByList);
+  diedByList.delete(containerId);
   return { ...state, diedByList };
 }
 
@@ -101,9 +108,7 @@ export function claimResources(state: ClaimState, claim: ResourceClaim): ClaimRe
 /** A list found these containers dead: claims may wait for what they hold. */
 export function markDiedByList(state: ClaimState, containerIds: readonly string[]): ClaimState {
   if (containerIds.length === 0) return state;
-  const diedByList = { ...state.diedByList };
-  for (const id of containerIds) diedByList[id] = true;
-  return { ...state, diedByList };
+  return { ...state, diedByList: new Set([...state.diedByList, ...containerIds]) };
 }
 
 /**
@@ -111,16 +116,24 @@ export function markDiedByList(state: ClaimState, containerIds: readonly string[
  * forgotten: its own waiting claim goes, and the others are decided again.
  */
 export function releaseResources(state: ClaimState, containerId: string): ClaimResult {
+  // Up to two: the one reserved from its adopted folder and the one it claimed.
   let hostPorts = state.hostPorts;
-  for (const port in state.hostPorts) {
-    if (state.hostPorts[port] !== containerId) continue;
-    if (hostPorts === state.hostPorts) hostPorts = { ...state.hostPorts };
-    delete hostPorts[port];
+  for (const [port, holder] of state.hostPorts) {
+    if (holder === containerId) hostPorts = withoutKey(hostPorts, port);
+  }
+  const ttyTable = releaseTty(state.ttyTable, containerId);
+  const ownClaimWaits = state.deferredClaims.some((claim) => claim.containerId === containerId);
+  const marked = state.diedByList.has(containerId);
+  // Held nothing (a rejected container's removal): every waiting claim would be decided as before.
+  if (ttyTable === state.ttyTable && hostPorts === state.hostPorts && !ownClaimWaits && !marked) {
+    return { state, answers: [] };
   }
   return retryDeferred({
     ...withoutDiedByList(state, containerId),
-    ttyTable: releaseTty(state.ttyTable, containerId),
+    ttyTable,
     hostPorts,
-    deferredClaims: state.deferredClaims.filter((claim) => claim.containerId !== containerId),
+    deferredClaims: ownClaimWaits
+      ? state.deferredClaims.filter((claim) => claim.containerId !== containerId)
+      : state.deferredClaims,
   });
 }

@@ -6,6 +6,7 @@
  * are handled here only; what must go on while stopping (releases, removals,
  * replies) is handled on the machine's root.
  */
+import { API_SERVER_SYSTEM_ID } from '../shared.js';
 import { hostSetup } from './setup.js';
 
 const reportEngineLost = {
@@ -58,7 +59,10 @@ export const serving = hostSetup.createStateConfig({
     },
     api: {
       initial: 'listening',
-      states: { listening: { invoke: { id: 'apiServer', src: 'apiServer' } } },
+      // Found by its system id: whoever answers a request answers the server directly (machines/shared.ts).
+      states: {
+        listening: { invoke: { id: 'apiServer', systemId: API_SERVER_SYSTEM_ID, src: 'apiServer' } },
+      },
     },
     heartbeats: {
       initial: 'beating',

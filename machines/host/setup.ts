@@ -17,18 +17,17 @@ import {
 import type { Observable } from 'rxjs';
 import { containerMachine } from '../container/machine.js';
 import { ECS_AGENT_NAME, type ApiReply, type DockerObservation, type FolderRecord } from '../events.js';
-import { notProvided } from '../shared.js';
+import { enqueueApiReply, notProvided, withEntry, withoutKey } from '../shared.js';
 import { claimResources, markDiedByList, releaseResources } from './resourceClaims.js';
 import { decideRelist, decideStop, reserveFolders, timeNanoOf } from './reconciliation.js';
 import { nextRequestWait, pendingTimerId, toContainerEvent } from './routing.js';
 import {
-  apiServerOf,
   applyClaimResult,
   containerForHostPort,
   requestWaitFacts,
   withContainerSpawned,
   withoutAdoptable,
-  withRestartPending,
+  withTrackedChange,
 } from './tracking.js';
 import { createTtyTable } from './ttyTable.js';
 import type { HostContext, HostEvent, HostInput, HostOutput, RunningContainers } from './types.js';
@@ -68,7 +67,7 @@ export const hostSetup = setup({
     trackStart: enqueueActions(
       ({ context, enqueue }, event: Extract<HostEvent, { type: 'docker.start' }>) => {
         if (event.name === ECS_AGENT_NAME) return;
-        const tracked = context.containers[event.containerId];
+        const tracked = context.containers.get(event.containerId);
         if (tracked === undefined) {
           enqueue.assign({
             containers: ({ context, spawn }) =>
@@ -76,13 +75,15 @@ export const hostSetup = setup({
           });
           enqueue.assign({ adoptable: ({ context }) => withoutAdoptable(context, event.containerId) });
         } else if (tracked.draining) {
-          enqueue.assign({ containers: withRestartPending(context, event.containerId) });
+          enqueue.assign({
+            containers: withTrackedChange(context, event.containerId, { restartPending: true }),
+          });
         }
         // Otherwise a replayed or re-listed start of a container we already follow.
       },
     ),
     trackDeath: enqueueActions(({ context, enqueue }, event: Extract<HostEvent, { type: 'docker.die' }>) => {
-      const tracked = context.containers[event.containerId];
+      const tracked = context.containers.get(event.containerId);
       if (tracked === undefined) return;
       enqueue.sendTo(tracked.ref, { type: 'container.died', timeNano: event.timeNano });
     }),
@@ -100,9 +101,9 @@ export const hostSetup = setup({
               withContainerSpawned(context, containerId, (o) => spawn('container', o)),
           });
         }
-        enqueue.assign({ adoptable: {} });
+        enqueue.assign({ adoptable: new Map() });
         for (const containerId of decision.died) {
-          enqueue.sendTo(context.containers[containerId]!.ref, {
+          enqueue.sendTo(context.containers.get(containerId)!.ref, {
             type: 'container.died',
             timeNano: timeNanoOf(event.listedAtMs),
           });
@@ -118,13 +119,9 @@ export const hostSetup = setup({
     ),
     grantResources: enqueueActions(
       ({ context, enqueue }, event: Extract<HostEvent, { type: 'resources.claim' }>) => {
-        const tracked = context.containers[event.containerId];
-        if (tracked === undefined) return;
+        if (!context.containers.has(event.containerId)) return;
         enqueue.assign({
-          containers: {
-            ...context.containers,
-            [event.containerId]: { ...tracked, startedAtMs: event.startedAtMs },
-          },
+          containers: withTrackedChange(context, event.containerId, { startedAtMs: event.startedAtMs }),
         });
         const claim = { containerId: event.containerId, hostPort: event.hostPort };
         applyClaimResult(context, claimResources(context, claim), enqueue);
@@ -136,10 +133,10 @@ export const hostSetup = setup({
      */
     markDraining: assign(
       ({ context }, event: Extract<HostEvent, { type: 'container.draining' | 'resources.release' }>) => {
-        const tracked = context.containers[event.containerId];
-        if (tracked === undefined) return {};
+        const tracked = context.containers.get(event.containerId);
         const draining = event.type === 'container.draining';
-        return { containers: { ...context.containers, [event.containerId]: { ...tracked, draining } } };
+        if (tracked === undefined || tracked.draining === draining) return {};
+        return { containers: withTrackedChange(context, event.containerId, { draining }) };
       },
     ),
     releaseResources: enqueueActions(
@@ -152,16 +149,16 @@ export const hostSetup = setup({
         { context, enqueue },
         event: Extract<HostEvent, { type: 'container.removed' | 'container.detached' }>,
       ) => {
-        const tracked = context.containers[event.containerId];
+        const tracked = context.containers.get(event.containerId);
         if (tracked === undefined) return;
-        // It holds nothing by now; a claim of its own that still waited, or a mark of a list, goes with it.
-        // A detached container still holds its TTY and host port (the service is stopping): nothing goes back.
+        // Its folder is gone: its TTY and host port go back (a drained one's come with this event), and a
+        // claim of its own that still waited, or a mark of a list, goes with them. A detached container
+        // keeps its TTY and host port (the service is stopping): nothing goes back.
         if (event.type === 'container.removed') {
           applyClaimResult(context, releaseResources(context, event.containerId), enqueue);
         }
         enqueue.stopChild(tracked.ref);
-        const { [event.containerId]: _gone, ...rest } = context.containers;
-        enqueue.assign({ containers: rest });
+        enqueue.assign({ containers: withoutKey(context.containers, event.containerId) });
         if (tracked.restartPending) {
           enqueue.assign({
             containers: ({ context, spawn }) =>
@@ -180,10 +177,11 @@ export const hostSetup = setup({
         // The engine's start may not have been handled yet: wait for it, bounded.
         const delay = nextRequestWait(requestWaitFacts(context, self), 0) ?? 0;
         enqueue.assign({
-          pendingRequests: {
-            ...context.pendingRequests,
-            [event.requestId]: { requestId: event.requestId, request: event.request, waitedMs: delay },
-          },
+          pendingRequests: withEntry(context.pendingRequests, event.requestId, {
+            requestId: event.requestId,
+            request: event.request,
+            waitedMs: delay,
+          }),
         });
         enqueue.raise(
           { type: 'api.request.expired', requestId: event.requestId },
@@ -192,16 +190,16 @@ export const hostSetup = setup({
       },
     ),
     expireRequest: enqueueActions(
-      ({ context, enqueue, self }, event: Extract<HostEvent, { type: 'api.request.expired' }>) => {
-        const pending = context.pendingRequests[event.requestId];
+      ({ context, enqueue, self, system }, event: Extract<HostEvent, { type: 'api.request.expired' }>) => {
+        const pending = context.pendingRequests.get(event.requestId);
         if (pending === undefined) return;
         const more = nextRequestWait(requestWaitFacts(context, self), pending.waitedMs);
         if (more !== undefined) {
           enqueue.assign({
-            pendingRequests: {
-              ...context.pendingRequests,
-              [event.requestId]: { ...pending, waitedMs: pending.waitedMs + more },
-            },
+            pendingRequests: withEntry(context.pendingRequests, event.requestId, {
+              ...pending,
+              waitedMs: pending.waitedMs + more,
+            }),
           });
           enqueue.raise(
             { type: 'api.request.expired', requestId: event.requestId },
@@ -209,12 +207,8 @@ export const hostSetup = setup({
           );
           return;
         }
-        const { [event.requestId]: _expired, ...rest } = context.pendingRequests;
-        enqueue.assign({ pendingRequests: rest });
-        const api = apiServerOf(self);
-        if (api === undefined) return;
-        enqueue.sendTo(api, {
-          type: 'api.reply',
+        enqueue.assign({ pendingRequests: withoutKey(context.pendingRequests, event.requestId) });
+        enqueueApiReply(enqueue, system, {
           requestId: event.requestId,
           status: 406,
           error: `no container with host port ${pending.request.hostPort} after waiting ${pending.waitedMs} ms`,
@@ -223,43 +217,36 @@ export const hostSetup = setup({
     ),
     acceptRequests: enqueueActions(
       ({ context, enqueue }, event: Extract<HostEvent, { type: 'container.acceptingRequests' }>) => {
-        const tracked = context.containers[event.containerId];
+        const tracked = context.containers.get(event.containerId);
         // Said again on entering `running`: requests already come here, and none can be waiting.
         if (tracked === undefined || tracked.acceptsRequests) return;
         enqueue.assign({
-          containers: { ...context.containers, [event.containerId]: { ...tracked, acceptsRequests: true } },
+          containers: withTrackedChange(context, event.containerId, { acceptsRequests: true }),
         });
-        const waiting = Object.values(context.pendingRequests).filter(
+        if (context.pendingRequests.size === 0) return;
+        const waiting = [...context.pendingRequests.values()].filter(
           (p) => p.request.hostPort === event.hostPort,
         );
         if (waiting.length === 0) return;
-        const pendingRequests = { ...context.pendingRequests };
+        const pendingRequests = new Map(context.pendingRequests);
         for (const { requestId, request } of waiting) {
-          delete pendingRequests[requestId];
+          pendingRequests.delete(requestId);
           enqueue.cancel(pendingTimerId(requestId));
           enqueue.sendTo(tracked.ref, toContainerEvent(requestId, request));
         }
         enqueue.assign({ pendingRequests });
       },
     ),
-    relayReply: enqueueActions(({ enqueue, self }, event: Extract<HostEvent, { type: 'api.reply' }>) => {
-      const api = apiServerOf(self);
-      if (api !== undefined) enqueue.sendTo(api, event);
-    }),
-    answerPendingRequests: enqueueActions(({ context, enqueue, self }) => {
-      const api = apiServerOf(self);
-      for (const { requestId } of Object.values(context.pendingRequests)) {
+    answerPendingRequests: enqueueActions(({ context, enqueue, system }) => {
+      for (const requestId of context.pendingRequests.keys()) {
         enqueue.cancel(pendingTimerId(requestId));
-        if (api !== undefined) {
-          enqueue.sendTo(api, {
-            type: 'api.reply',
-            requestId,
-            status: 406,
-            error: 'the host service is shutting down',
-          });
-        }
+        enqueueApiReply(enqueue, system, {
+          requestId,
+          status: 406,
+          error: 'the host service is shutting down',
+        });
       }
-      enqueue.assign({ pendingRequests: {} });
+      enqueue.assign({ pendingRequests: new Map() });
     }),
     /**
      * At stop: a container the engine listed as running (or every one, when
@@ -271,9 +258,9 @@ export const hostSetup = setup({
       ({ context, enqueue }, params: { running: string[] | undefined; listedAtMs: number }) => {
         const decision = decideStop(context.containers, params.running, params.listedAtMs);
         for (const id of decision.leaving)
-          enqueue.sendTo(context.containers[id]!.ref, { type: 'host.leaving' });
+          enqueue.sendTo(context.containers.get(id)!.ref, { type: 'host.leaving' });
         for (const id of decision.dead) {
-          enqueue.sendTo(context.containers[id]!.ref, {
+          enqueue.sendTo(context.containers.get(id)!.ref, {
             type: 'container.died',
             timeNano: timeNanoOf(params.listedAtMs),
           });
@@ -282,7 +269,7 @@ export const hostSetup = setup({
     ),
   },
   guards: {
-    noContainersLeft: ({ context }) => Object.keys(context.containers).length === 0,
+    noContainersLeft: ({ context }) => context.containers.size === 0,
   },
   delays: {
     drainTimeout: ({ context }) => context.drainTimeoutMs,
@@ -301,11 +288,11 @@ type HostConfig = Parameters<typeof hostSetup.createMachine>[0];
 export const hostContext: HostConfig['context'] = ({ input }) => ({
   ...input,
   ttyTable: createTtyTable(input.ttyCount),
-  hostPorts: {},
-  containers: {},
-  pendingRequests: {},
-  adoptable: {},
-  diedByList: {},
+  hostPorts: new Map(),
+  containers: new Map(),
+  pendingRequests: new Map(),
+  adoptable: new Map(),
+  diedByList: new Set(),
   deferredClaims: [],
   authToken: undefined,
   stopReason: undefined,

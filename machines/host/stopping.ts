@@ -52,7 +52,7 @@ export const stopping = hostSetup.createStateConfig({
       actions: {
         type: 'reportError',
         params: ({ context }) => ({
-          message: `draining timed out with ${Object.keys(context.containers).length} containers left`,
+          message: `draining timed out with ${context.containers.size} containers left`,
         }),
       },
     },

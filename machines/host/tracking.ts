@@ -2,16 +2,16 @@
  * How the host's context follows its container actors: pure helpers that the
  * actions of ./setup.ts use to compute what they assign and whom they answer.
  */
-import type { AnyActorRef } from 'xstate';
 import type { ContainerActorRef } from '../container/machine.js';
 import type { FolderRecord } from '../events.js';
+import { withEntry, withoutKey } from '../shared.js';
 import type { ClaimResult } from './resourceClaims.js';
 import type { RequestWaitFacts } from './routing.js';
 import type { HostContext, TrackedContainer } from './types.js';
 
 export function containerForHostPort(context: HostContext, hostPort: number): TrackedContainer | undefined {
-  const id = context.hostPorts[hostPort];
-  return id === undefined ? undefined : context.containers[id];
+  const id = context.hostPorts.get(hostPort);
+  return id === undefined ? undefined : context.containers.get(id);
 }
 
 type HostSelf = { getSnapshot(): { matches(value: unknown): boolean } };
@@ -22,7 +22,7 @@ export function requestWaitFacts(context: HostContext, self: HostSelf): RequestW
     requestWaitMs: context.requestWaitMs,
     connectedRequestWaitMs: context.connectedRequestWaitMs,
     engineConnected: self.getSnapshot().matches({ serving: { engine: 'connected' } }),
-    containerSettingUp: Object.values(context.containers).some((c) => !c.acceptsRequests && !c.draining),
+    containerSettingUp: [...context.containers.values()].some((c) => !c.acceptsRequests && !c.draining),
   };
 }
 
@@ -34,7 +34,7 @@ function containerInput(context: HostContext, containerId: string) {
   return {
     containerId,
     dpiTimeoutMs: context.dpiTimeoutMs,
-    adopted: context.adoptable[containerId],
+    adopted: context.adoptable.get(containerId),
   };
 }
 
@@ -52,22 +52,27 @@ export function withContainerSpawned(
   context: HostContext,
   containerId: string,
   spawn: (options: ContainerSpawnOptions) => ContainerActorRef,
-): Record<string, TrackedContainer> {
+): ReadonlyMap<string, TrackedContainer> {
   const ref = spawn({ id: containerId, input: containerInput(context, containerId) });
-  return { ...context.containers, [containerId]: newTracked(ref) };
+  return withEntry(context.containers, containerId, newTracked(ref));
 }
 
-export function withoutAdoptable(context: HostContext, containerId: string): Record<string, FolderRecord> {
-  const { [containerId]: _adopted, ...rest } = context.adoptable;
-  return rest;
-}
-
-export function withRestartPending(
+export function withoutAdoptable(
   context: HostContext,
   containerId: string,
-): Record<string, TrackedContainer> {
-  const tracked = context.containers[containerId]!;
-  return { ...context.containers, [containerId]: { ...tracked, restartPending: true } };
+): ReadonlyMap<string, FolderRecord> {
+  return withoutKey(context.adoptable, containerId);
+}
+
+/** `containers` with what the host knows of one tracked container changed. */
+export function withTrackedChange(
+  context: HostContext,
+  containerId: string,
+  change: Partial<Omit<TrackedContainer, 'ref'>>,
+): ReadonlyMap<string, TrackedContainer> {
+  const tracked = context.containers.get(containerId);
+  if (tracked === undefined) return context.containers;
+  return withEntry(context.containers, containerId, { ...tracked, ...change });
 }
 
 /** Applies a decision on claims: the new bookkeeping, and each answer to its container. */
@@ -80,17 +85,17 @@ export function applyClaimResult(
   },
 ): void {
   const { ttyTable, hostPorts, diedByList, deferredClaims } = result.state;
-  enqueue.assign({ ttyTable, hostPorts, diedByList, deferredClaims });
+  const changed =
+    ttyTable !== context.ttyTable ||
+    hostPorts !== context.hostPorts ||
+    diedByList !== context.diedByList ||
+    deferredClaims !== context.deferredClaims;
+  if (changed) enqueue.assign({ ttyTable, hostPorts, diedByList, deferredClaims });
   for (const { containerId, ...answer } of result.answers) {
-    const tracked = context.containers[containerId];
+    const tracked = context.containers.get(containerId);
     if (tracked !== undefined) enqueue.sendTo(tracked.ref, answer);
   }
 }
 
 type ClaimAnswerEvent =
   { type: 'resources.granted'; tty: number } | { type: 'resources.denied'; reason: string };
-
-/** Replies go to the API server while it runs; once it has stopped, it has answered its requests itself. */
-export function apiServerOf(self: { getSnapshot(): { children: Record<string, unknown> } }) {
-  return self.getSnapshot().children['apiServer'] as AnyActorRef | undefined;
-}

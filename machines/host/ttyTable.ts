@@ -2,20 +2,23 @@
  * The TTY table: which TTY number each live container holds.
  *
  * Pure data and pure functions, so the host machine can own it in its context
- * (one writer) and the snapshot stays serialisable for the inspector. Numbers
- * below `firstAssignable` belong to the host and are never handed out.
+ * (one writer). Numbers below `firstAssignable` belong to the host and are
+ * never handed out. Each change makes new maps and leaves the old ones as they
+ * were (copy on write), so every snapshot keeps the table it was made with.
  */
+import { withEntry, withoutKey } from '../shared.js';
+
 export interface TtyTable {
   readonly size: number;
   readonly firstAssignable: number;
-  /** TTY number (as a string key, for JSON) to the container id that holds it. */
-  readonly holders: Readonly<Record<string, string>>;
+  /** TTY number to the container id that holds it. */
+  readonly holders: ReadonlyMap<number, string>;
   /**
    * The same the other way round, container id to TTY: every claim and release
    * asks what a container holds, and a scan of `holders` made each one grow
    * with the number of containers.
    */
-  readonly ttyOf: Readonly<Record<string, number>>;
+  readonly ttyOf: ReadonlyMap<string, number>;
 }
 
 export const DEFAULT_TTY_COUNT = 256;
@@ -26,25 +29,25 @@ export function createTtyTable(size = DEFAULT_TTY_COUNT, firstAssignable = RESER
   if (firstAssignable >= size) {
     throw new RangeError(`TTY count ${size} leaves no number above the ${firstAssignable} reserved ones`);
   }
-  return { size, firstAssignable, holders: {}, ttyOf: {} };
+  return { size, firstAssignable, holders: new Map(), ttyOf: new Map() };
 }
 
 export function ttyHeldBy(table: TtyTable, containerId: string): number | undefined {
-  return Object.hasOwn(table.ttyOf, containerId) ? table.ttyOf[containerId] : undefined;
+  return table.ttyOf.get(containerId);
 }
 
 function withHolder(table: TtyTable, tty: number, containerId: string): TtyTable {
   return {
     ...table,
-    holders: { ...table.holders, [tty]: containerId },
-    ttyOf: { ...table.ttyOf, [containerId]: tty },
+    holders: withEntry(table.holders, tty, containerId),
+    ttyOf: withEntry(table.ttyOf, containerId, tty),
   };
 }
 
 /** The lowest free number, or undefined when every assignable number is held. */
 export function lowestFreeTty(table: TtyTable): number | undefined {
   for (let tty = table.firstAssignable; tty < table.size; tty++) {
-    if (table.holders[tty] === undefined) return tty;
+    if (!table.holders.has(tty)) return tty;
   }
   return undefined;
 }
@@ -70,7 +73,7 @@ export function claimTty(table: TtyTable, containerId: string): TtyClaim {
  */
 export function adoptTty(table: TtyTable, containerId: string, tty: number): TtyTable | undefined {
   if (!Number.isInteger(tty) || tty < table.firstAssignable || tty >= table.size) return undefined;
-  const holder = table.holders[tty];
+  const holder = table.holders.get(tty);
   if (holder !== undefined && holder !== containerId) return undefined;
   if (holder === containerId) return table;
   if (ttyHeldBy(table, containerId) !== undefined) return undefined;
@@ -80,13 +83,9 @@ export function adoptTty(table: TtyTable, containerId: string, tty: number): Tty
 export function releaseTty(table: TtyTable, containerId: string): TtyTable {
   const held = ttyHeldBy(table, containerId);
   if (held === undefined) return table;
-  const holders = { ...table.holders };
-  delete holders[held];
-  const ttyOf = { ...table.ttyOf };
-  delete ttyOf[containerId];
-  return { ...table, holders, ttyOf };
+  return { ...table, holders: withoutKey(table.holders, held), ttyOf: withoutKey(table.ttyOf, containerId) };
 }
 
 export function ttysInUse(table: TtyTable): number {
-  return Object.keys(table.holders).length;
+  return table.holders.size;
 }

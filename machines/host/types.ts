@@ -45,18 +45,19 @@ export interface PendingRequest {
 
 export interface HostContext extends HostInput {
   ttyTable: TtyTable;
-  /** Host port (as a string key) to the id of the container that holds it. */
-  hostPorts: Record<string, string>;
-  containers: Record<string, TrackedContainer>;
-  /** Requests waiting for their container's folder to be complete. */
-  pendingRequests: Record<string, PendingRequest>;
+  // Keyed by ids and ports: Maps, copied on write (machines/shared.ts says why).
+  /** Host port to the id of the container that holds it. */
+  hostPorts: ReadonlyMap<number, string>;
+  containers: ReadonlyMap<string, TrackedContainer>;
+  /** Requests waiting for their container's folder to be complete, by request id. */
+  pendingRequests: ReadonlyMap<string, PendingRequest>;
   /**
    * Folders an earlier run left, with their TTYs and host ports reserved,
    * until the engine's first list says which containers still run.
    */
-  adoptable: Record<string, FolderRecord>;
+  adoptable: ReadonlyMap<string, FolderRecord>;
   /** Containers the engine's list found dead, until they give back their TTY and host port. */
-  diedByList: Record<string, true>;
+  diedByList: ReadonlySet<string>;
   /** Claims that wait for one of those (./resourceClaims.ts). */
   deferredClaims: ResourceClaim[];
   authToken: string | undefined;

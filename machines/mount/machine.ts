@@ -20,9 +20,9 @@
  * Side effects are placeholders (`startMount`, `watchMount`, `stopMount`)
  * that src/ supplies with `mountMachine.provide(...)`.
  */
-import { assign, fromPromise, sendParent, setup, type ActorRefFrom } from 'xstate';
+import { assign, enqueueActions, fromPromise, sendParent, setup, type ActorRefFrom } from 'xstate';
 import type { CloudCredentials, Sealed } from '../events.js';
-import { errorMessage, notProvided, type ApiReplyEvent, type MachineVoice } from '../shared.js';
+import { enqueueApiReply, errorMessage, notProvided, type MachineVoice } from '../shared.js';
 
 export interface MountTarget {
   hostPort: number;
@@ -49,7 +49,7 @@ export interface MountContext extends MountTarget {
 export type MountEvent = { type: 'mount.stop' } | { type: 'mount.detach' };
 
 /** Events a mount sends to its container. */
-export type MountToContainerEvent = { type: 'mount.gone'; provider: string } | ApiReplyEvent;
+export type MountToContainerEvent = { type: 'mount.gone'; provider: string };
 
 export const mountMachine = setup({
   types: {
@@ -70,18 +70,20 @@ export const mountMachine = setup({
   actions: {
     reportError: (_, _params: { message: string }) => {},
     logStep: (_, _params: { message: string }) => {},
-    replyMounted: sendParent(({ context }) => ({
-      type: 'api.reply' as const,
-      requestId: context.requestId ?? '',
-      status: 200 as const,
-      result: `${context.provider} mounted for host port ${context.hostPort}`,
-    })),
-    replyFailed: sendParent(({ context }, params: { error: string }) => ({
-      type: 'api.reply' as const,
-      requestId: context.requestId ?? '',
-      status: 406 as const,
-      error: params.error,
-    })),
+    replyMounted: enqueueActions(({ context, system, enqueue }) =>
+      enqueueApiReply(enqueue, system, {
+        requestId: context.requestId ?? '',
+        status: 200,
+        result: `${context.provider} mounted for host port ${context.hostPort}`,
+      }),
+    ),
+    replyFailed: enqueueActions(({ context, system, enqueue }, params: { error: string }) =>
+      enqueueApiReply(enqueue, system, {
+        requestId: context.requestId ?? '',
+        status: 406,
+        error: params.error,
+      }),
+    ),
     forgetRequest: assign({ requestId: undefined, credentials: undefined }),
     announceGone: sendParent(({ context }) => ({ type: 'mount.gone' as const, provider: context.provider })),
   },

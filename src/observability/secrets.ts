@@ -30,6 +30,11 @@ export function redactSecrets(value: unknown, depth = 0): unknown {
   if (depth >= MAX_DEPTH) return '[too deep]';
   if (Array.isArray(value)) return value.map((v) => redactSecrets(v, depth + 1));
   if (value instanceof Error) return { name: value.name, message: value.message };
+  // The host keeps its bookkeeping in Maps and Sets: the inspector shows them as records and lists.
+  if (value instanceof Map) {
+    return redactSecrets(Object.fromEntries([...value].map(([k, v]) => [String(k), v])), depth);
+  }
+  if (value instanceof Set) return redactSecrets([...value], depth);
   if (!isPlainObject(value)) {
     const proto = Object.getPrototypeOf(value) as { constructor?: { name?: string } } | null;
     return `[${proto?.constructor?.name ?? 'object'}]`;

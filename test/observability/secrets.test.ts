@@ -7,7 +7,12 @@ describe('redactSecrets', () => {
       type: '@xstate.snapshot',
       _version: '0.7.2',
       snapshot: {
-        context: { authToken: 'abc', containers: { a: { hostPort: 1, tty: 10 } } },
+        context: {
+          authToken: 'abc',
+          containers: new Map([['a', { hostPort: 1, tty: 10, credentials: 'k' }]]),
+          holders: new Map([[10, 'a']]),
+          diedByList: new Set(['b']),
+        },
         input: { authToken: 'abc' },
       },
       event: { type: 'api.request', request: { auth_secret: 's', dpi: 96 }, headers: { Authorization: 'x' } },
@@ -17,7 +22,13 @@ describe('redactSecrets', () => {
       type: '@xstate.snapshot',
       _version: '0.7.2',
       snapshot: {
-        context: { authToken: '[redacted]', containers: { a: { hostPort: 1, tty: 10 } } },
+        // Maps become records (keys as strings) and Sets lists, walked like the rest.
+        context: {
+          authToken: '[redacted]',
+          containers: { a: { hostPort: 1, tty: 10, credentials: '[redacted]' } },
+          holders: { '10': 'a' },
+          diedByList: ['b'],
+        },
         input: { authToken: '[redacted]' },
       },
       event: {

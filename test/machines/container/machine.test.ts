@@ -15,6 +15,7 @@ import { allTransitions, transitionRecorder } from '../../support/transitionCove
 import { mountMachine } from '../../../machines/mount/machine.js';
 import { Sealed, type CloudCredentials } from '../../../machines/events.js';
 import { waitFor } from '../../support/wait.js';
+import { API_SERVER_SYSTEM_ID, type ApiReplyEvent } from '../../../machines/shared.js';
 
 const ID = 'a'.repeat(64);
 const recorder = transitionRecorder('container');
@@ -39,9 +40,12 @@ interface Fakes {
   mount?: 'fails' | 'ends';
 }
 
-/** Runs one container actor under a stand-in parent that records what the container asks of the host. */
+/**
+ * Runs one container actor under a stand-in parent that records what the
+ * container asks of the host, and (registered as the API server) its answers.
+ */
 function runContainer(fakes: Fakes = {}) {
-  const toHost: ContainerToHostEvent[] = [];
+  const toHost: (ContainerToHostEvent | ApiReplyEvent)[] = [];
   const reported: string[] = [];
   const calls: string[] = [];
   const warned: string[] = [];
@@ -122,7 +126,7 @@ function runContainer(fakes: Fakes = {}) {
       '*': {
         actions: [
           ({ event }) => {
-            if (!event.type.startsWith('xstate.')) toHost.push(event as ContainerToHostEvent);
+            if (!event.type.startsWith('xstate.')) toHost.push(event as ContainerToHostEvent | ApiReplyEvent);
           },
           sendTo('container', ({ event }: { event: AnyEventObject }) =>
             event.type === 'resources.claim'
@@ -135,7 +139,7 @@ function runContainer(fakes: Fakes = {}) {
       },
     },
   });
-  const actor = createActor(parent, { inspect: recorder.inspect }).start();
+  const actor = createActor(parent, { inspect: recorder.inspect, systemId: API_SERVER_SYSTEM_ID }).start();
   const child = () => actor.getSnapshot().children['container']!;
   const state = () => JSON.stringify(child().getSnapshot().value);
   return {
@@ -186,7 +190,8 @@ describe('containerMachine', () => {
 
     c.send({ type: 'container.died', timeNano: '2000000000' });
     await c.reach('removed');
-    expect(c.toHost.slice(-2).map((e) => e.type)).toEqual(['resources.release', 'container.removed']);
+    // Its removal gives back its TTY and host port: one event to the host, after the clean-up.
+    expect(c.toHost.slice(-2).map((e) => e.type)).toEqual(['container.draining', 'container.removed']);
     // Its death is one line, after the clean-up it reports.
     expect(c.logged.at(-1)).toBe('container gone: its folder is removed, its TTY and host port released');
     expect(c.logged.filter((m) => m.startsWith('container gone'))).toHaveLength(1);
@@ -273,11 +278,7 @@ describe('containerMachine', () => {
     await stopped.reach('removed');
     expect(agent.toHost.map((e) => e.type)).toEqual(['container.removed']);
     // A stopped one may be an adopted folder whose container died meanwhile: it is cleaned up.
-    expect(stopped.toHost.map((e) => e.type)).toEqual([
-      'container.draining',
-      'resources.release',
-      'container.removed',
-    ]);
+    expect(stopped.toHost.map((e) => e.type)).toEqual(['container.draining', 'container.removed']);
   });
 
   it.each([

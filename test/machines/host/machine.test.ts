@@ -92,7 +92,7 @@ function runHost(
   }).start();
   const context = () => actor.getSnapshot().context as HostContext;
   const stateOf = (containerId: string) =>
-    JSON.stringify(context().containers[containerId]?.ref.getSnapshot().value ?? 'untracked');
+    JSON.stringify(context().containers.get(containerId)?.ref.getSnapshot().value ?? 'untracked');
 
   return {
     actor,
@@ -142,8 +142,8 @@ describe('hostMachine', () => {
     h.engine.next({ type: 'docker.connected' });
     h.start(1, { hostPort: 40001, startedAtMs: 1_000 });
     await h.waitState(id(1), 'ttyAssigned');
-    expect(h.context().ttyTable.holders).toEqual({ 10: id(1) });
-    expect(h.context().hostPorts).toEqual({ 40001: id(1) });
+    expect(Object.fromEntries(h.context().ttyTable.holders)).toEqual({ 10: id(1) });
+    expect(Object.fromEntries(h.context().hostPorts)).toEqual({ 40001: id(1) });
     h.request('r1', 40001);
     await waitFor('a reply', () => h.replies.length === 1);
     expect(h.replies[0]).toEqual({
@@ -164,7 +164,7 @@ describe('hostMachine', () => {
       { requestId: 'early', status: 200, result: `DPI of container ${id(2)} set to 192` },
       { requestId: 'never', status: 406, error: 'no container with host port 40999 after waiting 150 ms' },
     ]);
-    expect(h.context().pendingRequests).toEqual({});
+    expect(h.context().pendingRequests.size).toBe(0);
   });
 
   it('denies a second container on a host port that is taken, and ignores the ECS agent', async () => {
@@ -177,7 +177,7 @@ describe('hostMachine', () => {
     expect(h.reported).toContain(`host port 40003 already belongs to container ${id(3)}`);
     h.start(5, { hostPort: 40005, startedAtMs: 1_000, name: 'ecs-agent' });
     expect(h.stateOf(id(5))).toBe('"untracked"');
-    expect(h.context().hostPorts).toEqual({ 40003: id(3) });
+    expect(Object.fromEntries(h.context().hostPorts)).toEqual({ 40003: id(3) });
   });
 
   it('reconciles with a re-list: adopts what it missed, drains what died before the list, keeps what started after', async () => {
@@ -215,12 +215,12 @@ describe('hostMachine', () => {
     h.engine.next({ type: 'docker.die', containerId: id(9), timeNano: '2000000000' });
     await h.waitState(id(9), 'draining');
     h.start(9, { hostPort: 40009, startedAtMs: 3_000 });
-    expect(h.context().containers[id(9)]?.restartPending).toBe(true);
+    expect(h.context().containers.get(id(9))?.restartPending).toBe(true);
     gated = false;
     release();
     await waitFor(
       'the new life',
-      () => h.context().containers[id(9)]?.ref.getSnapshot().context.startedAtMs === 3_000,
+      () => h.context().containers.get(id(9))?.ref.getSnapshot().context.startedAtMs === 3_000,
     );
     await h.waitState(id(9), 'ttyAssigned');
     // A die for an unknown id is nothing to act on.
@@ -243,10 +243,15 @@ describe('hostMachine', () => {
     h.known(21, { hostPort: 40021, startedAtMs: 600 });
     await h.serving();
     // Reserved before the engine is even listed: a newcomer cannot take 12 or 14.
-    expect(h.context().ttyTable.holders).toEqual({ 12: id(20), 14: id(22) });
+    expect(h.context().ttyTable.holders).toEqual(
+      new Map([
+        [12, id(20)],
+        [14, id(22)],
+      ]),
+    );
     h.start(23, { hostPort: 40023, startedAtMs: 3_000 });
     await h.waitState(id(23), 'ttyAssigned');
-    expect(h.context().ttyTable.holders[10]).toBe(id(23));
+    expect(h.context().ttyTable.holders.get(10)).toBe(id(23));
     // A DPI request for an adopted container waits until the list adopts it.
     h.request('adopted', 40020, 144);
 
@@ -258,7 +263,7 @@ describe('hostMachine', () => {
     await h.waitState(id(20), 'running');
     await h.waitState(id(21), 'ttyAssigned');
     await waitFor('22 cleaned up', () => h.stateOf(id(22)) === '"untracked"');
-    expect(h.context().ttyTable.holders).toEqual({ 10: id(23), 11: id(21), 12: id(20) });
+    expect(Object.fromEntries(h.context().ttyTable.holders)).toEqual({ 10: id(23), 11: id(21), 12: id(20) });
     expect(h.reported).toContain('TTY 12 is held by another container; moved to TTY 11');
     await waitFor('the reply', () => h.replies.length === 1);
     expect(h.replies[0]).toMatchObject({ requestId: 'adopted', status: 200 });
@@ -293,7 +298,7 @@ describe('hostMachine', () => {
       leftoverContainers: [],
     });
     // The running one keeps its TTY (its folder was not touched); the dead one gave its back.
-    expect(h.context().ttyTable.holders).toEqual({ 10: id(10) });
+    expect(Object.fromEntries(h.context().ttyTable.holders)).toEqual({ 10: id(10) });
     expect(h.cleanedUp).toEqual([id(12)]);
   });
 
@@ -304,9 +309,9 @@ describe('hostMachine', () => {
     await h.waitState(id(14), 'rejected');
     h.start(14, { hostPort: 0, startedAtMs: 1_000 });
     h.engine.next({ type: 'docker.die', containerId: id(14), timeNano: '2000000000' });
-    await waitFor('forgotten', () => h.context().containers[id(14)] === undefined);
+    await waitFor('forgotten', () => !h.context().containers.has(id(14)));
     await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(h.context().containers[id(14)]).toBeUndefined();
+    expect(h.context().containers.has(id(14))).toBe(false);
   });
 
   it('keeps every container when the engine does not answer at stop', async () => {

@@ -20,23 +20,36 @@ const folder = (containerId: string, extra: Partial<FolderRecord>): FolderRecord
 
 describe('reserveFolders', () => {
   it("reserves each folder's TTY and host port; of two folders with one TTY the older keeps it", () => {
-    const reserved = reserveFolders(createTtyTable(256), {}, [
+    const reserved = reserveFolders(createTtyTable(256), new Map(), [
       folder('young', { tty: 12, hostPort: 40002, ttyWrittenAtMs: 2000 }),
       folder('old', { tty: 12, hostPort: 40001, ttyWrittenAtMs: 1000 }),
       folder('other', { tty: 11, hostPort: 40001, ttyWrittenAtMs: 3000 }),
     ]);
-    expect(reserved.ttyTable.holders).toEqual({ 11: 'other', 12: 'old' });
+    expect(reserved.ttyTable.holders).toEqual(
+      new Map([
+        [12, 'old'],
+        [11, 'other'],
+      ]),
+    );
     // A host port already reserved is not taken over by a later folder.
-    expect(reserved.hostPorts).toEqual({ 40001: 'old', 40002: 'young' });
-    expect(Object.keys(reserved.adoptable)).toEqual(['old', 'young', 'other']);
+    expect(reserved.hostPorts).toEqual(
+      new Map([
+        [40001, 'old'],
+        [40002, 'young'],
+      ]),
+    );
+    expect([...reserved.adoptable.keys()]).toEqual(['old', 'young', 'other']);
   });
 });
 
 describe('decideRelist', () => {
   it('spawns folders of an earlier run and untracked running containers, not the ECS agent', () => {
     const decision = decideRelist(
-      { tracked: { startedAtMs: 100 } },
-      { adopted: folder('adopted', {}), gone: folder('gone', {}) },
+      new Map([['tracked', { startedAtMs: 100 }]]),
+      new Map([
+        ['adopted', folder('adopted', {})],
+        ['gone', folder('gone', {})],
+      ]),
       [
         { containerId: 'tracked', name: 'a' },
         { containerId: 'adopted', name: 'b' },
@@ -52,8 +65,12 @@ describe('decideRelist', () => {
 
   it('finds dead only what started before the list was asked for', () => {
     const decision = decideRelist(
-      { before: { startedAtMs: 900 }, after: { startedAtMs: 1100 }, inspecting: { startedAtMs: undefined } },
-      {},
+      new Map([
+        ['before', { startedAtMs: 900 }],
+        ['after', { startedAtMs: 1100 }],
+        ['inspecting', { startedAtMs: undefined }],
+      ]),
+      new Map(),
       [],
       1000,
     );
@@ -62,7 +79,11 @@ describe('decideRelist', () => {
 });
 
 describe('decideStop', () => {
-  const tracked = { live: { startedAtMs: 100 }, dead: { startedAtMs: 100 }, late: { startedAtMs: 2000 } };
+  const tracked = new Map([
+    ['live', { startedAtMs: 100 }],
+    ['dead', { startedAtMs: 100 }],
+    ['late', { startedAtMs: 2000 }],
+  ]);
 
   it('drains what the list shows dead and lets every other container go', () => {
     expect(decideStop(tracked, ['live'], 1000)).toEqual({ leaving: ['live', 'late'], dead: ['dead'] });

@@ -25,19 +25,19 @@ const id = (n: number) => n.toString(16).padStart(64, '0');
 /** Containers 1..count holding TTYs 10.. and host ports 40001.. */
 function stateWithHolders(count: number): ClaimState {
   let ttyTable = createTtyTable(256);
-  const hostPorts: Record<string, string> = {};
+  const hostPorts = new Map<number, string>();
   for (let n = 1; n <= count; n++) {
     ttyTable = claimTty(ttyTable, id(n)).table;
-    hostPorts[40000 + n] = id(n);
+    hostPorts.set(40000 + n, id(n));
   }
-  return { ttyTable, hostPorts, diedByList: {}, deferredClaims: [] };
+  return { ttyTable, hostPorts, diedByList: new Set(), deferredClaims: [] };
 }
 
 describe('resourceClaims', () => {
   it('grants the lowest free TTY at once when no list found anybody dead', () => {
     const result = claimResources(stateWithHolders(2), { containerId: id(9), hostPort: 40009 });
     expect(result.answers).toEqual([{ containerId: id(9), type: 'resources.granted', tty: 12 }]);
-    expect(result.state.hostPorts[40009]).toBe(id(9));
+    expect(result.state.hostPorts.get(40009)).toBe(id(9));
   });
 
   it('holds a claim while a container a list found dead holds a lower TTY, and grants it that TTY once given back', () => {
@@ -52,7 +52,7 @@ describe('resourceClaims', () => {
     const afterOne = releaseResources(afterThree.state, id(1));
     expect(afterOne.answers).toEqual([{ containerId: id(9), type: 'resources.granted', tty: 10 }]);
     expect(afterOne.state.deferredClaims).toEqual([]);
-    expect(afterOne.state.diedByList).toEqual({});
+    expect(afterOne.state.diedByList.size).toBe(0);
   });
 
   it('does not wait for a dead container whose TTY is above the one it would grant', () => {
@@ -101,7 +101,7 @@ describe('resourceClaims', () => {
     // 1 claims: it keeps its TTY and is no longer awaited; 9 is decided once something is given back.
     const alive = claimResources(state, { containerId: id(1), hostPort: 40001 });
     expect(alive.answers).toEqual([{ containerId: id(1), type: 'resources.granted', tty: 10 }]);
-    expect(alive.state.diedByList).toEqual({});
+    expect(alive.state.diedByList.size).toBe(0);
   });
 
   it('refuses a waiting claim once it can be decided and no TTY is left', () => {
@@ -150,7 +150,7 @@ function runHost(folders: FolderRecord[] = []) {
   }).start();
   const context = () => actor.getSnapshot().context as HostContext;
   const stateOf = (n: number) =>
-    JSON.stringify(context().containers[id(n)]?.ref.getSnapshot().value ?? 'gone');
+    JSON.stringify(context().containers.get(id(n))?.ref.getSnapshot().value ?? 'gone');
   return {
     engine,
     context,
@@ -171,7 +171,7 @@ function runHost(folders: FolderRecord[] = []) {
     finishCleanUp: (n: number) => cleanUps.get(id(n))!(),
     cleanUpStarted: (n: number) => cleanUps.has(id(n)),
     serving: () => waitFor('serving', () => actor.getSnapshot().matches('serving'), 2_000, 2),
-    ttyOf: (n: number) => context().containers[id(n)]?.ref.getSnapshot().context.tty,
+    ttyOf: (n: number) => context().containers.get(id(n))?.ref.getSnapshot().context.tty,
   };
 }
 
@@ -196,7 +196,7 @@ describe('host: claims after a list that found containers dead', () => {
     for (const n of [6, 3, 5, 1, 4, 2]) h.finishCleanUp(n);
     await waitFor('4 set up', () => [11, 12, 13, 14].every((n) => h.stateOf(n).includes('ttyAssigned')));
     expect([11, 12, 13, 14].map(h.ttyOf).sort()).toEqual([10, 11, 12, 13]);
-    expect(h.context().diedByList).toEqual({});
+    expect(h.context().diedByList.size).toBe(0);
     expect(h.context().deferredClaims).toEqual([]);
   });
 

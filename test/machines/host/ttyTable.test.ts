@@ -63,10 +63,9 @@ describe('the index from container to TTY', () => {
       if (move === 0) table = claimTty(table, containerId).table;
       else if (move === 1) table = adoptTty(table, containerId, 10 + random(32)) ?? table;
       else table = releaseTty(table, containerId);
-      const fromHolders = Object.fromEntries(
-        Object.entries(table.holders).map(([tty, holder]) => [holder, Number(tty)]),
-      );
+      const fromHolders = new Map([...table.holders].map(([tty, holder]) => [holder, tty]));
       expect(table.ttyOf).toEqual(fromHolders);
+      expect(table.ttyOf.size).toBe(table.holders.size);
     }
   });
 });

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createActor, createMachine, fromPromise, sendTo, type AnyEventObject } from 'xstate';
 import { Sealed } from '../../../machines/events.js';
 import { mountMachine } from '../../../machines/mount/machine.js';
+import { API_SERVER_SYSTEM_ID } from '../../../machines/shared.js';
 
 const credentials = new Sealed({
   accessToken: 'a',
@@ -12,7 +13,7 @@ const credentials = new Sealed({
   clientSecret: 's',
 });
 
-/** Runs one mount under a parent that records what the mount sends it. */
+/** Runs one mount under a parent that records what the mount sends it, and (registered as the API server) its answers. */
 function runMount(impl: { start: () => Promise<void>; ended: () => Promise<string> }) {
   const received: AnyEventObject[] = [];
   const calls: string[] = [];
@@ -40,7 +41,7 @@ function runMount(impl: { start: () => Promise<void>; ended: () => Promise<strin
       '*': { actions: ({ event }) => void (event.type.startsWith('xstate.') || received.push(event)) },
     },
   });
-  const actor = createActor(parent).start();
+  const actor = createActor(parent, { systemId: API_SERVER_SYSTEM_ID }).start();
   const mountState = () => actor.getSnapshot().children['mount']?.getSnapshot().value as string | undefined;
   return { actor, received, calls, mountState };
 }
