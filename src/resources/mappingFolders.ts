@@ -2,6 +2,7 @@
  * The per-container folders under `containerResourceMappings/`, which the
  * containers read: `hostPort_for_my_32262_tcp`, `tty`, `DPI`, `.ready`.
  */
+import type { Dirent } from 'node:fs';
 import fs from 'node:fs/promises';
 import type { FolderRecord } from '../../machines/events.js';
 import path from 'node:path';
@@ -13,6 +14,11 @@ export const DPI_FILE = 'DPI';
 export const READY_FILE = '.ready';
 
 const CONTAINER_ID = /^[0-9a-f]{12,128}$/;
+
+/** What is already gone needs no removing. */
+const unlessGone = (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'ENOENT') throw error;
+};
 
 export class MappingFolders {
   /**
@@ -73,9 +79,31 @@ export class MappingFolders {
     this.dpiInPlace.set(containerId, dpi);
   }
 
+  /**
+   * The folder and everything in it; one already gone is not an error. What
+   * this service writes there is plain files, unlinked side by side, then the
+   * folder: four thread-pool calls for a folder of two files, where `fs.rm`
+   * makes nine (it stats every entry and tries the folder before emptying
+   * it). Anything else (a folder inside, an entry that appeared meanwhile, a
+   * folder that is not one) goes through `fs.rm`'s walk.
+   */
   async remove(containerId: string): Promise<void> {
     this.dpiInPlace.delete(containerId);
-    await fs.rm(this.folderOf(containerId), { recursive: true, force: true });
+    const folder = this.folderOf(containerId);
+    const walk = () => fs.rm(folder, { recursive: true, force: true });
+    let entries: Dirent[];
+    try {
+      entries = await fs.readdir(folder, { withFileTypes: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      return walk();
+    }
+    if (entries.some((e) => e.isDirectory())) return walk();
+    await Promise.all(entries.map((e) => fs.unlink(path.join(folder, e.name)).catch(unlessGone)));
+    await fs.rmdir(folder).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOTEMPTY') return walk();
+      return unlessGone(error);
+    });
   }
 
   /** Ids of every folder present (stale or live), for reconciliation. */

@@ -80,3 +80,29 @@ describe('mapping folders: DPI and .ready', () => {
     expect(read(DPI_FILE)).toBe('96');
   });
 });
+
+describe('mapping folders: removal', () => {
+  const folder = () => path.join(root, ID);
+
+  it('removes the folder with its files', async () => {
+    await folders.writeDpi(ID, 96);
+    await folders.remove(ID);
+    expect(fs.existsSync(folder())).toBe(false);
+  });
+
+  it('removes what a container made inside it too, and a folder already gone is no error', async () => {
+    fs.mkdirSync(path.join(folder(), 'made', 'deeper'), { recursive: true });
+    fs.writeFileSync(path.join(folder(), 'made', 'deeper', 'file'), 'x');
+    fs.writeFileSync(path.join(folder(), 'note'), 'x');
+    await folders.remove(ID);
+    expect(fs.existsSync(folder())).toBe(false);
+    await expect(folders.remove(ID)).resolves.toBeUndefined();
+  });
+
+  it('removes a plain file where the folder should be', async () => {
+    fs.rmSync(folder(), { recursive: true });
+    fs.writeFileSync(folder(), 'x');
+    await folders.remove(ID);
+    expect(fs.existsSync(folder())).toBe(false);
+  });
+});
