@@ -49,7 +49,7 @@ export interface MachineVoice<Context> {
  * in Maps, never in plain objects: an object that gains and loses keys that
  * are each new made V8 build a hidden class per key and then fall back to a
  * dictionary, and every copy of it cost about ten times a Map's (profile of
- * `BENCH=machines`: about 45% of a container lifecycle). The Maps are copied on
+ * `BENCH=machines`: about a third of a container lifecycle). The Maps are copied on
  * write, so a snapshot never changes under whoever holds it.
  */
 

@@ -1,7 +1,8 @@
 /**
  * The host's `apiServer` actor: makes the TLS identity, runs the HTTPS server
  * for as long as the host serves, turns each call into an `api.request` for
- * the host and each `api.reply` from the host into the HTTP answer. When the
+ * the host and each `api.reply` into the HTTP answer (the actor that answers,
+ * a container or a mount, sends it here by the system id). When the
  * host stops serving, the server answers what is still open and closes.
  */
 import os from 'node:os';
