@@ -11,6 +11,7 @@
  * this client (see src/docker/events.ts).
  */
 import http from 'node:http';
+import { text } from 'node:stream/consumers';
 import util from 'node:util';
 import Docker from 'dockerode';
 
@@ -82,6 +83,59 @@ export async function withEngineDeadline<T>(
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** What dockerode's modem keeps of the engine's address (docker-modem sets these from DOCKER_HOST). */
+interface ModemAddress {
+  agent?: unknown;
+  /** Set only when DOCKER_HOST names a unix socket (or is unset). */
+  socketPath?: string;
+  version?: string;
+}
+
+/**
+ * A GET of the engine's API answered with JSON, straight through Node's
+ * HTTP client on the client's own kept-alive agent, when the engine is
+ * reached on a unix socket (as on every host); `undefined` for any other
+ * set-up (TCP, TLS), where the caller uses dockerode.
+ *
+ * Why not dockerode for this one call: it runs on every container start, and
+ * docker-modem adds about 0.1 ms of CPU to each (its redirect wrapper, a
+ * `url.format` and several merges of the options, its own buffering of the
+ * answer): 177-231 µs of CPU per warmed inspection against 117-122 µs for the
+ * same GET over the same agent (2,000 inspections, three rounds, bundled as
+ * the service is). A failure reads as dockerode's do: an error with the
+ * answer's `statusCode`, so `isNotFoundError` holds for both.
+ */
+export function getJsonFromEngine<T>(
+  docker: Docker,
+  path: string,
+  signal: AbortSignal,
+): Promise<T> | undefined {
+  const modem = docker.modem as ModemAddress;
+  const { agent, socketPath, version } = modem;
+  if (!(agent instanceof EngineAgent) || typeof socketPath !== 'string') return undefined;
+  const versioned = version === undefined ? path : `/${version}${path}`;
+  return new Promise<T>((resolve, reject) => {
+    const request = http.get({ socketPath, path: versioned, agent, signal }, (response) => {
+      // `text` rejects when the body breaks off (the engine went away mid-answer).
+      text(response).then((body) => {
+        const status = response.statusCode ?? 0;
+        if (status >= 200 && status < 300) {
+          resolve(JSON.parse(body) as T);
+          return;
+        }
+        let message = body.trim();
+        try {
+          message = String((JSON.parse(body) as { message?: unknown }).message ?? message);
+        } catch {
+          // Not JSON: the text itself says what went wrong.
+        }
+        reject(Object.assign(new Error(`(HTTP code ${status}) ${message}`), { statusCode: status }));
+      }, reject);
+    });
+    request.on('error', reject);
+  });
 }
 
 export function describeDockerHost(): string {

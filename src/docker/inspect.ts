@@ -1,7 +1,7 @@
 import type Docker from 'dockerode';
 import { CONTAINER_PORT } from '../../machines/container/inspection.js';
 import type { ContainerInspection } from '../../machines/events.js';
-import { withEngineDeadline } from './client.js';
+import { getJsonFromEngine, withEngineDeadline } from './client.js';
 import { isNotFoundError } from './errors.js';
 
 /** Reads what the machines need from one inspection; the event payload is never trusted. */
@@ -12,8 +12,14 @@ export async function inspectContainer(
 ): Promise<ContainerInspection> {
   let info: Docker.ContainerInspectInfo;
   try {
-    info = await withEngineDeadline(timeoutMs, (deadline) =>
-      docker.getContainer(containerId).inspect(deadline),
+    info = await withEngineDeadline(
+      timeoutMs,
+      (deadline) =>
+        getJsonFromEngine<Docker.ContainerInspectInfo>(
+          docker,
+          `/containers/${encodeURIComponent(containerId)}/json`,
+          deadline.abortSignal,
+        ) ?? docker.getContainer(containerId).inspect(deadline),
     );
   } catch (error) {
     // The engine no longer has it: as far as the machines care, it is not running.
