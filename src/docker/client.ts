@@ -11,7 +11,6 @@
  * this client (see src/docker/events.ts).
  */
 import http from 'node:http';
-import { text } from 'node:stream/consumers';
 import util from 'node:util';
 import Docker from 'dockerode';
 
@@ -118,11 +117,20 @@ export function getJsonFromEngine<T>(
   const versioned = version === undefined ? path : `/${version}${path}`;
   return new Promise<T>((resolve, reject) => {
     const request = http.get({ socketPath, path: versioned, agent, signal }, (response) => {
-      // `text` rejects when the body breaks off (the engine went away mid-answer).
-      text(response).then((body) => {
+      // Listeners, not `for await` (stream/consumers): the async iterator cost
+      // about as much CPU as parsing the answer (perf, 600 lifecycles).
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      // A body that breaks off (the engine went away mid-answer) fails the request: EngineAgent.
+      response.on('end', () => {
+        const body = Buffer.concat(chunks).toString();
         const status = response.statusCode ?? 0;
         if (status >= 200 && status < 300) {
-          resolve(JSON.parse(body) as T);
+          try {
+            resolve(JSON.parse(body) as T);
+          } catch (error) {
+            reject(error);
+          }
           return;
         }
         let message = body.trim();
@@ -132,7 +140,7 @@ export function getJsonFromEngine<T>(
           // Not JSON: the text itself says what went wrong.
         }
         reject(Object.assign(new Error(`(HTTP code ${status}) ${message}`), { statusCode: status }));
-      }, reject);
+      });
     });
     request.on('error', reject);
   });
