@@ -70,15 +70,24 @@ export function engineDeadline(timeoutMs: number): { abortSignal: AbortSignal } 
  * `AbortSignal.timeout` outlives its call: docker-modem ties it to the
  * response, which stays referenced until the timer fires and is then
  * destroyed for nothing. For the calls made per container.
+ *
+ * A call cut off by the deadline fails with the deadline's own error: Node's
+ * HTTP client rejects with a bare "The operation was aborted", which is all
+ * a log line would otherwise say.
  */
 export async function withEngineDeadline<T>(
   timeoutMs: number,
   call: (options: { abortSignal: AbortSignal }) => Promise<T>,
 ): Promise<T> {
   const deadline = new AbortController();
-  const timer = setTimeout(() => deadline.abort(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+  const timer = setTimeout(
+    () => deadline.abort(new Error(`the engine gave no answer within ${timeoutMs} ms`)),
+    timeoutMs,
+  );
   try {
     return await call({ abortSignal: deadline.signal });
+  } catch (error) {
+    throw deadline.signal.aborted ? (deadline.signal.reason as Error) : error;
   } finally {
     clearTimeout(timer);
   }

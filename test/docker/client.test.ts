@@ -1,14 +1,20 @@
 /**
  * `getJsonFromEngine` against a real HTTP server on a unix socket that
  * misbehaves the ways an engine can: it goes away in the middle of an
- * answer, or answers with something that is not JSON. Each call settles.
+ * answer, answers with something that is not JSON, or does not answer at
+ * all. Each call settles, and says why.
  */
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDockerClient, getJsonFromEngine, type Docker } from '../../src/docker/client.js';
+import {
+  createDockerClient,
+  getJsonFromEngine,
+  withEngineDeadline,
+  type Docker,
+} from '../../src/docker/client.js';
 
 const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'hs-engine-client-'));
 const socketPath = path.join(folder, 'engine.sock');
@@ -24,6 +30,8 @@ beforeAll(async () => {
       setTimeout(() => request.socket.destroy(), 20);
       return;
     }
+    // Never answers: the engine hangs.
+    if (request.url?.endsWith('/silent/json')) return;
     if (request.url?.endsWith('/garbled/json')) {
       response.writeHead(200, { 'content-type': 'application/json' });
       response.end('{"Id": ');
@@ -69,6 +77,14 @@ describe('a GET of the engine on a unix socket', () => {
       statusCode: 500,
       message: '(HTTP code 500) engine trouble',
     });
+  });
+
+  it('gives up at the deadline and says so, not only that it was aborted', async () => {
+    await expect(
+      withEngineDeadline(200, ({ abortSignal }) =>
+        getJsonFromEngine(docker, '/containers/silent/json', abortSignal)!,
+      ),
+    ).rejects.toThrow('the engine gave no answer within 200 ms');
   });
 
   it('serves again after each of those', async () => {
