@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   createDockerClient,
   getJsonFromEngine,
@@ -41,14 +41,9 @@ beforeAll(async () => {
     response.end('engine trouble\n');
   });
   await new Promise<void>((resolve) => server.listen(socketPath, resolve));
-  const previous = process.env['DOCKER_HOST'];
-  process.env['DOCKER_HOST'] = `unix://${socketPath}`;
-  try {
-    docker = createDockerClient();
-  } finally {
-    if (previous === undefined) delete process.env['DOCKER_HOST'];
-    else process.env['DOCKER_HOST'] = previous;
-  }
+  vi.stubEnv('DOCKER_HOST', `unix://${socketPath}`);
+  docker = createDockerClient();
+  vi.unstubAllEnvs();
 });
 
 afterAll(async () => {
