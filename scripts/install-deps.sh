@@ -6,14 +6,15 @@ set -euo pipefail
 
 declare -A package_of=(
   [dockerd]=docker.io [docker]=docker.io [busybox]=busybox-static [ip]=iproute2
-  [rclone]=rclone [fusermount3]=fuse3 [chromium]=chromium [systemd-analyze]=systemd
+  [openssl]=openssl [rclone]=rclone [fusermount3]=fuse3 [chromium]=chromium [systemd-analyze]=systemd
   # By path: the install-script tests use Debian's AWS CLI, not another one earlier on PATH.
   [/usr/bin/aws]=awscli
 )
 want=()
 for group in "${@:-engine}"; do
   case "$group" in
-    engine) want+=(dockerd docker busybox ip) ;;
+    # openssl: the certificate test reads the API's certificate with it.
+    engine) want+=(dockerd docker busybox ip openssl) ;;
     rclone) want+=(rclone fusermount3) ;;
     browser) want+=(chromium) ;;
     systemd) want+=(systemd-analyze) ;;
