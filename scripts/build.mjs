@@ -128,6 +128,12 @@ const commonOptions = {
   target: 'node20',
   legalComments: 'none',
   charset: 'ascii',
+  // V8 keeps the whole source and a table of its line ends for as long as the
+  // process runs: without whitespace the source is 2.4 MB instead of 4 MB,
+  // and the table (0.9 MB for 118,000 lines) all but goes. Names are kept,
+  // so a stack trace on a host still says which functions it went through;
+  // the positions are resolved through the source map, as they always were.
+  minifyWhitespace: true,
   define: {
     __GIT_COMMIT__: JSON.stringify(gitCommit()),
     __BUILD_TIME__: JSON.stringify(buildTime),
