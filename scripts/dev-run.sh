@@ -84,7 +84,8 @@ image="<image>"
   fi
 } >&2
 
-# The Node options hosts get from the systemd unit, so development runs the service as they do.
+# The Node options and allocator settings hosts get from the systemd unit, so development runs the service as they do.
+while IFS= read -r setting; do export "${setting?}"; done < <(sed -n 's/^Environment=\(MALLOC_[A-Z_]*=.*\)$/\1/p' deploy/ecs-host-service.service)
 NODE_OPTIONS="$(sed -n 's/^Environment=NODE_OPTIONS=//p' deploy/ecs-host-service.service)" build/ecs-host-service &
 service=$!
 trap 'kill -TERM $service 2>/dev/null || true' INT TERM

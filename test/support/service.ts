@@ -13,12 +13,22 @@ import { waitFor } from './wait.js';
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const serviceExecutable = path.join(repoRoot, 'build/ecs-host-service');
 
+function unitText(): string {
+  return fs.readFileSync(path.join(repoRoot, 'deploy/ecs-host-service.service'), 'utf8');
+}
+
 /** The Node options the systemd unit gives the service on every host: tests run it the same way. */
 export function unitNodeOptions(): string {
-  const unit = fs.readFileSync(path.join(repoRoot, 'deploy/ecs-host-service.service'), 'utf8');
-  const line = /^Environment=NODE_OPTIONS=(.*)$/m.exec(unit);
+  const line = /^Environment=NODE_OPTIONS=(.*)$/m.exec(unitText());
   if (line === null) throw new Error('deploy/ecs-host-service.service has no NODE_OPTIONS line');
   return line[1]!.trim();
+}
+
+/** The unit's settings of glibc's allocator (`MALLOC_...`), which tests and benchmarks give the service too. */
+export function unitMallocSettings(): Record<string, string> {
+  const settings = [...unitText().matchAll(/^Environment=(MALLOC_\w+)=(.*)$/gm)];
+  if (settings.length === 0) throw new Error('deploy/ecs-host-service.service has no MALLOC_ line');
+  return Object.fromEntries(settings.map((match) => [match[1]!, match[2]!.trim()]));
 }
 
 /**
@@ -34,9 +44,9 @@ export function serviceNodeFlags(): string[] {
 
 /**
  * What every service that tests and benchmarks start shares: development
- * mode, the private engine, and the metadata service on the discard port of
- * 127.0.0.1 (nothing listens there, so a development run falls back to local
- * metadata at once). Without it the service asks 169.254.169.254, which a
+ * mode, the unit's allocator settings, the private engine, and the metadata
+ * service on the discard port of 127.0.0.1 (nothing listens there, so a
+ * development run falls back to local metadata at once). Without it the service asks 169.254.169.254, which a
  * test or benchmark must never contact.
  */
 export function loopbackServiceEnv(): Record<string, string> {
@@ -45,6 +55,7 @@ export function loopbackServiceEnv(): Record<string, string> {
     DOCKER_HOST: process.env['DOCKER_HOST'] ?? '',
     APP_ENV: 'development',
     EC2_METADATA_URL: 'http://127.0.0.1:9',
+    ...unitMallocSettings(),
   };
 }
 
