@@ -84,9 +84,10 @@ image="<image>"
   fi
 } >&2
 
-# The Node options and allocator settings hosts get from the systemd unit, so development runs the service as they do.
-while IFS= read -r setting; do export "${setting?}"; done < <(sed -n 's/^Environment=\(MALLOC_[A-Z_]*=.*\)$/\1/p' deploy/ecs-host-service.service)
-NODE_OPTIONS="$(sed -n 's/^Environment=NODE_OPTIONS=//p' deploy/ecs-host-service.service)" build/ecs-host-service &
+# The environment hosts get from the systemd unit (Node options, glibc's settings), so development
+# runs the service as they do; APP_ENV is development's own, chosen above.
+while IFS= read -r setting; do export "${setting?}"; done < <(sed -n '/^Environment=APP_ENV=/d; s/^Environment=//p' deploy/ecs-host-service.service)
+build/ecs-host-service &
 service=$!
 trap 'kill -TERM $service 2>/dev/null || true' INT TERM
 set +e

@@ -7,7 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import readline from 'node:readline';
 import { freePort } from './api.js';
-import { freshRoot, loopbackServiceEnv, serviceExecutable, unitNodeOptions } from './service.js';
+import { freshRoot, loopbackServiceEnv, serviceExecutable } from './service.js';
 import { waitFor } from './wait.js';
 
 export interface DevService {
@@ -30,7 +30,6 @@ export async function startDevService(env: Record<string, string> = {}): Promise
       HOST_SERVICE_ROOT: root,
       HOST_SERVICE_PORT: String(port),
       HOST_SERVICE_RELIST_INTERVAL_MS: '2000',
-      NODE_OPTIONS: unitNodeOptions(),
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -13,49 +13,58 @@ import { waitFor } from './wait.js';
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const serviceExecutable = path.join(repoRoot, 'build/ecs-host-service');
 
-function unitText(): string {
-  return fs.readFileSync(path.join(repoRoot, 'deploy/ecs-host-service.service'), 'utf8');
+/**
+ * The environment the systemd unit gives the service on every host (its
+ * `Environment=` lines), but `APP_ENV`: tests, benchmarks and `make run`
+ * choose their own. The Node options and glibc's settings are among it, so
+ * they run the service as hosts do.
+ */
+export function unitEnvironment(): Record<string, string> {
+  const unit = fs.readFileSync(path.join(repoRoot, 'deploy/ecs-host-service.service'), 'utf8');
+  const settings = [...unit.matchAll(/^Environment=(\w+)=(.*)$/gm)]
+    .map((match) => [match[1]!, match[2]!.trim()] as const)
+    .filter(([name]) => name !== 'APP_ENV');
+  return Object.fromEntries(settings);
 }
 
-/** The Node options the systemd unit gives the service on every host: tests run it the same way. */
+/** The Node options the systemd unit gives the service on every host. */
 export function unitNodeOptions(): string {
-  const line = /^Environment=NODE_OPTIONS=(.*)$/m.exec(unitText());
-  if (line === null) throw new Error('deploy/ecs-host-service.service has no NODE_OPTIONS line');
-  return line[1]!.trim();
+  const options = unitEnvironment()['NODE_OPTIONS'];
+  if (options === undefined) throw new Error('deploy/ecs-host-service.service has no NODE_OPTIONS line');
+  return options;
 }
 
-/** The unit's settings of glibc's allocator (`MALLOC_...`), which tests and benchmarks give the service too. */
+/** The unit's settings of glibc's allocator (`MALLOC_...`). */
 export function unitMallocSettings(): Record<string, string> {
-  const settings = [...unitText().matchAll(/^Environment=(MALLOC_\w+)=(.*)$/gm)];
+  const settings = Object.entries(unitEnvironment()).filter(([name]) => name.startsWith('MALLOC_'));
   if (settings.length === 0) throw new Error('deploy/ecs-host-service.service has no MALLOC_ line');
-  return Object.fromEntries(settings.map((match) => [match[1]!, match[2]!.trim()]));
+  return Object.fromEntries(settings);
 }
 
 /**
- * Node flags for the service: the unit's, then any from BENCH_NODE_FLAGS
- * (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"), to profile it under a test
- * or benchmark; node refuses such flags in NODE_OPTIONS.
+ * Node flags for the service beside the unit's (which come with
+ * `loopbackServiceEnv`): any from BENCH_NODE_FLAGS (e.g. "--cpu-prof
+ * --cpu-prof-dir=/tmp/prof"), to profile it under a test or benchmark; node
+ * refuses such flags in NODE_OPTIONS.
  */
 export function serviceNodeFlags(): string[] {
-  return [unitNodeOptions(), process.env['BENCH_NODE_FLAGS'] ?? '']
-    .flatMap((flags) => flags.split(' '))
-    .filter((f) => f !== '');
+  return (process.env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter((f) => f !== '');
 }
 
 /**
  * What every service that tests and benchmarks start shares: development
- * mode, the unit's allocator settings, the private engine, and the metadata
- * service on the discard port of 127.0.0.1 (nothing listens there, so a
- * development run falls back to local metadata at once). Without it the service asks 169.254.169.254, which a
- * test or benchmark must never contact.
+ * mode, the unit's environment, the private engine, and the metadata service
+ * on the discard port of 127.0.0.1 (nothing listens there, so a development
+ * run falls back to local metadata at once). Without it the service asks
+ * 169.254.169.254, which a test or benchmark must never contact.
  */
 export function loopbackServiceEnv(): Record<string, string> {
   return {
+    ...unitEnvironment(),
     PATH: process.env['PATH'] ?? '/usr/bin:/bin',
     DOCKER_HOST: process.env['DOCKER_HOST'] ?? '',
     APP_ENV: 'development',
     EC2_METADATA_URL: 'http://127.0.0.1:9',
-    ...unitMallocSettings(),
   };
 }
 
