@@ -124,12 +124,24 @@ export async function runningIds(): Promise<string[]> {
     .sort();
 }
 
-/** The folders match the engine exactly, each with its TTY; undefined until then (for waitFor). */
+/**
+ * The folders match the engine exactly, each with its TTY. Until then it throws what differs, so
+ * that a `waitFor` that times out says which containers the service and the engine disagree on.
+ */
 export async function foldersMatchEngine(mappings: string) {
   const running = await runningIds();
   const folders = listFolders(mappings);
-  if (JSON.stringify(folders) !== JSON.stringify(running)) return undefined;
+  const short = (ids: string[]) => ids.map((id) => id.slice(0, 12)).join(', ') || 'none';
+  if (JSON.stringify(folders) !== JSON.stringify(running)) {
+    const withoutFolder = running.filter((id) => !folders.includes(id));
+    const withoutContainer = folders.filter((id) => !running.includes(id));
+    throw new Error(
+      `${running.length} running, ${folders.length} folders; running without a folder: ${short(withoutFolder)}; ` +
+        `folders without a running container: ${short(withoutContainer)}`,
+    );
+  }
   const ttys = running.map((id) => readFolder(mappings, id)?.tty);
-  if (ttys.some((t) => t === undefined)) return undefined;
+  const withoutTty = running.filter((_, i) => ttys[i] === undefined);
+  if (withoutTty.length > 0) throw new Error(`folders without a tty yet: ${short(withoutTty)}`);
   return { running, ttys: ttys as number[] };
 }
