@@ -1,15 +1,15 @@
 /**
  * `requested`: from the engine's start to a container with its folder, host
- * port and TTY. It is inspected (again, with backoff, when the engine fails),
- * claims its TTY from the host, and writes its start files, unless its files
- * from an earlier run are already right. Whatever is not a streaming
+ * port and TTY. It is inspected (again, with backoff, for as long as the
+ * engine fails), claims its TTY from the host, and writes its start files,
+ * unless its files from an earlier run are already right. Whatever is not a streaming
  * container, or cannot be set up, goes to `draining` (or straight to
  * `removed`, for the ECS agent).
  */
 import { assign } from 'xstate';
 import { errorMessage } from '../shared.js';
 import { containerSetup } from './setup.js';
-import { INSPECTION_ATTEMPTS } from './types.js';
+import { INSPECTION_FAILURES_REPORTED } from './types.js';
 
 export const requested = containerSetup.createStateConfig({
   initial: 'inspecting',
@@ -76,9 +76,22 @@ export const requested = containerSetup.createStateConfig({
             ],
           },
         ],
+        // Never a reason to give the container up (./types.ts): wait, and ask again.
         onError: [
           {
-            guard: 'mayInspectAgain',
+            guard: 'reportsThisInspectionFailure',
+            target: 'waitingToInspectAgain',
+            actions: [
+              assign({ inspectionFailures: ({ context }) => context.inspectionFailures + 1 }),
+              {
+                type: 'reportError',
+                params: ({ event }) => ({
+                  message: `inspection failed ${INSPECTION_FAILURES_REPORTED} times in a row, trying again until the engine answers: ${errorMessage(event.error)}`,
+                }),
+              },
+            ],
+          },
+          {
             target: 'waitingToInspectAgain',
             actions: [
               assign({ inspectionFailures: ({ context }) => context.inspectionFailures + 1 }),
@@ -88,16 +101,6 @@ export const requested = containerSetup.createStateConfig({
                   message: `inspection failed, trying again: ${errorMessage(event.error)}`,
                 }),
               },
-            ],
-          },
-          {
-            target: '#container.draining',
-            actions: [
-              assign({
-                error: ({ event }) =>
-                  `inspection failed ${INSPECTION_ATTEMPTS} times: ${errorMessage(event.error)}`,
-              }),
-              { type: 'reportError', params: ({ context }) => ({ message: context.error ?? '' }) },
             ],
           },
         ],

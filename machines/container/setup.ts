@@ -10,8 +10,9 @@ import { mountMachine } from '../mount/machine.js';
 import { enqueueApiReply, errorMessage, notProvided } from '../shared.js';
 import type { InspectionVerdict } from './inspection.js';
 import {
-  INSPECTION_ATTEMPTS,
+  INSPECTION_FAILURES_REPORTED,
   INSPECTION_RETRY_BASE_MS,
+  INSPECTION_RETRY_MAX_MS,
   MAX_QUEUED_DPI,
   type ContainerContext,
   type ContainerEvent,
@@ -212,11 +213,17 @@ export const containerSetup = setup({
     hadDpi: ({ context }) => context.adopted?.ready === true && context.adopted.dpi !== undefined,
     noMountsLeft: ({ context }) => Object.keys(context.mounts).length === 0,
     hasQueuedDpi: ({ context }) => context.queuedDpi.length > 0,
-    mayInspectAgain: ({ context }) => context.inspectionFailures + 1 < INSPECTION_ATTEMPTS,
+    /** The inspection failure being handled makes INSPECTION_FAILURES_REPORTED in a row. */
+    reportsThisInspectionFailure: ({ context }) =>
+      context.inspectionFailures + 1 === INSPECTION_FAILURES_REPORTED,
   },
   delays: {
     dpiTimeout: ({ context }) => context.dpiTimeoutMs,
-    inspectionRetry: ({ context }) => context.inspectionRetryBaseMs * 2 ** (context.inspectionFailures - 1),
+    inspectionRetry: ({ context }) =>
+      Math.min(
+        context.inspectionRetryMaxMs,
+        context.inspectionRetryBaseMs * 2 ** Math.min(context.inspectionFailures - 1, 30),
+      ),
   },
 });
 
@@ -238,6 +245,7 @@ export const containerContext: ContainerConfig['context'] = ({ input, spawn }) =
   dpiTimeoutMs: input.dpiTimeoutMs,
   inspectionFailures: 0,
   inspectionRetryBaseMs: input.inspectionRetryBaseMs ?? INSPECTION_RETRY_BASE_MS,
+  inspectionRetryMaxMs: input.inspectionRetryMaxMs ?? INSPECTION_RETRY_MAX_MS,
   adopted: input.adopted,
   // Still served by the rclone an earlier run started: watched from now on, unmounted if the container is gone.
   mounts: Object.fromEntries(

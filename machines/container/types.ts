@@ -3,13 +3,19 @@ import type { CloudCredentials, FolderRecord, Sealed } from '../events.js';
 import type { MountActorRef, MountToContainerEvent } from '../mount/machine.js';
 
 /**
- * Inspections tried before a container is given up as unreadable. A failure
- * other than "no such container" is the engine's trouble, not the
- * container's: draining on the first one would take the folder and TTY of a
- * live (for instance adopted) container.
+ * A failed inspection (anything but "no such container") is the engine's
+ * trouble, not the container's: an engine that stops with live-restore on,
+ * or restarts, comes back with the container still running. So a container
+ * is inspected again until the engine answers, its die arrives, or the
+ * service stops, never given up: giving up would take the folder of a live
+ * (for instance adopted) container, or leave a new one without one for good.
+ * The waits double from the base up to the cap, so that one comes back within
+ * INSPECTION_RETRY_MAX_MS of the engine; the failure that makes
+ * INSPECTION_FAILURES_REPORTED in a row is reported, once.
  */
-export const INSPECTION_ATTEMPTS = 4;
 export const INSPECTION_RETRY_BASE_MS = 250;
+export const INSPECTION_RETRY_MAX_MS = 2000;
+export const INSPECTION_FAILURES_REPORTED = 4;
 
 /** DPI requests a container holds while it writes; beyond this they get a 406. */
 export const MAX_QUEUED_DPI = 8;
@@ -27,6 +33,8 @@ export interface ContainerInput {
   dpiTimeoutMs: number;
   /** First wait before inspecting again after a failure, doubled each time (default 250 ms). */
   inspectionRetryBaseMs?: number;
+  /** The longest wait between inspections (default 2000 ms). */
+  inspectionRetryMaxMs?: number;
 }
 
 export interface ContainerContext {
@@ -49,6 +57,7 @@ export interface ContainerContext {
   dpiTimeoutMs: number;
   inspectionFailures: number;
   inspectionRetryBaseMs: number;
+  inspectionRetryMaxMs: number;
   adopted: FolderRecord | undefined;
   /** Cloud-storage mounts by (sanitised) provider name. */
   mounts: Record<string, MountActorRef>;

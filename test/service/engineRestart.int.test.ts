@@ -15,9 +15,19 @@ import {
   startEngine,
   stopEngine,
 } from '../support/engine.js';
+import { startEngineOutage } from '../support/engineOutage.js';
 import { allFoldersGone, listFolders, readFolder } from '../support/mappings.js';
 import { startService, type RunningService } from '../support/service.js';
 import { sleep, waitFor } from '../support/wait.js';
+
+/** The service's last warnings and errors, for a failure message. */
+function lastWarnings(service: RunningService, count = 40): string {
+  return service.logs
+    .filter((l) => l.level >= 40)
+    .slice(-count)
+    .map((l) => `${l.level} ${l.containerId?.slice(0, 12) ?? '-'} ${l.msg}`)
+    .join('\n');
+}
 
 function uncaught(service: RunningService) {
   return service.logs.filter((l) => l['origin'] === 'uncaught exception' || l.msg.includes('uncaught'));
@@ -48,7 +58,14 @@ describe('engine restart', () => {
         await startEngine();
         await startContainers(5);
 
-        const state = await waitFor('convergence', () => foldersMatchEngine(service.mappings), 60_000, 100);
+        const state = await waitFor(
+          'convergence',
+          () => foldersMatchEngine(service.mappings),
+          60_000,
+          100,
+        ).catch((error: unknown) => {
+          throw new Error(`${String(error)}\nthe service's last warnings:\n${lastWarnings(service)}`);
+        });
         expect(new Set(state.ttys).size).toBe(state.running.length);
         expect(service.process.exitCode).toBeNull();
         expect(uncaught(service)).toEqual([]);
@@ -108,6 +125,46 @@ describe('engine restart', () => {
         await removeAllContainers();
         await allFoldersGone(service.mappings, 30_000).catch(() => {});
         exitCode = await service.stop();
+      }
+      expect(exitCode).toBe(0);
+    },
+  );
+
+  it(
+    'sets up a container whose inspection met the engine going away, once the engine is back',
+    { timeout: 120_000 },
+    async () => {
+      await removeAllContainers();
+      // The service reaches the engine through a socket that can vanish the moment it asks for the inspection.
+      const outage = await startEngineOutage();
+      const service = await startService({ env: { DOCKER_HOST: outage.dockerHost } });
+      let exitCode: number | null | undefined;
+      try {
+        // Longer than every retry of an inspection put together, once: the container waits for the engine.
+        const inspectionMet = outage.outageOn(/GET (\/v[\d.]+)?\/containers\/[0-9a-f]{64}\/json/, 6000);
+        const container = await startContainer();
+        expect(await inspectionMet).toContain(container.id);
+
+        const state = await waitFor(
+          'its folder',
+          () => foldersMatchEngine(service.mappings),
+          30_000,
+          100,
+        ).catch((error: unknown) => {
+          throw new Error(`${String(error)}\nthe service's last warnings:\n${lastWarnings(service)}`);
+        });
+        expect(state.running).toEqual([container.id]);
+        expect(state.ttys).toEqual([10]);
+        const retries = service.logs.filter(
+          (l) => l.containerId === container.id && l.msg.startsWith('inspection failed, trying again'),
+        );
+        expect(retries.length).toBeGreaterThanOrEqual(3);
+        expect(service.process.exitCode).toBeNull();
+      } finally {
+        await removeAllContainers();
+        await allFoldersGone(service.mappings, 30_000).catch(() => {});
+        exitCode = await service.stop();
+        await outage.close();
       }
       expect(exitCode).toBe(0);
     },

@@ -3,7 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createActor, fromPromise, sendTo, setup, type AnyEventObject } from 'xstate';
 import {
   containerMachine,
-  INSPECTION_ATTEMPTS,
+  INSPECTION_FAILURES_REPORTED,
   MAX_QUEUED_DPI,
   publishedHostPort,
   type ContainerContext,
@@ -119,6 +119,8 @@ function runContainer(fakes: Fakes = {}) {
         containerId: ID,
         dpiTimeoutMs: fakes.dpiTimeoutMs ?? 60_000,
         inspectionRetryBaseMs: 1,
+        // Small enough that a test of many failures ends soon, only if the waits stop doubling.
+        inspectionRetryMaxMs: 4,
         adopted: fakes.adopted,
       },
     },
@@ -252,15 +254,22 @@ describe('containerMachine', () => {
     );
   });
 
-  it('inspects again after an engine failure instead of giving the container up', async () => {
-    const c = runContainer({ failedInspections: INSPECTION_ATTEMPTS - 1 });
+  it('inspects again for as long as the engine fails, reporting once, and is set up when it answers', async () => {
+    const c = runContainer({ failedInspections: 30 });
     await c.reachJson({ ttyAssigned: 'waiting' });
-    expect(c.reported).toEqual([]);
-    expect(c.context()).toMatchObject({
-      hostPort: 40001,
-      tty: 10,
-      inspectionFailures: INSPECTION_ATTEMPTS - 1,
-    });
+    expect(c.reported).toEqual([
+      `inspection failed ${INSPECTION_FAILURES_REPORTED} times in a row, trying again until the engine answers: engine busy`,
+    ]);
+    expect(c.logged.filter((m) => m === 'inspection failed, trying again: engine busy')).toHaveLength(29);
+    expect(c.context()).toMatchObject({ hostPort: 40001, tty: 10, inspectionFailures: 30 });
+  });
+
+  it('is cleaned up when it dies while its inspections fail, having claimed nothing', async () => {
+    const c = runContainer({ inspection: new Error('connect ENOENT /var/run/docker.sock') });
+    await waitFor('a few failed inspections', () => c.context().inspectionFailures >= 6);
+    c.send({ type: 'container.died', timeNano: '5000000000' });
+    await c.reach('removed');
+    expect(c.toHost.map((e) => e.type)).toEqual(['container.draining', 'container.removed']);
   });
 
   it('answers DPI sent before the container is set up with a 406', async () => {
@@ -299,11 +308,6 @@ describe('containerMachine', () => {
   });
 
   it.each([
-    [
-      'failed inspections',
-      { inspection: new Error('engine timeout') },
-      `inspection failed ${INSPECTION_ATTEMPTS} times: engine timeout`,
-    ],
     ['no free TTY', { claim: 'denied' as const }, 'all 246 assignable TTYs are taken'],
     ['a failed write', { writeStartFiles: new Error('EROFS') }, 'writing the start files failed: EROFS'],
   ])('is rejected after %s, holding nothing, until it dies', async (_, fakes, message) => {
