@@ -56,23 +56,62 @@ const unusedParts = {
   },
 };
 
-// docker-modem formats every request's options for a debug line before
-// asking whether that line is on (`util.inspect` with unlimited depth, on
-// every engine call). The text is only built when the `modem` debug output is
-// enabled. The build fails if the line changes, so an upgrade cannot quietly
-// bring the cost back.
-const MODEM_DEBUG_LINE = "debug('Sending: %s', util.inspect(options, {";
-const lazyModemDebug = {
-  name: 'lazy-modem-debug',
+// Dependency lines that cost every host something at run time for nothing,
+// each changed where it stands. The build fails if a line is not there
+// exactly once, so an upgrade cannot quietly bring a cost back.
+const sourcePatches = [
+  {
+    // docker-modem formats every request's options for a debug line before
+    // asking whether that line is on (`util.inspect` with unlimited depth, on
+    // every engine call). The text is now built only when `modem` debug
+    // output is enabled.
+    file: /[\\/]docker-modem[\\/]lib[\\/]modem\.js$/,
+    line: "debug('Sending: %s', util.inspect(options, {",
+    becomes: "if (debug.enabled) debug('Sending: %s', util.inspect(options, {",
+  },
+  {
+    // axios reads Node's FormData when it is loaded, which loads undici
+    // (Node's fetch), about 20 ms of every start in a CPU profile of it. The
+    // service sends JSON only; a FormData would still be known by its kind
+    // (axios's own check after this one).
+    file: /[\\/]axios[\\/]lib[\\/]utils\.js$/,
+    line: "const FormDataCtor = typeof G.FormData !== 'undefined' ? G.FormData : undefined;",
+    becomes: 'const FormDataCtor = undefined;',
+  },
+  {
+    // axios probes its fetch adapter when it is loaded, for a default export
+    // nothing reads (axios asks `getFetch` when it chooses an adapter): that
+    // reaches for Node's fetch, Request and ReadableStream, and so undici too.
+    // The service's requests take the http adapter, the first one available
+    // in axios's list; the fetch adapter, were it chosen, still probes then.
+    file: /[\\/]axios[\\/]lib[\\/]adapters[\\/]fetch\.js$/,
+    line: 'const adapter = getFetch();',
+    becomes: 'const adapter = undefined;',
+  },
+];
+const patchedSources = {
+  name: 'patched-sources',
   setup(build) {
-    build.onLoad({ filter: /[\\/]docker-modem[\\/]lib[\\/]modem\.js$/ }, (args) => {
-      const source = readFileSync(args.path, 'utf8');
-      if (!source.includes(MODEM_DEBUG_LINE)) {
-        throw new Error(`${args.path}: the debug line to make lazy is not there any more`);
+    const applied = new Set();
+    // A file that moved would never be loaded, so never patched: that fails the build too.
+    build.onEnd((result) => {
+      if (result.errors.length > 0) return;
+      const missed = sourcePatches.filter((patch) => !applied.has(patch));
+      if (missed.length > 0) {
+        throw new Error(`no file to patch for: ${missed.map((patch) => patch.line).join('; ')}`);
       }
-      const lazy = "if (debug.enabled) debug('Sending: %s', util.inspect(options, {";
-      return { contents: source.replace(MODEM_DEBUG_LINE, lazy), loader: 'js' };
     });
+    for (const patch of sourcePatches) {
+      build.onLoad({ filter: patch.file }, (args) => {
+        applied.add(patch);
+        const source = readFileSync(args.path, 'utf8');
+        const found = source.split(patch.line).length - 1;
+        if (found !== 1) {
+          throw new Error(`${args.path}: the line to patch is there ${found} times, not once: ${patch.line}`);
+        }
+        return { contents: source.replace(patch.line, patch.becomes), loader: 'js' };
+      });
+    }
   },
 };
 
@@ -146,7 +185,7 @@ const commonOptions = {
     __BUILD_TIME__: JSON.stringify(buildTime),
     __BUILD_SETTINGS__: JSON.stringify(buildSettings),
   },
-  plugins: [unusedParts, lazyModemDebug],
+  plugins: [unusedParts, patchedSources],
   logLevel: 'warning',
   metafile: true,
 };
