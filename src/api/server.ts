@@ -201,6 +201,9 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     {
       key: options.identity.keyPem,
       cert: options.identity.certPem,
+      // Asks no client for a certificate, so it trusts no one: without this, Node parses its whole
+      // store of root certificates for the server (about 20 ms of the start, in a CPU profile).
+      ca: [],
       minVersion: 'TLSv1.2',
       headersTimeout: HEADERS_TIMEOUT_MS,
       requestTimeout: BODY_TIMEOUT_MS,
