@@ -55,14 +55,25 @@ describe('the development bundle', () => {
   }, 60_000);
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  it('holds the stubs, not gRPC, ssh2 or mime-db', () => {
+  it('holds the stubs, not gRPC, ssh2, mime-db, protobufjs or zod’s other languages', () => {
     expect(bundle).toContain('BuildKit sessions are not part of the host service build');
+    expect(bundle).toContain('BuildKit image builds are not part of the host service build');
     expect(bundle).toContain('ssh:// Docker hosts are not supported by the host service build');
     expect(bundle).toContain('multipart form bodies are not part of the host service build');
     // A line of each left-out package's own code or data.
     expect(bundle).not.toContain('grpc-node-js/');
     expect(bundle).not.toContain('SSH-2.0-');
     expect(bundle).not.toContain('application/vnd.openxmlformats');
+    expect(bundle).not.toContain('moby.buildkit');
+    expect(bundle).not.toContain('Kreditkartennummer');
+    // English stays: zod's default, and the language of every message the service writes.
+    expect(bundle).toContain('Invalid input');
+  });
+
+  it('holds only the rxjs operators the service uses (rxjs’s ES build)', () => {
+    expect(bundle).toContain('function exhaustMap(');
+    expect(bundle).not.toContain('function bufferToggle(');
+    expect(bundle).not.toContain('VirtualTimeScheduler');
   });
 
   it('starts, serves and stops without loading Node’s fetch (undici): axios’s probes of it are patched out', async () => {
