@@ -92,6 +92,12 @@ export const requested = containerSetup.createStateConfig({
             ],
           },
           {
+            // Reported already: an engine that stays away is the host's to report, not one line per try.
+            guard: 'inspectionFailuresReported',
+            target: 'waitingToInspectAgain',
+            actions: assign({ inspectionFailures: ({ context }) => context.inspectionFailures + 1 }),
+          },
+          {
             target: 'waitingToInspectAgain',
             actions: [
               assign({ inspectionFailures: ({ context }) => context.inspectionFailures + 1 }),

@@ -216,6 +216,7 @@ export const containerSetup = setup({
     /** The inspection failure being handled makes INSPECTION_FAILURES_REPORTED in a row. */
     reportsThisInspectionFailure: ({ context }) =>
       context.inspectionFailures + 1 === INSPECTION_FAILURES_REPORTED,
+    inspectionFailuresReported: ({ context }) => context.inspectionFailures >= INSPECTION_FAILURES_REPORTED,
   },
   delays: {
     dpiTimeout: ({ context }) => context.dpiTimeoutMs,

@@ -10,8 +10,9 @@ import type { MountActorRef, MountToContainerEvent } from '../mount/machine.js';
  * service stops, never given up: giving up would take the folder of a live
  * (for instance adopted) container, or leave a new one without one for good.
  * The waits double from the base up to the cap, so that one comes back within
- * INSPECTION_RETRY_MAX_MS of the engine; the failure that makes
- * INSPECTION_FAILURES_REPORTED in a row is reported, once.
+ * INSPECTION_RETRY_MAX_MS of the engine. Each failure before the one that
+ * makes INSPECTION_FAILURES_REPORTED in a row is logged, that one is
+ * reported, and the later ones are only counted.
  */
 export const INSPECTION_RETRY_BASE_MS = 250;
 export const INSPECTION_RETRY_MAX_MS = 2000;
