@@ -2,9 +2,9 @@
  * `requested`: from the engine's start to a container with its folder, host
  * port and TTY. It is inspected (again, with backoff, for as long as the
  * engine fails), claims its TTY from the host, and writes its start files,
- * unless its files from an earlier run are already right. Whatever is not a streaming
- * container, or cannot be set up, goes to `draining` (or straight to
- * `removed`, for the ECS agent).
+ * unless its files from an earlier run are already right. Whatever is not a
+ * streaming container, or cannot be set up, goes to `draining` (or straight
+ * to `removed`, for the ECS agent).
  */
 import { assign } from 'xstate';
 import { errorMessage } from '../shared.js';
@@ -54,6 +54,8 @@ export const requested = containerSetup.createStateConfig({
                     name: event.output.name,
                     startedAtMs: event.output.startedAtMs,
                     hostPort: event.output.hostPort,
+                    // A reported run of failed inspections is over.
+                    error: undefined,
                   }
                 : {},
             ),
@@ -82,13 +84,13 @@ export const requested = containerSetup.createStateConfig({
             guard: 'reportsThisInspectionFailure',
             target: 'waitingToInspectAgain',
             actions: [
-              assign({ inspectionFailures: ({ context }) => context.inspectionFailures + 1 }),
-              {
-                type: 'reportError',
-                params: ({ event }) => ({
-                  message: `inspection failed ${INSPECTION_FAILURES_REPORTED} times in a row, trying again until the engine answers: ${errorMessage(event.error)}`,
-                }),
-              },
+              assign({
+                inspectionFailures: ({ context }) => context.inspectionFailures + 1,
+                // Shown in the state snapshot (`make status`) while the container waits for the engine.
+                error: ({ event }) =>
+                  `inspection failed ${INSPECTION_FAILURES_REPORTED} times in a row, trying again until the engine answers: ${errorMessage(event.error)}`,
+              }),
+              { type: 'reportError', params: ({ context }) => ({ message: context.error ?? '' }) },
             ],
           },
           {

@@ -264,12 +264,16 @@ describe('containerMachine', () => {
     expect(c.logged.filter((m) => m.startsWith('inspection failed'))).toHaveLength(
       INSPECTION_FAILURES_REPORTED - 1,
     );
-    expect(c.context()).toMatchObject({ hostPort: 40001, tty: 10, inspectionFailures: 30 });
+    expect(c.context()).toMatchObject({ hostPort: 40001, tty: 10, inspectionFailures: 30, error: undefined });
   });
 
   it('is cleaned up when it dies while its inspections fail, having claimed nothing', async () => {
     const c = runContainer({ inspection: new Error('connect ENOENT /var/run/docker.sock') });
     await waitFor('a few failed inspections', () => c.context().inspectionFailures >= 6);
+    // What `make status` shows meanwhile.
+    expect(c.context().error).toBe(
+      `inspection failed ${INSPECTION_FAILURES_REPORTED} times in a row, trying again until the engine answers: connect ENOENT /var/run/docker.sock`,
+    );
     c.send({ type: 'container.died', timeNano: '5000000000' });
     await c.reach('removed');
     expect(c.toHost.map((e) => e.type)).toEqual(['container.draining', 'container.removed']);
