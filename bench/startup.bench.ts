@@ -106,7 +106,9 @@ async function main() {
 
   console.log(`start → serving (handshake done, engine stream connected): ${summary(serving)}`);
   if (tlsReady.length > 0) {
-    console.log(`start → API accepting TLS: ${summary(tlsReady)}; target < 1000 ms every time, median ≤ 250 ms`);
+    console.log(
+      `start → API accepting TLS: ${summary(tlsReady)}; target < 1000 ms every time, median ≤ 250 ms`,
+    );
   } else {
     console.log(
       'start → API accepting TLS: no TLS listener in this build; the serving figure above stands in for it',
