@@ -98,6 +98,16 @@ export const TEST_AUTH_SECRET = 'test-secret-5f1c0a9e7b3d4c2a';
 
 let nextPort = 46000 + (process.pid % 1000) * 10;
 
+/**
+ * Services still running when the test process exits: a test that timed out
+ * never reached its own `stop()`, and its service would run on, orphaned,
+ * holding its port and retrying its engine. Asked to stop as a host would.
+ */
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGTERM');
+});
+
 export function freshRoot(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'hs-root-'));
 }
@@ -134,7 +144,13 @@ export async function startService(
     });
   collect(child.stdout!);
   collect(child.stderr!);
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  running.add(child);
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('exit', (code) => {
+      running.delete(child);
+      resolve(code);
+    }),
+  );
 
   const service: RunningService = {
     process: child,
