@@ -3,43 +3,17 @@
  * service never uses is replaced by a stub that fails with a clear error if
  * it is ever reached. Built into a scratch folder, like a release.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freshRoot, loopbackServiceEnv, repoRoot } from '../support/service.js';
+import { repoRoot, startService } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
 
 const run = promisify(execFile);
 const undiciProbe = path.join(repoRoot, 'test/release/undiciProbe.mjs');
-
-/** Runs the bundle until its API listens, stops it, and returns what it wrote to stderr. */
-async function startAndStop(bundleFile: string): Promise<{ exitCode: number | null; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', undiciProbe, bundleFile], {
-    env: {
-      ...loopbackServiceEnv(),
-      HOST_SERVICE_ROOT: freshRoot(),
-      HOST_SERVICE_PORT: String(45000 + (process.pid % 1000)),
-      // No engine: the API listens all the same, and nothing here needs one.
-      DOCKER_HOST: 'unix:///nonexistent/docker.sock',
-      LOG_FORMAT: 'json',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  try {
-    await waitFor('the API listening', () => stdout.includes('HTTPS API listening'), 15_000);
-  } finally {
-    child.kill('SIGTERM');
-  }
-  return { exitCode: await exited, stderr };
-}
 
 describe('the development bundle', () => {
   let dir: string;
@@ -77,9 +51,20 @@ describe('the development bundle', () => {
   });
 
   it('starts, serves and stops without loading Node’s fetch (undici): axios’s probes of it are patched out', async () => {
-    const { exitCode, stderr } = await startAndStop(path.join(dir, 'ecs-host-service'));
-    expect(exitCode).toBe(0);
-    expect(stderr).toContain('undici loaded: false');
+    const service = await startService({
+      executable: path.join(dir, 'ecs-host-service'),
+      nodeFlags: ['--import', undiciProbe],
+      // No engine: the API listens all the same, and nothing here needs one.
+      env: { DOCKER_HOST: 'unix:///nonexistent/docker.sock' },
+      waitForEngine: false,
+    });
+    await service.waitForLog('the API listening', (l) => l.msg === 'HTTPS API listening');
+    expect(await service.stop()).toBe(0);
+    // The probe's line is the process's last output: it may be read just after the exit.
+    const probed = await waitFor('the probe', () =>
+      service.otherOutput.find((l) => l.startsWith('undici loaded')),
+    );
+    expect(probed).toContain('undici loaded: false');
   }, 30_000);
 
   it('has a probe for undici that sees it loaded', async () => {

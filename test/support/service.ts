@@ -113,11 +113,20 @@ export function freshRoot(): string {
 }
 
 export async function startService(
-  options: { env?: Record<string, string>; root?: string; waitForEngine?: boolean } = {},
+  options: {
+    env?: Record<string, string>;
+    root?: string;
+    waitForEngine?: boolean;
+    /** Another build of the service than build/ (a release test's scratch build). */
+    executable?: string;
+    /** Node flags before the executable, beside BENCH_NODE_FLAGS (`--import` of a probe, say). */
+    nodeFlags?: string[];
+  } = {},
 ): Promise<RunningService> {
   const root = options.root ?? freshRoot();
   const port = nextPort++;
-  const child = spawn(process.execPath, [...serviceNodeFlags(), serviceExecutable], {
+  const args = [...(options.nodeFlags ?? []), ...serviceNodeFlags(), options.executable ?? serviceExecutable];
+  const child = spawn(process.execPath, args, {
     env: {
       ...loopbackServiceEnv(),
       HOST_SERVICE_ROOT: root,
