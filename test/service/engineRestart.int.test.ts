@@ -29,6 +29,28 @@ function lastWarnings(service: RunningService, count = 40): string {
     .join('\n');
 }
 
+/** Waits for the folders to match the engine; a timeout says what differs and what the service warned of. */
+function converged(service: RunningService, what: string, timeoutMs: number) {
+  return waitFor(what, () => foldersMatchEngine(service.mappings), timeoutMs, 100).catch((error: unknown) => {
+    throw new Error(`${String(error)}\nthe service's last warnings:\n${lastWarnings(service)}`);
+  });
+}
+
+/** A service on an engine with no containers, then everything removed and the service stopped with 0. */
+async function withService(env: Record<string, string>, test: (service: RunningService) => Promise<void>) {
+  await removeAllContainers();
+  const service = await startService({ env });
+  let exitCode: number | null | undefined;
+  try {
+    await test(service);
+  } finally {
+    await removeAllContainers();
+    await allFoldersGone(service.mappings, 30_000).catch(() => {});
+    exitCode = await service.stop();
+  }
+  expect(exitCode).toBe(0);
+}
+
 function uncaught(service: RunningService) {
   return service.logs.filter((l) => l['origin'] === 'uncaught exception' || l.msg.includes('uncaught'));
 }
@@ -37,12 +59,9 @@ describe('engine restart', () => {
   it(
     'stays up through an engine restart with many inspections and lists in flight, and converges',
     { timeout: 240_000 },
-    async () => {
-      await removeAllContainers();
-      // A re-list every 100 ms keeps lists in flight beside the inspections of the starts below.
-      const service = await startService({ env: { HOST_SERVICE_RELIST_INTERVAL_MS: '100' } });
-      let exitCode: number | null | undefined;
-      try {
+    // A re-list every 100 ms keeps lists in flight beside the inspections of the starts below.
+    () =>
+      withService({ HOST_SERVICE_RELIST_INTERVAL_MS: '100' }, async (service) => {
         await startContainers(20);
         await waitFor(
           '20 folders',
@@ -58,35 +77,19 @@ describe('engine restart', () => {
         await startEngine();
         await startContainers(5);
 
-        const state = await waitFor(
-          'convergence',
-          () => foldersMatchEngine(service.mappings),
-          60_000,
-          100,
-        ).catch((error: unknown) => {
-          throw new Error(`${String(error)}\nthe service's last warnings:\n${lastWarnings(service)}`);
-        });
+        const state = await converged(service, 'convergence', 60_000);
         expect(new Set(state.ttys).size).toBe(state.running.length);
         expect(service.process.exitCode).toBeNull();
         expect(uncaught(service)).toEqual([]);
         expect(service.logs.some((l) => l.msg.includes('unreachable'))).toBe(true);
-      } finally {
-        await removeAllContainers();
-        await allFoldersGone(service.mappings, 30_000).catch(() => {});
-        exitCode = await service.stop();
-      }
-      expect(exitCode).toBe(0);
-    },
+      }),
   );
 
   it(
     'gives 4 containers started after the engine returned TTYs 10-13, and removes the folders of the 6 it took down',
     { timeout: 240_000 },
-    async () => {
-      await removeAllContainers();
-      const service = await startService();
-      let exitCode: number | null | undefined;
-      try {
+    () =>
+      withService({}, async (service) => {
         const dead = await startContainers(6);
         const setUp = await waitFor(
           '6 folders',
@@ -121,52 +124,34 @@ describe('engine restart', () => {
         for (const c of dead) expect(readFolder(service.mappings, c.id)).toBeUndefined();
         expect((await docker.listContainers()).length).toBe(4);
         expect(service.process.exitCode).toBeNull();
-      } finally {
-        await removeAllContainers();
-        await allFoldersGone(service.mappings, 30_000).catch(() => {});
-        exitCode = await service.stop();
-      }
-      expect(exitCode).toBe(0);
-    },
+      }),
   );
 
   it(
     'sets up a container whose inspection met the engine going away, once the engine is back',
     { timeout: 120_000 },
     async () => {
-      await removeAllContainers();
       // The service reaches the engine through a socket that can vanish the moment it asks for the inspection.
       const outage = await startEngineOutage();
-      const service = await startService({ env: { DOCKER_HOST: outage.dockerHost } });
-      let exitCode: number | null | undefined;
       try {
-        // Longer than every retry of an inspection put together, once: the container waits for the engine.
-        const inspectionMet = outage.outageOn(/GET (\/v[\d.]+)?\/containers\/[0-9a-f]{64}\/json/, 6000);
-        const container = await startContainer();
-        expect(await inspectionMet).toContain(container.id);
+        await withService({ DOCKER_HOST: outage.dockerHost }, async (service) => {
+          // Longer than every retry of an inspection put together, once: the container waits for the engine.
+          const inspectionMet = outage.outageOn(/GET (\/v[\d.]+)?\/containers\/[0-9a-f]{64}\/json/, 6000);
+          const container = await startContainer();
+          expect(await inspectionMet).toContain(container.id);
 
-        const state = await waitFor(
-          'its folder',
-          () => foldersMatchEngine(service.mappings),
-          30_000,
-          100,
-        ).catch((error: unknown) => {
-          throw new Error(`${String(error)}\nthe service's last warnings:\n${lastWarnings(service)}`);
+          const state = await converged(service, 'its folder', 30_000);
+          expect(state.running).toEqual([container.id]);
+          expect(state.ttys).toEqual([10]);
+          // Six seconds hold at least four failures: three logged, the fourth reported once, later ones counted.
+          const ofIt = service.logs.filter((l) => l.containerId === container.id);
+          expect(ofIt.filter((l) => l.msg.startsWith('inspection failed, trying again'))).toHaveLength(3);
+          expect(ofIt.filter((l) => l.msg.startsWith('inspection failed 4 times in a row'))).toHaveLength(1);
+          expect(service.process.exitCode).toBeNull();
         });
-        expect(state.running).toEqual([container.id]);
-        expect(state.ttys).toEqual([10]);
-        // Six seconds hold at least four failures: three logged, the fourth reported once, later ones counted.
-        const ofIt = service.logs.filter((l) => l.containerId === container.id);
-        expect(ofIt.filter((l) => l.msg.startsWith('inspection failed, trying again'))).toHaveLength(3);
-        expect(ofIt.filter((l) => l.msg.startsWith('inspection failed 4 times in a row'))).toHaveLength(1);
-        expect(service.process.exitCode).toBeNull();
       } finally {
-        await removeAllContainers();
-        await allFoldersGone(service.mappings, 30_000).catch(() => {});
-        exitCode = await service.stop();
         await outage.close();
       }
-      expect(exitCode).toBe(0);
     },
   );
 });
