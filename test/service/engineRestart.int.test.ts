@@ -65,7 +65,7 @@ describe('engine restart', () => {
         await startContainers(20);
         await waitFor(
           '20 folders',
-          async () => (await foldersMatchEngine(service.mappings))?.running.length === 20,
+          async () => (await foldersMatchEngine(service.mappings)).running.length === 20,
           60_000,
         );
         // 30 containers started as fast as the engine can: their inspections are in flight when it goes.
@@ -95,7 +95,7 @@ describe('engine restart', () => {
           '6 folders',
           async () => {
             const state = await foldersMatchEngine(service.mappings);
-            return state?.running.length === 6 ? state : undefined;
+            return state.running.length === 6 ? state : undefined;
           },
           30_000,
         );
@@ -113,7 +113,7 @@ describe('engine restart', () => {
           '4 folders and no other',
           async () => {
             const matched = await foldersMatchEngine(service.mappings);
-            return matched?.running.length === 4 ? matched : undefined;
+            return matched.running.length === 4 ? matched : undefined;
           },
           60_000,
           100,

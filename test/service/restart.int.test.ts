@@ -161,7 +161,7 @@ describe('engine outage', () => {
         const before = await startContainers(8);
         await waitFor(
           '8 folders',
-          async () => (await foldersMatchEngine(service.mappings))?.running.length === 8,
+          async () => (await foldersMatchEngine(service.mappings)).running.length === 8,
           30_000,
         );
         const pids = await Promise.all(before.slice(0, 4).map(async (c) => (await c.inspect()).State.Pid));

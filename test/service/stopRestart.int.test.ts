@@ -193,7 +193,7 @@ describe('a stop is no worse than a crash', () => {
     await removeAllContainers();
     const first = await start();
     const containers = await Promise.all(Array.from({ length: 4 }, () => fleetContainer(first.mappings)));
-    await waitFor('4 folders', async () => (await foldersMatchEngine(first.mappings))?.running.length === 4);
+    await waitFor('4 folders', async () => (await foldersMatchEngine(first.mappings)).running.length === 4);
     const before = containers.map((c) => readFolder(first.mappings, c.id));
     const pid = (await containers[0]!.inspect()).State.Pid;
     // The engine goes away; its containers run on (live-restore). One of them dies meanwhile.
