@@ -21,10 +21,9 @@ export const draining = containerSetup.createStateConfig({
       always: { guard: 'noMountsLeft', target: 'cleaningUp' },
     },
     cleaningUp: {
-      invoke: {
-        src: 'cleanUpContainer',
-        input: ({ context }) => ({ containerId: context.containerId, hostPort: context.hostPort }),
-        onDone: [
+      entry: 'cleanUpContainer',
+      on: {
+        'cleanUp.done': [
           {
             guard: 'ended',
             target: '#container.removed',
@@ -37,7 +36,7 @@ export const draining = containerSetup.createStateConfig({
           },
           { target: '#container.rejected', actions: 'releaseResources' },
         ],
-        onError: [
+        'cleanUp.failed': [
           {
             guard: 'ended',
             target: '#container.removed',

@@ -40,14 +40,14 @@
  * effects (`inspectContainer`, `writeStartFiles`, ...), are in ./setup.ts;
  * src/ supplies the side effects through `containerMachineWith` below.
  */
-import { assign, fromPromise, type ActorRefFrom } from 'xstate';
+import { assign, type ActorRefFrom } from 'xstate';
 import type { MountMachineLogic } from '../mount/machine.js';
 import type { MachineVoice } from '../shared.js';
 import { draining } from './draining.js';
 import type { InspectionVerdict } from './inspection.js';
 import { requested } from './requested.js';
 import { containerContext, containerSetup, writingDpi } from './setup.js';
-import type { ContainerContext } from './types.js';
+import type { ContainerContext, ContainerIoEvent } from './types.js';
 
 export const containerMachine = containerSetup.createMachine({
   id: 'container',
@@ -167,9 +167,8 @@ export function containerFacts(context: ContainerContext) {
 export * from './types.js';
 export * from './inspection.js';
 
-/** Everything the container machine asks of the outside world: src/ supplies each one, or it does not compile. */
-export interface ContainerImplementations {
-  mount: MountMachineLogic;
+/** The container's own I/O calls; each settles with its pair of ContainerIoEvents. */
+export interface ContainerIo {
   inspectContainer(containerId: string): Promise<InspectionVerdict>;
   /** Makes the folder and writes `hostPort_for_my_32262_tcp`, then `tty`. */
   writeStartFiles(containerId: string, hostPort: number, tty: number): Promise<void>;
@@ -177,21 +176,94 @@ export interface ContainerImplementations {
   writeDpi(containerId: string, dpi: number): Promise<void>;
   /** Removes the folder (the mounts are gone by then). */
   cleanUpContainer(containerId: string): Promise<void>;
+}
+
+/** Everything the container machine asks of the outside world: src/ supplies each one, or it does not compile. */
+export interface ContainerImplementations extends ContainerIo {
+  mount: MountMachineLogic;
   voice: MachineVoice<ContainerContext>;
+}
+
+type IoSelf = { send(event: ContainerIoEvent): void; getSnapshot(): { status: string } };
+
+/**
+ * Starts `call`; its outcome comes back to the container as an event when it
+ * settles, unless the actor has ended meanwhile (a container that died and
+ * was removed while its inspection was in flight): nobody is left to tell.
+ */
+function answerWith<T>(
+  self: IoSelf,
+  call: () => Promise<T>,
+  done: (value: T) => ContainerIoEvent,
+  failed: (error: unknown) => ContainerIoEvent,
+): void {
+  let running: Promise<T>;
+  try {
+    running = call();
+  } catch (error) {
+    // A call that throws before it returns a promise fails like one that rejects: later, as an event.
+    running = Promise.reject(error);
+  }
+  const tell = (event: ContainerIoEvent) => {
+    if (self.getSnapshot().status === 'active') self.send(event);
+  };
+  running.then(
+    (value) => tell(done(value)),
+    (error: unknown) => tell(failed(error)),
+  );
+}
+
+/**
+ * The machine's I/O actions (./setup.ts), each starting one of `io`'s calls:
+ * for `containerMachineWith`, and for tests, which give fakes of some.
+ */
+export function containerIoActions(io: Partial<ContainerIo>) {
+  const actions: Parameters<typeof containerMachine.provide>[0]['actions'] = {};
+  const { inspectContainer, writeStartFiles, writeDpi, cleanUpContainer } = io;
+  if (inspectContainer) {
+    actions.inspectContainer = ({ context, self }) =>
+      answerWith(
+        self,
+        () => inspectContainer(context.containerId),
+        (verdict) => ({ type: 'inspection.done', verdict }),
+        (error) => ({ type: 'inspection.failed', error }),
+      );
+  }
+  if (writeStartFiles) {
+    actions.writeStartFiles = ({ context, self }) =>
+      answerWith(
+        self,
+        () => writeStartFiles(context.containerId, context.hostPort!, context.tty!),
+        () => ({ type: 'startFiles.written' }),
+        (error) => ({ type: 'startFiles.failed', error }),
+      );
+  }
+  if (writeDpi) {
+    actions.writeDpi = ({ context, self }) =>
+      answerWith(
+        self,
+        () => writeDpi(context.containerId, context.dpi!),
+        () => ({ type: 'dpi.written' }),
+        (error) => ({ type: 'dpi.failed', error }),
+      );
+  }
+  if (cleanUpContainer) {
+    actions.cleanUpContainer = ({ context, self }) =>
+      answerWith(
+        self,
+        () => cleanUpContainer(context.containerId),
+        () => ({ type: 'cleanUp.done' }),
+        (error) => ({ type: 'cleanUp.failed', error }),
+      );
+  }
+  return actions;
 }
 
 export function containerMachineWith(impl: ContainerImplementations) {
   return containerMachine.provide({
-    actors: {
-      mount: impl.mount,
-      inspectContainer: fromPromise(({ input }) => impl.inspectContainer(input.containerId)),
-      writeStartFiles: fromPromise(({ input }) =>
-        impl.writeStartFiles(input.containerId, input.hostPort, input.tty),
-      ),
-      writeDpi: fromPromise(({ input }) => impl.writeDpi(input.containerId, input.dpi)),
-      cleanUpContainer: fromPromise(({ input }) => impl.cleanUpContainer(input.containerId)),
-    },
+    actors: { mount: impl.mount },
     actions: {
+      ...containerIoActions(impl),
       reportError: ({ context }, params) => impl.voice.reportError(context, params.message),
       logStep: ({ context }, params) => impl.voice.logStep(context, params.message),
       logWarning: ({ context }, params) => impl.voice.logWarning(context, params.message),

@@ -15,14 +15,13 @@ export const requested = containerSetup.createStateConfig({
   initial: 'inspecting',
   states: {
     inspecting: {
-      invoke: {
-        src: 'inspectContainer',
-        input: ({ context }) => ({ containerId: context.containerId }),
-        onDone: [
+      entry: 'inspectContainer',
+      on: {
+        'inspection.done': [
           {
             guard: {
               type: 'inspectionSays',
-              params: ({ event }) => ({ verdict: event.output, kind: 'ignored' as const }),
+              params: ({ event }) => ({ verdict: event.verdict, kind: 'ignored' as const }),
             },
             target: '#container.removed',
             actions: {
@@ -34,7 +33,7 @@ export const requested = containerSetup.createStateConfig({
             // Gone before it was set up, or (adopted) gone while the service was down: clean up what is there.
             guard: {
               type: 'inspectionSays',
-              params: ({ event }) => ({ verdict: event.output, kind: 'notRunning' as const }),
+              params: ({ event }) => ({ verdict: event.verdict, kind: 'notRunning' as const }),
             },
             target: '#container.draining',
             actions: [
@@ -45,15 +44,15 @@ export const requested = containerSetup.createStateConfig({
           {
             guard: {
               type: 'inspectionSays',
-              params: ({ event }) => ({ verdict: event.output, kind: 'ready' as const }),
+              params: ({ event }) => ({ verdict: event.verdict, kind: 'ready' as const }),
             },
             target: 'claiming',
             actions: assign(({ event }) =>
-              event.output.kind === 'ready'
+              event.verdict.kind === 'ready'
                 ? {
-                    name: event.output.name,
-                    startedAtMs: event.output.startedAtMs,
-                    hostPort: event.output.hostPort,
+                    name: event.verdict.name,
+                    startedAtMs: event.verdict.startedAtMs,
+                    hostPort: event.verdict.hostPort,
                     // A reported run of failed inspections is over.
                     error: undefined,
                   }
@@ -64,8 +63,8 @@ export const requested = containerSetup.createStateConfig({
             target: '#container.draining',
             actions: [
               assign(({ event }) =>
-                event.output.kind === 'unusable'
-                  ? { name: event.output.name, error: event.output.reason }
+                event.verdict.kind === 'unusable'
+                  ? { name: event.verdict.name, error: event.verdict.reason }
                   : {},
               ),
               // A build container or another service on the host: not ours, nothing is wrong.
@@ -79,7 +78,7 @@ export const requested = containerSetup.createStateConfig({
           },
         ],
         // Never a reason to give the container up (./types.ts): wait, and ask again.
-        onError: [
+        'inspection.failed': [
           {
             guard: 'reportsThisInspectionFailure',
             target: 'waitingToInspectAgain',
@@ -161,15 +160,10 @@ export const requested = containerSetup.createStateConfig({
       },
     },
     writingFiles: {
-      on: { 'host.leaving': { actions: 'markLeaving' } },
-      invoke: {
-        src: 'writeStartFiles',
-        input: ({ context }) => ({
-          containerId: context.containerId,
-          hostPort: context.hostPort!,
-          tty: context.tty!,
-        }),
-        onDone: [
+      entry: 'writeStartFiles',
+      on: {
+        'host.leaving': { actions: 'markLeaving' },
+        'startFiles.written': [
           { guard: 'leaving', target: '#container.detaching' },
           // An adopted container that had its DPI keeps running as it was.
           {
@@ -180,7 +174,7 @@ export const requested = containerSetup.createStateConfig({
           { target: '#container.ttyAssigned' },
         ],
         // A failed write is drained whatever happens next: the folder is incomplete.
-        onError: {
+        'startFiles.failed': {
           target: '#container.draining',
           actions: [
             assign({

@@ -4,7 +4,7 @@
  * the context a container starts with. The states that use them, and what
  * each state means, are in ./machine.ts.
  */
-import { assign, enqueueActions, fromPromise, sendParent, setup } from 'xstate';
+import { assign, enqueueActions, sendParent, setup } from 'xstate';
 import { timeNanoToMs } from '../events.js';
 import { mountMachine } from '../mount/machine.js';
 import { enqueueApiReply, errorMessage, notProvided } from '../shared.js';
@@ -34,22 +34,22 @@ export const containerSetup = setup({
   },
   actors: {
     mount: mountMachine,
-    /** Inspects and classifies (./inspection.ts): the event's payload is never trusted. */
-    inspectContainer: fromPromise<InspectionVerdict, { containerId: string }>(
-      notProvided('inspectContainer'),
-    ),
-    /** Makes the folder and writes `hostPort_for_my_32262_tcp`, then `tty`. */
-    writeStartFiles: fromPromise<void, { containerId: string; hostPort: number; tty: number }>(
-      notProvided('writeStartFiles'),
-    ),
-    /** Writes `DPI`, then `.ready`. */
-    writeDpi: fromPromise<void, { containerId: string; dpi: number }>(notProvided('writeDpi')),
-    /** Deletes the folder and unmounts cloud storage; every step attempted. */
-    cleanUpContainer: fromPromise<void, { containerId: string; hostPort: number | undefined }>(
-      notProvided('cleanUpContainer'),
-    ),
   },
   actions: {
+    // The container's own I/O: each starts a call that answers with its
+    // ContainerIoEvent pair (./types.ts; `containerIoActions` in ./machine.ts).
+    // Actions, not invoked promise actors: an invoked actor is made, started,
+    // stepped and stopped for every call, which cost about twice the machine
+    // work of the call's answer itself when the code is cold, as it is on a
+    // host that starts a container now and then (README, "Beside the original").
+    /** Inspects and classifies (./inspection.ts): the event's payload is never trusted. */
+    inspectContainer: (_, _params: undefined): void => notProvided('inspectContainer')(),
+    /** Makes the folder and writes `hostPort_for_my_32262_tcp`, then `tty`. */
+    writeStartFiles: (_, _params: undefined): void => notProvided('writeStartFiles')(),
+    /** Writes `DPI`, then `.ready`. */
+    writeDpi: (_, _params: undefined): void => notProvided('writeDpi')(),
+    /** Deletes the folder (the mounts are gone by then). */
+    cleanUpContainer: (_, _params: undefined): void => notProvided('cleanUpContainer')(),
     /** Logs and reports (Sentry) a failure of this container. */
     reportError: (_, _params: { message: string }) => {},
     /** Logs a step of the lifecycle at info level. */
@@ -275,7 +275,7 @@ function answeredThen<Done extends string, Failed extends string>(done: Done, fa
     params: ({ event }: { event: { error: unknown } }) => ({ error: event.error }),
   };
   return {
-    onDone: [
+    'dpi.written': [
       {
         guard: 'leaving' as const,
         target: '#container.detaching' as const,
@@ -283,7 +283,7 @@ function answeredThen<Done extends string, Failed extends string>(done: Done, fa
       },
       { target: done, actions: ['replyDpiWritten', 'requestAnswered'] as const },
     ],
-    onError: [
+    'dpi.failed': [
       {
         guard: 'leaving' as const,
         target: '#container.detaching' as const,
@@ -308,14 +308,8 @@ export function writingDpi<Done extends string, Failed extends string>(done: Don
         },
       },
       'host.leaving': { actions: 'markLeaving' as const },
-    },
-    invoke: {
-      src: 'writeDpi' as const,
-      input: ({ context }: { context: ContainerContext }) => ({
-        containerId: context.containerId,
-        dpi: context.dpi!,
-      }),
       ...answeredThen(done, failed),
     },
+    entry: 'writeDpi' as const,
   };
 }

@@ -1,6 +1,7 @@
 /** What a container actor takes, holds and exchanges with its host. */
 import type { CloudCredentials, FolderRecord, Sealed } from '../events.js';
 import type { MountActorRef, MountToContainerEvent } from '../mount/machine.js';
+import type { InspectionVerdict } from './inspection.js';
 
 /**
  * A failed inspection (anything but "no such container") is the engine's
@@ -77,7 +78,24 @@ export type ContainerEvent =
       provider: string;
       credentials: Sealed<CloudCredentials>;
     }
-  | MountToContainerEvent;
+  | MountToContainerEvent
+  | ContainerIoEvent;
+
+/**
+ * How each of the container's own I/O calls ends, sent by the call to its
+ * container (./machine.ts, `containerIoActions`). Each kind is handled only
+ * in the state that started it, so an answer that comes after the container
+ * moved on (a die during the inspection) is ignored.
+ */
+export type ContainerIoEvent =
+  | { type: 'inspection.done'; verdict: InspectionVerdict }
+  | { type: 'inspection.failed'; error: unknown }
+  | { type: 'startFiles.written' }
+  | { type: 'startFiles.failed'; error: unknown }
+  | { type: 'dpi.written' }
+  | { type: 'dpi.failed'; error: unknown }
+  | { type: 'cleanUp.done' }
+  | { type: 'cleanUp.failed'; error: unknown };
 
 /** Events the container sends to its parent, the host. */
 export type ContainerToHostEvent =

@@ -7,7 +7,7 @@
  */
 import type { Observable } from 'rxjs';
 import { fromCallback, fromEventObservable, fromPromise } from 'xstate';
-import { containerMachine } from '../../machines/container/machine.js';
+import { containerIoActions, containerMachine } from '../../machines/container/machine.js';
 import type { ContainerInspection, DockerObservation, FolderRecord } from '../../machines/events.js';
 import { hostMachine } from '../../machines/host/machine.js';
 import { inspectWith } from './inspection.js';
@@ -22,12 +22,14 @@ export function fakeContainerMachine(
 ) {
   return containerMachine.provide({
     ...replace,
-    actors: {
-      inspectContainer: inspectWith(inspect),
-      writeStartFiles: fromPromise(async () => {}),
-      writeDpi: fromPromise(async () => {}),
-      cleanUpContainer: fromPromise(async () => {}),
-      ...replace.actors,
+    actions: {
+      ...containerIoActions({
+        inspectContainer: inspectWith(inspect),
+        writeStartFiles: async () => {},
+        writeDpi: async () => {},
+        cleanUpContainer: async () => {},
+      }),
+      ...replace.actions,
     },
   });
 }

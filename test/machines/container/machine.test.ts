@@ -2,6 +2,7 @@ import { inspectWith } from '../../support/inspection.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createActor, fromPromise, sendTo, setup, type AnyEventObject } from 'xstate';
 import {
+  containerIoActions,
   containerMachine,
   INSPECTION_FAILURES_REPORTED,
   MAX_QUEUED_DPI,
@@ -54,38 +55,38 @@ function runContainer(fakes: Fakes = {}) {
   let inspectionsLeftToFail = fakes.failedInspections ?? 0;
   const container = containerMachine
     .provide({
-      actors: {
-        inspectContainer: inspectWith(async (input) => {
-          if (fakes.inspection instanceof Error) throw fakes.inspection;
-          if (inspectionsLeftToFail > 0) {
-            inspectionsLeftToFail -= 1;
-            throw new Error('engine busy');
-          }
-          return {
-            containerId: input.containerId,
-            name: 'desktop',
-            running: true,
-            startedAtMs: 1_000,
-            hostPortBindings: [40001, 40001],
-            ...fakes.inspection,
-          };
-        }),
-        writeStartFiles: fromPromise(async () => {
-          await fakes.writeGate?.();
-          if (fakes.writeStartFiles) throw fakes.writeStartFiles;
-        }),
-        writeDpi: fromPromise(async () => {
-          await fakes.writeGate?.();
-          const result = writes.shift();
-          if (result) throw result;
-        }),
-        cleanUpContainer: fromPromise(async () => {
-          calls.push('cleanUp');
-          await fakes.cleanUpGate;
-          if (fakes.cleanUp) throw fakes.cleanUp;
-        }),
-      },
       actions: {
+        ...containerIoActions({
+          inspectContainer: inspectWith(async (input) => {
+            if (fakes.inspection instanceof Error) throw fakes.inspection;
+            if (inspectionsLeftToFail > 0) {
+              inspectionsLeftToFail -= 1;
+              throw new Error('engine busy');
+            }
+            return {
+              containerId: input.containerId,
+              name: 'desktop',
+              running: true,
+              startedAtMs: 1_000,
+              hostPortBindings: [40001, 40001],
+              ...fakes.inspection,
+            };
+          }),
+          writeStartFiles: async () => {
+            await fakes.writeGate?.();
+            if (fakes.writeStartFiles) throw fakes.writeStartFiles;
+          },
+          writeDpi: async () => {
+            await fakes.writeGate?.();
+            const result = writes.shift();
+            if (result) throw result;
+          },
+          cleanUpContainer: async () => {
+            calls.push('cleanUp');
+            await fakes.cleanUpGate;
+            if (fakes.cleanUp) throw fakes.cleanUp;
+          },
+        }),
         reportError: (_, params) => reported.push(params.message),
         logWarning: (_, params) => warned.push(params.message),
         logStep: (_, params) => logged.push(params.message),

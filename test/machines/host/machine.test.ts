@@ -1,6 +1,7 @@
 import { Subject } from 'rxjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createActor, fromCallback, fromPromise, type EventObject } from 'xstate';
+import { containerIoActions } from '../../../machines/container/machine.js';
 import type { ApiReply, DockerObservation, FolderRecord } from '../../../machines/events.js';
 import { hostMachine, type HostContext, type HostEvent } from '../../../machines/host/machine.js';
 import { fakeContainerMachine, fakeHostMachine } from '../../support/fakeMachines.js';
@@ -54,13 +55,16 @@ function runHost(
       };
     },
     {
-      actors: {
-        cleanUpContainer: fromPromise(async ({ input }) => {
-          cleanedUp.push(input.containerId);
-          await options.cleanUpGate?.();
+      actions: {
+        ...containerIoActions({
+          cleanUpContainer: async (containerId) => {
+            cleanedUp.push(containerId);
+            await options.cleanUpGate?.();
+          },
         }),
+        reportError: (_, p) => reported.push(p.message),
+        logStep: () => {},
       },
-      actions: { reportError: (_, p) => reported.push(p.message), logStep: () => {} },
     },
   );
   const host = fakeHostMachine(container, engine, {

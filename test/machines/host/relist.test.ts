@@ -8,6 +8,7 @@
 import { Subject } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { createActor, fromPromise } from 'xstate';
+import { containerIoActions } from '../../../machines/container/machine.js';
 import type { DockerObservation, FolderRecord } from '../../../machines/events.js';
 import type { HostContext } from '../../../machines/host/machine.js';
 import {
@@ -135,11 +136,9 @@ function runHost(folders: FolderRecord[] = []) {
       };
     },
     {
-      actors: {
-        cleanUpContainer: fromPromise(
-          ({ input }) => new Promise<void>((resolve) => cleanUps.set(input.containerId, resolve)),
-        ),
-      },
+      actions: containerIoActions({
+        cleanUpContainer: (containerId) => new Promise<void>((resolve) => cleanUps.set(containerId, resolve)),
+      }),
     },
   );
   const host = fakeHostMachine(container, engine, {
