@@ -1,5 +1,5 @@
 import { inspectWith } from '../../support/inspection.js';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { createActor, fromPromise, sendTo, setup, type AnyEventObject } from 'xstate';
 import {
   containerIoActions,
@@ -32,6 +32,8 @@ interface Fakes {
   cleanUp?: Error;
   /** When given, the clean-up waits for this promise: events can then arrive mid-drain. */
   cleanUpGate?: Promise<void>;
+  /** When given, every inspection waits for this promise before it answers. */
+  inspectionGate?: Promise<void>;
   /** Called before every file write, which waits for what it returns: events can then arrive mid-write. */
   writeGate?: () => Promise<void>;
   dpiTimeoutMs?: number;
@@ -58,6 +60,7 @@ function runContainer(fakes: Fakes = {}) {
       actions: {
         ...containerIoActions({
           inspectContainer: inspectWith(async (input) => {
+            await fakes.inspectionGate;
             if (fakes.inspection instanceof Error) throw fakes.inspection;
             if (inspectionsLeftToFail > 0) {
               inspectionsLeftToFail -= 1;
@@ -408,6 +411,36 @@ describe('containerMachine', () => {
     gate.open();
     await c.reach('detached');
     expect(c.calls).toEqual([]);
+  });
+
+  it.each([
+    ['while it drains', true],
+    ['after it is removed', false],
+  ])('ignores an inspection that answers after the container died, %s', async (_, drainHeld) => {
+    let answerInspection!: () => void;
+    let finishCleanUp!: () => void;
+    // XState warns of an event sent to an actor that has ended; the answer must not be sent at all.
+    const warnings = vi.spyOn(console, 'warn');
+    const c = runContainer({
+      inspectionGate: new Promise<void>((resolve) => (answerInspection = resolve)),
+      cleanUpGate: drainHeld ? new Promise<void>((resolve) => (finishCleanUp = resolve)) : undefined,
+    });
+    await waitFor('inspecting', () => c.state().includes('inspecting'), 2_000, 2);
+    c.send({ type: 'container.died', timeNano: '1' });
+    if (drainHeld) await c.reachJson({ draining: 'cleaningUp' });
+    else await c.reach('removed');
+    answerInspection();
+    // The answer says "ready": taken, it would claim a TTY for a dead container.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    if (drainHeld) {
+      expect(c.state()).toBe(JSON.stringify({ draining: 'cleaningUp' }));
+      finishCleanUp();
+      await c.reach('removed');
+    }
+    expect(c.toHost.map((e) => e.type)).not.toContain('resources.claim');
+    expect(c.reported).toEqual([]);
+    expect(warnings.mock.calls.flat().join(' ')).not.toContain('inspection.done');
+    warnings.mockRestore();
   });
 
   it('goes on draining a dead container when the service stops meanwhile, then ends removed', async () => {
