@@ -185,78 +185,69 @@ export interface ContainerImplementations extends ContainerIo {
 }
 
 type IoSelf = { send(event: ContainerIoEvent): void; getSnapshot(): { status: string } };
+type IoFailure = Extract<ContainerIoEvent, { error: unknown }>['type'];
 
 /**
- * Starts `call`; its outcome comes back to the container as an event when it
- * settles, unless the actor has ended meanwhile (a container that died and
- * was removed while its inspection was in flight): nobody is left to tell.
+ * One I/O action: starts `call` with the container's context; its outcome
+ * comes back to the container as an event when it settles, unless the actor
+ * has ended meanwhile (a container that died and was removed while its
+ * inspection was in flight): nobody is left to tell.
  */
-function answerWith<T>(
-  self: IoSelf,
-  call: () => Promise<T>,
+function ioAction<T>(
+  call: (context: ContainerContext) => Promise<T>,
   done: (value: T) => ContainerIoEvent,
-  failed: (error: unknown) => ContainerIoEvent,
-): void {
-  let running: Promise<T>;
-  try {
-    running = call();
-  } catch (error) {
-    // A call that throws before it returns a promise fails like one that rejects: later, as an event.
-    running = Promise.reject(error);
-  }
-  const tell = (event: ContainerIoEvent) => {
-    if (self.getSnapshot().status === 'active') self.send(event);
+  failed: IoFailure,
+) {
+  return ({ context, self }: { context: ContainerContext; self: IoSelf }): void => {
+    const tell = (event: ContainerIoEvent) => {
+      if (self.getSnapshot().status === 'active') self.send(event);
+    };
+    // The executor turns a call that throws before it returns a promise into a rejection: an event too.
+    new Promise<T>((resolve) => resolve(call(context))).then(
+      (value) => tell(done(value)),
+      (error: unknown) => tell({ type: failed, error }),
+    );
   };
-  running.then(
-    (value) => tell(done(value)),
-    (error: unknown) => tell(failed(error)),
-  );
 }
 
 /**
  * The machine's I/O actions (./setup.ts), each starting one of `io`'s calls:
  * for `containerMachineWith`, and for tests, which give fakes of some.
  */
-export function containerIoActions(io: Partial<ContainerIo>) {
-  const actions: Parameters<typeof containerMachine.provide>[0]['actions'] = {};
+export function containerIoActions(
+  io: Partial<ContainerIo>,
+): Parameters<typeof containerMachine.provide>[0]['actions'] {
   const { inspectContainer, writeStartFiles, writeDpi, cleanUpContainer } = io;
-  if (inspectContainer) {
-    actions.inspectContainer = ({ context, self }) =>
-      answerWith(
-        self,
-        () => inspectContainer(context.containerId),
+  return {
+    ...(inspectContainer && {
+      inspectContainer: ioAction(
+        (c) => inspectContainer(c.containerId),
         (verdict) => ({ type: 'inspection.done', verdict }),
-        (error) => ({ type: 'inspection.failed', error }),
-      );
-  }
-  if (writeStartFiles) {
-    actions.writeStartFiles = ({ context, self }) =>
-      answerWith(
-        self,
-        () => writeStartFiles(context.containerId, context.hostPort!, context.tty!),
+        'inspection.failed',
+      ),
+    }),
+    ...(writeStartFiles && {
+      writeStartFiles: ioAction(
+        (c) => writeStartFiles(c.containerId, c.hostPort!, c.tty!),
         () => ({ type: 'startFiles.written' }),
-        (error) => ({ type: 'startFiles.failed', error }),
-      );
-  }
-  if (writeDpi) {
-    actions.writeDpi = ({ context, self }) =>
-      answerWith(
-        self,
-        () => writeDpi(context.containerId, context.dpi!),
+        'startFiles.failed',
+      ),
+    }),
+    ...(writeDpi && {
+      writeDpi: ioAction(
+        (c) => writeDpi(c.containerId, c.dpi!),
         () => ({ type: 'dpi.written' }),
-        (error) => ({ type: 'dpi.failed', error }),
-      );
-  }
-  if (cleanUpContainer) {
-    actions.cleanUpContainer = ({ context, self }) =>
-      answerWith(
-        self,
-        () => cleanUpContainer(context.containerId),
+        'dpi.failed',
+      ),
+    }),
+    ...(cleanUpContainer && {
+      cleanUpContainer: ioAction(
+        (c) => cleanUpContainer(c.containerId),
         () => ({ type: 'cleanUp.done' }),
-        (error) => ({ type: 'cleanUp.failed', error }),
-      );
-  }
-  return actions;
+        'cleanUp.failed',
+      ),
+    }),
+  };
 }
 
 export function containerMachineWith(impl: ContainerImplementations) {

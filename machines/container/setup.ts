@@ -39,9 +39,9 @@ export const containerSetup = setup({
     // The container's own I/O: each starts a call that answers with its
     // ContainerIoEvent pair (./types.ts; `containerIoActions` in ./machine.ts).
     // Actions, not invoked promise actors: an invoked actor is made, started,
-    // stepped and stopped for every call, which cost about twice the machine
-    // work of the call's answer itself when the code is cold, as it is on a
-    // host that starts a container now and then (README, "Beside the original").
+    // stepped and stopped for every call, which made a round trip cost about
+    // twice the CPU when the code is cold, as it is on a host that starts a
+    // container now and then (README, "One at a time, as a fleet host works").
     /** Inspects and classifies (./inspection.ts): the event's payload is never trusted. */
     inspectContainer: (_, _params: undefined): void => notProvided('inspectContainer')(),
     /** Makes the folder and writes `hostPort_for_my_32262_tcp`, then `tty`. */
