@@ -5,7 +5,9 @@
  */
 // Must stay the first import: it sizes libuv's pool before the pool starts.
 import './threadpool.js';
-// Second: the process goes by its own name from its first moments.
+// Then V8's settings, before any of the service's code can become hot.
+import './v8Flags.js';
+// Then the process goes by its own name from its first moments.
 import './processName.js';
 import { gitCommit } from './buildInfo.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
