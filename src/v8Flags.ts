@@ -1,8 +1,8 @@
 /**
  * Imported by main.ts before the service's own modules, so that everything
- * V8 optimizes is optimized with these settings. NODE_OPTIONS refuses these
- * flags and a single executable has no command line of its own, so they are
- * set here; V8 reads them each time it starts an optimizing compile.
+ * V8 optimizes is optimized with this setting. NODE_OPTIONS refuses the flag
+ * and a single executable has no command line of its own, so it is set here;
+ * V8 reads it each time it starts an optimizing compile.
  *
  * `--max-inlined-bytecode-size=60` (V8's default is 460): TurboFan inlines
  * small functions only. A host's work comes one container and one request at
@@ -18,6 +18,4 @@
  */
 import { setFlagsFromString } from 'node:v8';
 
-export const V8_FLAGS = ['--max-inlined-bytecode-size=60'] as const;
-
-for (const flag of V8_FLAGS) setFlagsFromString(flag);
+setFlagsFromString('--max-inlined-bytecode-size=60');
