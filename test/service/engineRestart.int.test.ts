@@ -10,6 +10,7 @@ import {
   foldersMatchEngine,
   inPool,
   removeAllContainers,
+  runningWithoutPort,
   startContainer,
   startContainers,
   startEngine,
@@ -79,6 +80,13 @@ describe('engine restart', () => {
 
         const state = await converged(service, 'convergence', 60_000);
         expect(new Set(state.ttys).size).toBe(state.running.length);
+        // A start the engine's stop cut off can come back running with no port: rejected, with the reason.
+        for (const id of await runningWithoutPort()) {
+          const rejected = service.logs.some(
+            (l) => l.containerId === id && l.msg.includes('no host port is published for 32262/tcp'),
+          );
+          expect(rejected, `${id.slice(0, 12)} runs without a port and was not rejected`).toBe(true);
+        }
         expect(service.process.exitCode).toBeNull();
         expect(uncaught(service)).toEqual([]);
         expect(service.logs.some((l) => l.msg.includes('unreachable'))).toBe(true);

@@ -116,12 +116,25 @@ export async function startEngine(): Promise<void> {
   await run(path.join(repoRoot, 'scripts/test-engine.sh'), ['start', engineDir()]);
 }
 
-/** Ids of the running containers the service should track (all but the ECS agent), sorted. */
+/**
+ * Ids of the running containers the service should give a folder, sorted: all but the ECS agent and
+ * those that publish no host port for 32262. An engine stopped in the middle of a start can come back
+ * listing that container as running with no port and no start time; the service rejects it, rightly.
+ */
 export async function runningIds(): Promise<string[]> {
   return (await docker.listContainers())
     .filter((c) => c.Names[0] !== '/ecs-agent')
+    .filter((c) => c.Ports.some((p) => p.PrivatePort === 32262 && p.PublicPort !== undefined))
     .map((c) => c.Id)
     .sort();
+}
+
+/** Ids of running containers (not the ECS agent) that publish no host port for 32262: the service rejects them. */
+export async function runningWithoutPort(): Promise<string[]> {
+  const withPort = new Set(await runningIds());
+  return (await docker.listContainers())
+    .filter((c) => c.Names[0] !== '/ecs-agent' && !withPort.has(c.Id))
+    .map((c) => c.Id);
 }
 
 /**
