@@ -89,11 +89,14 @@ image="<image>"
 while IFS= read -r setting; do export "${setting?}"; done < <(sed -n '/^Environment=APP_ENV=/d; s/^Environment=//p' deploy/ecs-host-service.service)
 build/ecs-host-service &
 service=$!
+# `make stop` and `make clean` refuse while it runs: they would take its engine away.
+mkdir -p .run && echo "$service" >.run/service.pid
 trap 'kill -TERM $service 2>/dev/null || true' INT TERM
 set +e
 wait "$service"; status=$?
 # A signal interrupts the first wait; the second one gets the service's own exit code.
 if kill -0 "$service" 2>/dev/null; then wait "$service"; status=$?; fi
+rm -f .run/service.pid
 if [ -n "$private_engine" ]; then
   echo "make run: the development engine keeps running with its containers (DOCKER_HOST=$DOCKER_HOST);" \
     "the next make run finds them again. make stop stops it and removes them; make clean removes all of .run." >&2

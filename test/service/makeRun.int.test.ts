@@ -145,6 +145,16 @@ describe('make run, as a newcomer', () => {
         (l) => l.includes('DPI written; the container is ready'),
         30_000,
       );
+      // Cleaning up under a running service would take its engine away: refused, and nothing removed.
+      const refused = await run('make', ['clean'], { cwd: clone, env: again }).then(
+        () => 'make clean succeeded',
+        (error: unknown) => String((error as { stderr?: string }).stderr),
+      );
+      expect(refused).toMatch(
+        /make clean: the service that make run started \(pid \d+\) is still running; stop it first/,
+      );
+      expect(fs.existsSync(path.join(engineDir, 'docker.sock'))).toBe(true);
+      expect(second.child.exitCode).toBeNull();
       await interrupt(second);
 
       await run('make', ['clean'], { cwd: clone, env: again });
