@@ -117,24 +117,34 @@ export async function startEngine(): Promise<void> {
 }
 
 /**
- * Ids of the running containers the service should give a folder, sorted: all but the ECS agent and
- * those that publish no host port for 32262. An engine stopped in the middle of a start can come back
- * listing that container as running with no port and no start time; the service rejects it, rightly.
+ * The running containers the service should follow (all but the ECS agent), sorted, split by whether
+ * they publish a host port for 32262. An engine stopped in the middle of a start can come back listing
+ * that container as running with no port and no start time; the service rejects it, rightly.
  */
+async function runningContainers(): Promise<{ withPort: string[]; withoutPort: string[] }> {
+  const running = (await docker.listContainers()).filter((c) => c.Names[0] !== '/ecs-agent');
+  const publishes = (c: Docker.ContainerInfo) =>
+    c.Ports.some((p) => p.PrivatePort === 32262 && p.PublicPort !== undefined);
+  return {
+    withPort: running
+      .filter(publishes)
+      .map((c) => c.Id)
+      .sort(),
+    withoutPort: running
+      .filter((c) => !publishes(c))
+      .map((c) => c.Id)
+      .sort(),
+  };
+}
+
+/** Ids of the running containers the service should give a folder, sorted. */
 export async function runningIds(): Promise<string[]> {
-  return (await docker.listContainers())
-    .filter((c) => c.Names[0] !== '/ecs-agent')
-    .filter((c) => c.Ports.some((p) => p.PrivatePort === 32262 && p.PublicPort !== undefined))
-    .map((c) => c.Id)
-    .sort();
+  return (await runningContainers()).withPort;
 }
 
 /** Ids of running containers (not the ECS agent) that publish no host port for 32262: the service rejects them. */
 export async function runningWithoutPort(): Promise<string[]> {
-  const withPort = new Set(await runningIds());
-  return (await docker.listContainers())
-    .filter((c) => c.Names[0] !== '/ecs-agent' && !withPort.has(c.Id))
-    .map((c) => c.Id);
+  return (await runningContainers()).withoutPort;
 }
 
 /**
