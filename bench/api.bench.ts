@@ -23,7 +23,7 @@ import { performance } from 'node:perf_hooks';
 import readline from 'node:readline';
 import { apiClient, send } from '../test/support/api.js';
 import { writeDurablySync } from './durableWrite.js';
-import { cpuMsOf, repoRoot } from './lib.js';
+import { cpuMsOf, printTargets, repoRoot } from './lib.js';
 import { publishedPort, removeAllContainers, startContainer } from '../test/support/engine.js';
 import { readFolder } from '../test/support/mappings.js';
 import { startService, TEST_AUTH_SECRET } from '../test/support/service.js';
@@ -258,7 +258,7 @@ async function main(): Promise<void> {
       ['50 clients CPU <= 0.30 ms/req', concurrent.cpuPerRequest! <= 0.3],
       ['new connection p50 <= 2.7 ms', newConnections.p50 <= 2.7],
     ] as const;
-    for (const [what, ok] of checks) process.stdout.write(`  ${ok ? 'met   ' : 'MISSED'} ${what}\n`);
+    printTargets(checks);
   } finally {
     await removeAllContainers();
     await service.stop();

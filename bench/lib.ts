@@ -122,6 +122,11 @@ export function summary(values: number[]): string {
   return `p50 ${r(percentile(values, 50))} ms, p95 ${r(percentile(values, 95))} ms, max ${r(Math.max(...values))} ms (n=${values.length})`;
 }
 
+/** One line per target of the performance issue, `met` or `MISSED`, as each benchmark ends. */
+export function printTargets(checks: readonly (readonly [what: string, met: boolean])[]): void {
+  for (const [what, met] of checks) process.stdout.write(`  ${met ? 'met   ' : 'MISSED'} ${what}\n`);
+}
+
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export const docker = new Docker();
