@@ -40,14 +40,10 @@ runprod: build
 
 # The development engine that `make run` started (.run/engine) outlives the
 # service; this stops it and removes its containers, mounts, bridge and data.
-# Refused while that service still runs (.run/service.pid): it would be left
+# Refused while the service `make run` started still runs: it would be left
 # without its engine.
 stop:
-	@pid=$$(cat .run/service.pid 2>/dev/null || true); \
-	if [ -n "$$pid" ] && ps -p "$$pid" -o args= 2>/dev/null | grep -q ecs-host-service; then \
-	  echo "make $(or $(MAKECMDGOALS),stop): the service that make run started (pid $$pid) is still running; stop it first (Ctrl-C where it runs)" >&2; \
-	  exit 1; \
-	fi
+	@scripts/dev-run.sh --refuse-if-running "make $(or $(MAKECMDGOALS),stop)"
 	scripts/test-engine.sh destroy .run/engine
 
 test: build

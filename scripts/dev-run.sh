@@ -8,8 +8,37 @@
 # a Ctrl-C, and the next `make run` finds them again (as a host's engine does
 # across a service restart). `make stop` stops it and removes its containers;
 # `make clean` does that and removes everything under .run as well.
+#
+# While the service runs, its pid is in .run/service.pid: `make stop`, `make
+# clean` (through `dev-run.sh --refuse-if-running WHO`) and a second `make run`
+# refuse, since they would take its engine away or run a second service on
+# the same folders.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+service_pid_file=.run/service.pid
+
+# The pid of the service a `make run` started, if it still runs. The name is checked too: the pid
+# file of a run that was killed outright stays behind, and its number may be reused.
+running_service() {
+  local pid
+  pid=$(cat "$service_pid_file" 2>/dev/null) || return 1
+  [ -n "$pid" ] && ps -p "$pid" -o args= 2>/dev/null | grep -q ecs-host-service && echo "$pid"
+}
+
+refuse_if_running() {
+  local pid
+  if pid=$(running_service); then
+    echo "$1: the service that make run started (pid $pid) is still running; stop it first (Ctrl-C where it runs)" >&2
+    exit 1
+  fi
+}
+
+if [ "${1:-}" = --refuse-if-running ]; then
+  refuse_if_running "${2:-make}"
+  exit 0
+fi
+refuse_if_running "make run"
+
 env_name=${1:-development}
 here=$PWD
 dev_engine="$here/.run/engine"
@@ -89,14 +118,13 @@ image="<image>"
 while IFS= read -r setting; do export "${setting?}"; done < <(sed -n '/^Environment=APP_ENV=/d; s/^Environment=//p' deploy/ecs-host-service.service)
 build/ecs-host-service &
 service=$!
-# `make stop` and `make clean` refuse while it runs: they would take its engine away.
-mkdir -p .run && echo "$service" >.run/service.pid
+mkdir -p .run && echo "$service" >"$service_pid_file"
 trap 'kill -TERM $service 2>/dev/null || true' INT TERM
 set +e
 wait "$service"; status=$?
 # A signal interrupts the first wait; the second one gets the service's own exit code.
 if kill -0 "$service" 2>/dev/null; then wait "$service"; status=$?; fi
-rm -f .run/service.pid
+rm -f "$service_pid_file"
 if [ -n "$private_engine" ]; then
   echo "make run: the development engine keeps running with its containers (DOCKER_HOST=$DOCKER_HOST);" \
     "the next make run finds them again. make stop stops it and removes them; make clean removes all of .run." >&2
