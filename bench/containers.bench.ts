@@ -123,9 +123,28 @@ async function allAtOnce(starts: Map<string, number>, ttys: Map<string, number>,
   await sleep(200);
   return {
     ms: batch.ms,
+    ids: batch.ids,
     latencies: batch.ids.map((id) => ttys.get(id)! - starts.get(id)!),
     startCpuMs: cpuMsOf(pid) - cpuBefore,
   };
+}
+
+/**
+ * The service's log lines about each container of a batch that took more than
+ * a second to its `tty`: one did, once, in 2026-12-03's runs (10.2 s, about the
+ * re-list interval), and 1,500 more in a row did not show why.
+ */
+function explainSlowStarts(
+  batch: { ids: string[]; latencies: number[] },
+  lines: readonly Record<string, unknown>[],
+): void {
+  batch.ids.forEach((id, i) => {
+    const ms = batch.latencies[i]!;
+    if (ms <= 1000) return;
+    console.log(`  ${id.slice(0, 12)} took ${Math.round(ms)} ms; the service's lines about it:`);
+    for (const line of lines.filter((l) => l['containerId'] === id))
+      console.log(`    ${JSON.stringify(line)}`);
+  });
 }
 
 /** The CPU `pid` uses to see every container of the batch die and clean up after it. */
@@ -251,9 +270,11 @@ async function main() {
   console.log(
     `start event → tty complete, ${BATCH} concurrent: ${summary(batch)}; ${cpu(batchCpuPerContainer)} (start, files, die, clean-up; the original's, measured beside us: README, "Beside the original")`,
   );
+  explainSlowStarts(withService, service.lines);
   console.log(
     `  the same after ${LIFECYCLES} lifecycles: ${summary(warmed.latencies)}; ${cpu(warmedCpuPerContainer)}`,
   );
+  explainSlowStarts(warmed, service.lines);
   console.log(
     `  a minimal Node implementation, ${BATCH} concurrent: ${summary(floor.batch)}; ${cpu(floor.batchCpuPerContainer)} (start and files only)`,
   );
