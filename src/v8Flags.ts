@@ -23,8 +23,9 @@
  * kept them resident: after the containers benchmark's 1,000 lifecycles, old
  * space held 16 MB for 10 MB of live objects, and the idle RSS was 72.7 MB.
  * With the flag, in the same hour: 10.7 MB for 9.9, and 67.4 MB. Full GCs
- * are rare here (a heap of about 10 MB), so the cost is small: about 1% more
- * instructions over 200 lifecycles (callgrind), none per DPI request.
+ * are rare here (a heap of about 10 MB): over 200 lifecycles with DPI
+ * requests its cost was within the spread between runs (callgrind, two
+ * pairs), and nothing on a warm DPI request.
  */
 import { setFlagsFromString } from 'node:v8';
 
