@@ -61,18 +61,25 @@ export interface RelistDecision {
  * A re-list is a newer observation than a tracked container's start only if
  * that container started before the list was asked for (same host clock):
  * otherwise the container started after the list and its absence says
- * nothing.
+ * nothing. Likewise a container the list shows running is stale news if its
+ * death was seen with a time after the list was asked for: its actor may be
+ * gone already, and a new one would only inspect a dead container and clean
+ * up nothing (in batches of 100 with a re-list every 10 s, 7% of the removals).
  */
 export function decideRelist(
   tracked: ReadonlyMap<string, TrackedFacts>,
   adoptable: ReadonlyMap<string, FolderRecord>,
   running: readonly { containerId: string; name: string }[],
   listedAtMs: number,
+  deathsSeen: ReadonlyMap<string, number> = new Map(),
 ): RelistDecision {
   const runningIds = new Set(running.map((c) => c.containerId));
   const spawn = new Set([...adoptable.keys()].filter((id) => !tracked.has(id)));
+  const diedSinceListed = (id: string) => (deathsSeen.get(id) ?? -Infinity) >= listedAtMs;
   for (const { containerId, name } of running) {
-    if (name !== ECS_AGENT_NAME && !tracked.has(containerId)) spawn.add(containerId);
+    if (name !== ECS_AGENT_NAME && !tracked.has(containerId) && !diedSinceListed(containerId)) {
+      spawn.add(containerId);
+    }
   }
   const adoptedButGone = [...spawn].filter((id) => adoptable.has(id) && !runningIds.has(id));
   const died = [...tracked]
@@ -82,6 +89,17 @@ export function decideRelist(
     )
     .map(([id]) => id);
   return { spawn: [...spawn], died, adoptedButGone };
+}
+
+/**
+ * The deaths a later list can still be older than: lists are asked for one
+ * after another, so a death before this one's time is before every later one's.
+ */
+export function deathsAfter(
+  deathsSeen: ReadonlyMap<string, number>,
+  listedAtMs: number,
+): ReadonlyMap<string, number> {
+  return new Map([...deathsSeen].filter(([, diedAtMs]) => diedAtMs >= listedAtMs));
 }
 
 export interface StopDecision {

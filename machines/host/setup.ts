@@ -16,10 +16,16 @@ import {
 } from 'xstate';
 import type { Observable } from 'rxjs';
 import { containerMachine } from '../container/machine.js';
-import { ECS_AGENT_NAME, type ApiReply, type DockerObservation, type FolderRecord } from '../events.js';
+import {
+  ECS_AGENT_NAME,
+  timeNanoToMs,
+  type ApiReply,
+  type DockerObservation,
+  type FolderRecord,
+} from '../events.js';
 import { enqueueApiReply, notProvided, withEntry, withoutKey } from '../shared.js';
 import { claimResources, markDiedByList, releaseResources } from './resourceClaims.js';
-import { decideRelist, decideStop, reserveFolders, timeNanoOf } from './reconciliation.js';
+import { deathsAfter, decideRelist, decideStop, reserveFolders, timeNanoOf } from './reconciliation.js';
 import { nextRequestWait, pendingTimerId, toContainerEvent } from './routing.js';
 import {
   applyClaimResult,
@@ -83,6 +89,9 @@ export const hostSetup = setup({
       },
     ),
     trackDeath: enqueueActions(({ context, enqueue }, event: Extract<HostEvent, { type: 'docker.die' }>) => {
+      enqueue.assign({
+        deathsSeen: withEntry(context.deathsSeen, event.containerId, timeNanoToMs(event.timeNano)),
+      });
       const tracked = context.containers.get(event.containerId);
       if (tracked === undefined) return;
       enqueue.sendTo(tracked.ref, { type: 'container.died', timeNano: event.timeNano });
@@ -93,7 +102,14 @@ export const hostSetup = setup({
      */
     reconcileWithList: enqueueActions(
       ({ context, enqueue }, event: Extract<HostEvent, { type: 'docker.listed' }>) => {
-        const decision = decideRelist(context.containers, context.adoptable, event.running, event.listedAtMs);
+        const decision = decideRelist(
+          context.containers,
+          context.adoptable,
+          event.running,
+          event.listedAtMs,
+          context.deathsSeen,
+        );
+        enqueue.assign({ deathsSeen: deathsAfter(context.deathsSeen, event.listedAtMs) });
         // Every folder of an earlier run becomes an actor now: inspection tells it to resume or to clean up.
         for (const containerId of decision.spawn) {
           enqueue.assign({
@@ -292,6 +308,7 @@ export const hostContext: HostConfig['context'] = ({ input }) => ({
   containers: new Map(),
   pendingRequests: new Map(),
   adoptable: new Map(),
+  deathsSeen: new Map(),
   diedByList: new Set(),
   deferredClaims: [],
   authToken: undefined,

@@ -56,6 +56,11 @@ export interface HostContext extends HostInput {
    * until the engine's first list says which containers still run.
    */
   adoptable: ReadonlyMap<string, FolderRecord>;
+  /**
+   * Deaths the engine reported (engine clock, ms) that a list in flight may
+   * not know of yet; pruned at each list (./reconciliation.ts, deathsAfter).
+   */
+  deathsSeen: ReadonlyMap<string, number>;
   /** Containers the engine's list found dead, until they give back their TTY and host port. */
   diedByList: ReadonlySet<string>;
   /** Claims that wait for one of those (./resourceClaims.ts). */

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { FolderRecord } from '../../../machines/events.js';
 import {
+  deathsAfter,
   decideRelist,
   decideStop,
   reserveFolders,
@@ -75,6 +76,34 @@ describe('decideRelist', () => {
       1000,
     );
     expect(decision.died).toEqual(['before']);
+  });
+
+  it('does not bring back a container whose death came after the list was asked for, but does one restarted since', () => {
+    const decision = decideRelist(
+      new Map(),
+      new Map(),
+      [
+        { containerId: 'diedAfter', name: 'a' },
+        { containerId: 'restarted', name: 'b' },
+      ],
+      1000,
+      new Map([
+        ['diedAfter', 1000],
+        ['restarted', 999],
+      ]),
+    );
+    expect(decision.spawn).toEqual(['restarted']);
+  });
+});
+
+describe('deathsAfter', () => {
+  it('keeps only the deaths a later list could still be older than', () => {
+    const deaths = new Map([
+      ['before', 999],
+      ['at', 1000],
+      ['after', 1001],
+    ]);
+    expect([...deathsAfter(deaths, 1000).keys()]).toEqual(['at', 'after']);
   });
 });
 

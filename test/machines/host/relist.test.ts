@@ -174,6 +174,31 @@ function runHost(folders: FolderRecord[] = []) {
   };
 }
 
+describe('host: a list older than a death it has not heard of', () => {
+  it('does not bring back a container that died and was cleaned up after the list was asked for', async () => {
+    const h = runHost();
+    await h.serving();
+    h.start(1, 1_000);
+    await waitFor('1 set up', () => h.stateOf(1).includes('ttyAssigned'));
+    h.forget(1);
+    h.engine.next({ type: 'docker.die', containerId: id(1), timeNano: '6000000000' });
+    await waitFor('1 being removed', () => h.cleanUpStarted(1));
+    h.finishCleanUp(1);
+    await waitFor('1 gone', () => h.stateOf(1) === '"gone"');
+    // The list was asked for at 5 s, before the death: it still shows 1 running.
+    h.engine.next({
+      type: 'docker.listed',
+      listedAtMs: 5_000,
+      running: [{ containerId: id(1), name: 'desktop' }],
+    });
+    expect(h.stateOf(1)).toBe('"gone"');
+    expect([...h.context().deathsSeen.keys()]).toEqual([id(1)]);
+    // A list asked for after the death forgets it: nothing older can come any more.
+    h.engine.next({ type: 'docker.listed', listedAtMs: 7_000, running: [] });
+    expect(h.context().deathsSeen.size).toBe(0);
+  });
+});
+
 describe('host: claims after a list that found containers dead', () => {
   it('gives 4 containers started after an engine restart TTYs 10-13, whatever order the 6 dead folders go in', async () => {
     const h = runHost();
