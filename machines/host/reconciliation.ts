@@ -58,11 +58,12 @@ export interface RelistDecision {
 }
 
 /**
- * How long after a container's `StartedAt` the engine's list may still leave
- * it out. The engine sets `StartedAt` first and shows the container in its
- * list a step later; in 800 containers started 100 at a time with a re-list
- * every 10 s, one was missing from a list asked for after its `StartedAt`.
- * The host took it for dead and removed the folder of a running container.
+ * How long the engine's list may lag behind what it reports elsewhere. It
+ * sets `StartedAt`, and sends a death, a moment before its list shows the
+ * change. In batches of 100 with a re-list every 10 s, one of 800 containers
+ * was missing from a list asked for after its `StartedAt` (the host took it
+ * for dead and removed the folder of a running container), and 67 of 1,000
+ * removed ones were still listed running after their death had been seen.
  * A container that truly died unseen that soon after its start is found dead
  * by the next list instead.
  */
@@ -73,13 +74,18 @@ function listSaysDead(startedAtMs: number | undefined, listedAtMs: number): bool
   return startedAtMs !== undefined && startedAtMs < listedAtMs - LIST_LAG_MS;
 }
 
+/** Whether a list that shows a container running may be older than the death seen at `diedAtMs`. */
+function listOlderThanDeath(diedAtMs: number | undefined, listedAtMs: number): boolean {
+  return diedAtMs !== undefined && diedAtMs >= listedAtMs - LIST_LAG_MS;
+}
+
 /**
  * A re-list is a newer observation than a tracked container's start only if
  * that container started well before the list was asked for (same host
- * clock, LIST_LAG_MS): otherwise its absence says nothing. Likewise a container the list shows running is stale news if its
- * death was seen with a time after the list was asked for: its actor may be
- * gone already, and a new one would only inspect a dead container and clean
- * up nothing (in batches of 100 with a re-list every 10 s, 7% of the removals).
+ * clock, LIST_LAG_MS): otherwise its absence says nothing. Likewise a
+ * container the list shows running may be dead already: its actor may be
+ * gone, and a new one would only inspect a dead container and clean up
+ * nothing.
  */
 export function decideRelist(
   tracked: ReadonlyMap<string, TrackedFacts>,
@@ -90,9 +96,12 @@ export function decideRelist(
 ): RelistDecision {
   const runningIds = new Set(running.map((c) => c.containerId));
   const spawn = new Set([...adoptable.keys()].filter((id) => !tracked.has(id)));
-  const diedSinceListed = (id: string) => (deathsSeen.get(id) ?? -Infinity) >= listedAtMs;
   for (const { containerId, name } of running) {
-    if (name !== ECS_AGENT_NAME && !tracked.has(containerId) && !diedSinceListed(containerId)) {
+    if (
+      name !== ECS_AGENT_NAME &&
+      !tracked.has(containerId) &&
+      !listOlderThanDeath(deathsSeen.get(containerId), listedAtMs)
+    ) {
       spawn.add(containerId);
     }
   }
@@ -105,13 +114,13 @@ export function decideRelist(
 
 /**
  * The deaths a later list can still be older than: lists are asked for one
- * after another, so a death before this one's time is before every later one's.
+ * after another, so a death this one cannot be older than, no later one can.
  */
 export function deathsAfter(
   deathsSeen: ReadonlyMap<string, number>,
   listedAtMs: number,
 ): ReadonlyMap<string, number> {
-  return new Map([...deathsSeen].filter(([, diedAtMs]) => diedAtMs >= listedAtMs));
+  return new Map([...deathsSeen].filter(([, diedAtMs]) => listOlderThanDeath(diedAtMs, listedAtMs)));
 }
 
 export interface StopDecision {

@@ -82,18 +82,21 @@ describe('decideRelist', () => {
     expect(decision.died).toEqual(['before']);
   });
 
-  it('does not bring back a container whose death came after the list was asked for, but does one restarted since', () => {
+  it('does not bring back a container whose death the list may not know of, but does one restarted since', () => {
+    const listedAtMs = 10_000;
     const decision = decideRelist(
       new Map(),
       new Map(),
       [
         { containerId: 'diedAfter', name: 'a' },
-        { containerId: 'restarted', name: 'b' },
+        { containerId: 'diedJustBefore', name: 'b' },
+        { containerId: 'restarted', name: 'c' },
       ],
-      1000,
+      listedAtMs,
       new Map([
-        ['diedAfter', 1000],
-        ['restarted', 999],
+        ['diedAfter', listedAtMs + 1],
+        ['diedJustBefore', listedAtMs - LIST_LAG_MS],
+        ['restarted', listedAtMs - LIST_LAG_MS - 1],
       ]),
     );
     expect(decision.spawn).toEqual(['restarted']);
@@ -102,12 +105,13 @@ describe('decideRelist', () => {
 
 describe('deathsAfter', () => {
   it('keeps only the deaths a later list could still be older than', () => {
+    const listedAtMs = 10_000;
     const deaths = new Map([
-      ['before', 999],
-      ['at', 1000],
-      ['after', 1001],
+      ['before', listedAtMs - LIST_LAG_MS - 1],
+      ['within', listedAtMs - LIST_LAG_MS],
+      ['after', listedAtMs + 1],
     ]);
-    expect([...deathsAfter(deaths, 1000).keys()]).toEqual(['at', 'after']);
+    expect([...deathsAfter(deaths, listedAtMs).keys()]).toEqual(['within', 'after']);
   });
 });
 

@@ -193,8 +193,8 @@ describe('host: a list older than a death it has not heard of', () => {
     });
     expect(h.stateOf(1)).toBe('"gone"');
     expect([...h.context().deathsSeen.keys()]).toEqual([id(1)]);
-    // A list asked for after the death forgets it: nothing older can come any more.
-    h.engine.next({ type: 'docker.listed', listedAtMs: 7_000, running: [] });
+    // A list asked for well after the death forgets it: nothing older can come any more.
+    h.engine.next({ type: 'docker.listed', listedAtMs: 9_000, running: [] });
     expect(h.context().deathsSeen.size).toBe(0);
   });
 });
