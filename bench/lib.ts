@@ -1,7 +1,6 @@
 /** Shared pieces of the benchmarks: the built service as a child process, RSS, percentiles. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import Docker from 'dockerode';
@@ -11,6 +10,7 @@ import {
   serviceExecutable,
   serviceNodeFlags,
 } from '../test/support/service.js';
+import { temporaryRoot } from '../test/support/tempRoots.js';
 
 export { repoRoot };
 
@@ -29,7 +29,7 @@ export async function startBenchService(
   nodeFlags: string[] = [],
   existingRoot?: string,
 ) {
-  const root = existingRoot ?? fs.mkdtempSync(path.join(os.tmpdir(), 'hs-bench-'));
+  const root = existingRoot ?? temporaryRoot('hs-bench-');
   const port = 47000 + (process.pid % 500);
   const child = spawn(process.execPath, [...nodeFlags, ...serviceNodeFlags(), serviceExecutable], {
     env: {

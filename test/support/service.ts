@@ -4,10 +4,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { temporaryRoot } from './tempRoots.js';
 import { waitFor } from './wait.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -109,7 +109,7 @@ process.once('exit', () => {
 });
 
 export function freshRoot(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'hs-root-'));
+  return temporaryRoot('hs-root-');
 }
 
 export async function startService(
