@@ -34,7 +34,7 @@ export default defineConfig({
           fileParallelism: false,
           testTimeout: 180_000,
           hookTimeout: 120_000,
-          globalSetup: ['test/support/requireEngine.ts'],
+          globalSetup: ['test/support/requireEngine.ts', 'test/support/tempParent.ts'],
         },
       },
       {

@@ -23,27 +23,38 @@ function rootsToRemove(): Set<string> {
 }
 
 /**
- * A root with something still mounted under it (a cloud-storage folder whose
- * rclone did not end) is left, with its path printed: removing files through
- * a live mount would reach what it serves.
+ * Removes `root`, unless something is still mounted under it (a
+ * cloud-storage folder whose rclone did not end): that one is left, with its
+ * path printed, as removing files through a live mount would reach what it
+ * serves. A service that is still ending may write meanwhile: a few retries.
  */
-function removeRoots(roots: ReadonlySet<string>): void {
-  const mountPoints = fs
+export function removeUnlessMounted(root: string): void {
+  const mounted = fs
     .readFileSync('/proc/mounts', 'utf8')
     .split('\n')
-    .map((line) => line.split(' ')[1] ?? '');
-  for (const root of roots) {
-    if (mountPoints.some((point) => point.startsWith(`${root}/`))) {
-      process.stdout.write(`left ${root}: something is still mounted under it\n`);
-      continue;
-    }
-    fs.rmSync(root, { recursive: true, force: true });
+    .some((line) => (line.split(' ')[1] ?? '').startsWith(`${root}/`));
+  if (mounted) {
+    process.stdout.write(`left ${root}: something is still mounted under it\n`);
+    return;
   }
+  fs.rmSync(root, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
 }
 
-/** A new folder `<tmp>/<prefix>XXXXXX`, removed when this process ends. */
+function removeRoots(roots: ReadonlySet<string>): void {
+  for (const root of roots) removeUnlessMounted(root);
+}
+
+/**
+ * The folder that temporary roots go in: the test run's own when the test
+ * runner set one (./tempParent.ts, which removes it at the end of the run,
+ * after workers that end without an exit event), else the system's.
+ */
+export const TEMP_PARENT_VARIABLE = 'HS_TEST_TEMP_PARENT';
+
+/** A new folder `<parent>/<prefix>XXXXXX`, removed when this process ends. */
 export function temporaryRoot(prefix: string): string {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const parent = process.env[TEMP_PARENT_VARIABLE] ?? os.tmpdir();
+  const root = fs.mkdtempSync(path.join(parent, prefix));
   rootsToRemove().add(root);
   return root;
 }
