@@ -3,10 +3,9 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { unitNodeOptions } from './support/service.js';
+import { repoRoot, unitNodeOptions } from './support/service.js';
 
 const run = promisify(execFile);
-const repoRoot = path.resolve(import.meta.dirname, '..');
 
 /**
  * A loop hot enough for TurboFan, calling a callee of one line and one of
