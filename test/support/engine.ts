@@ -122,19 +122,13 @@ export async function startEngine(): Promise<void> {
  * that container as running with no port and no start time; the service rejects it, rightly.
  */
 async function runningContainers(): Promise<{ withPort: string[]; withoutPort: string[] }> {
-  const running = (await docker.listContainers()).filter((c) => c.Names[0] !== '/ecs-agent');
-  const publishes = (c: Docker.ContainerInfo) =>
-    c.Ports.some((p) => p.PrivatePort === 32262 && p.PublicPort !== undefined);
-  return {
-    withPort: running
-      .filter(publishes)
-      .map((c) => c.Id)
-      .sort(),
-    withoutPort: running
-      .filter((c) => !publishes(c))
-      .map((c) => c.Id)
-      .sort(),
-  };
+  const split = { withPort: [] as string[], withoutPort: [] as string[] };
+  for (const c of await docker.listContainers()) {
+    if (c.Names[0] === '/ecs-agent') continue;
+    const publishes = c.Ports.some((p) => p.PrivatePort === 32262 && p.PublicPort !== undefined);
+    (publishes ? split.withPort : split.withoutPort).push(c.Id);
+  }
+  return { withPort: split.withPort.sort(), withoutPort: split.withoutPort.sort() };
 }
 
 /** Ids of the running containers the service should give a folder, sorted. */
