@@ -12,10 +12,11 @@ async function rootsOfAProcessThatEnded(count: number, mountUnderFirst: boolean)
   const tempRoots = path.join(repoRoot, 'test/support/tempRoots.ts');
   const script = `
     import { execFileSync } from 'node:child_process';
+    import fs from 'node:fs';
     const { temporaryRoot } = await import(${JSON.stringify(tempRoots)});
     const roots = Array.from({ length: ${count} }, () => temporaryRoot('hs-temproots-'));
     if (${mountUnderFirst}) {
-      execFileSync('mkdir', [roots[0] + '/mounted']);
+      fs.mkdirSync(roots[0] + '/mounted');
       execFileSync('mount', ['-t', 'tmpfs', 'tmpfs', roots[0] + '/mounted']);
     }
     console.log(JSON.stringify(roots));
