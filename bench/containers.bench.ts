@@ -131,8 +131,9 @@ async function allAtOnce(starts: Map<string, number>, ttys: Map<string, number>,
 
 /**
  * The service's log lines about each container of a batch that took more than
- * a second to its `tty`: one did, once, in 2026-12-03's runs (10.2 s, about the
- * re-list interval), and 1,500 more in a row did not show why.
+ * a second to its `tty`, so that a slow start shows its cause. One took 10.2 s
+ * (a re-list had taken the just-started container for dead; see LIST_LAG_MS
+ * in machines/host/reconciliation.ts).
  */
 function explainSlowStarts(
   batch: { ids: string[]; latencies: number[] },
