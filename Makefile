@@ -2,7 +2,7 @@
 # installs what the tests need and runs them all against a private engine.
 SHELL := /bin/bash
 .DEFAULT_GOAL := build
-.PHONY: deps build build-prod release run runstaging runprod stop test test-unit lint format bench visualize visualize-check status install clean
+.PHONY: deps build build-prod release not-running run runstaging runprod stop test test-unit lint format bench visualize visualize-check status install clean
 
 DEPS_STAMP := node_modules/.deps-stamp
 
@@ -29,21 +29,25 @@ build-prod: deps
 release: build-prod
 	npx tsx scripts/release/main.ts
 
-run: build
+# Refused while the service an earlier `make run` started still runs, before
+# the build, which would otherwise replace the bundle under it.
+not-running:
+	@scripts/dev-run.sh --refuse-if-running "make $(or $(MAKECMDGOALS),run)"
+
+run: not-running build
 	scripts/dev-run.sh development
 
-runstaging: build
+runstaging: not-running build
 	scripts/dev-run.sh staging
 
-runprod: build
+runprod: not-running build
 	scripts/dev-run.sh production
 
 # The development engine that `make run` started (.run/engine) outlives the
 # service; this stops it and removes its containers, mounts, bridge and data.
 # Refused while the service `make run` started still runs: it would be left
 # without its engine.
-stop:
-	@scripts/dev-run.sh --refuse-if-running "make $(or $(MAKECMDGOALS),stop)"
+stop: not-running
 	scripts/test-engine.sh destroy .run/engine
 
 test: build

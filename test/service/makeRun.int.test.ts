@@ -154,12 +154,16 @@ describe('make run, as a newcomer', () => {
         /make clean: the service that make run started \(pid \d+\) is still running; stop it first/,
       );
       expect(fs.existsSync(path.join(engineDir, 'docker.sock'))).toBe(true);
-      // A second service on the same folders and engine: refused too, and the first one keeps its guard.
+      // A second service on the same folders and engine: refused too, before a build would replace the
+      // running bundle, and the first one keeps its guard.
+      const bundle = path.join(clone, 'build/ecs-host-service');
+      const bundleBefore = fs.statSync(bundle).mtimeMs;
       const third = await run('make', ['run'], { cwd: clone, env: again }).then(
         () => 'make run succeeded',
         (error: unknown) => String((error as { stderr?: string }).stderr),
       );
       expect(third).toMatch(/make run: the service that make run started \(pid \d+\) is still running/);
+      expect(fs.statSync(bundle).mtimeMs).toBe(bundleBefore);
       await expect(run('make', ['stop'], { cwd: clone, env: again })).rejects.toThrow(/still running/);
       expect(second.child.exitCode).toBeNull();
       await interrupt(second);
