@@ -188,8 +188,12 @@ export async function startService(
       return Promise.race([exited, timeout]);
     },
   };
+  // Its last log lines too: a fatal stop says why only there, in JSON.
   function failExited(): never {
-    throw new Error(`the service exited (${child.exitCode}); output: ${otherOutput.slice(-20).join('\n')}`);
+    const lastLogs = logs.slice(-10).map((l) => JSON.stringify(l));
+    throw new Error(
+      `the service exited (${child.exitCode}); last log lines:\n${lastLogs.join('\n')}\nother output: ${otherOutput.slice(-20).join('\n')}`,
+    );
   }
   if (options.waitForEngine !== false) {
     await service.waitForLog('engine connected', (l) => l.msg === 'engine connected');
