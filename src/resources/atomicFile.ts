@@ -32,6 +32,9 @@ const close = promisify(fs.close);
 const rename = promisify(fs.rename);
 const mkdir = promisify(fs.mkdir);
 const chmod = promisify(fs.chmod);
+const link = promisify(fs.link);
+const utimes = promisify(fs.utimes);
+const unlink = promisify(fs.unlink);
 
 export interface FileToWrite {
   file: string;
@@ -168,6 +171,52 @@ export async function writeFilesAtomic(
   } catch (error) {
     discard(temps);
     throw error;
+  } finally {
+    writesInFlight -= 1;
+  }
+}
+
+/**
+ * Puts `file` in place as another name of `source`, a complete file written
+ * earlier: a link under a temp name, renamed over `file`. A reader sees the
+ * old file or the new one, never a mix, and no byte is written, so nothing
+ * needs an fsync; only the name may be lost to a power cut, as with any
+ * rename here. `source` keeps its name, so the file `file` named before is
+ * freed only if nothing else names it. Its times are set to now first: the
+ * new `file` says when it was put in place, as a written one would.
+ */
+export async function linkInPlace(
+  source: string,
+  file: string,
+  { strategy = writesInFlight === 0 ? 'inline' : 'threadPool' }: Pick<WriteOptions, 'strategy'> = {},
+): Promise<void> {
+  const temp = tempNameFor(file);
+  const now = new Date();
+  writesInFlight += 1;
+  try {
+    if (strategy === 'inline') {
+      try {
+        fs.utimesSync(source, now, now);
+        fs.linkSync(source, temp);
+        fs.renameSync(temp, file);
+      } finally {
+        // A rename onto another name of the same file does nothing (POSIX) and leaves the
+        // temp; after a failure it may be there too. Usually absent: one lstat, no exception.
+        try {
+          fs.rmSync(temp, { force: true });
+        } catch {
+          // Not removable: a leftover temp is never read, and goes with its folder.
+        }
+      }
+    } else {
+      try {
+        await utimes(source, now, now);
+        await link(source, temp);
+        await rename(temp, file);
+      } finally {
+        await unlink(temp).catch(() => {});
+      }
+    }
   } finally {
     writesInFlight -= 1;
   }

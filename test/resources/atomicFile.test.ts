@@ -2,7 +2,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { writeFilesAtomic, type FileToWrite, type WriteStrategy } from '../../src/resources/atomicFile.js';
+import {
+  linkInPlace,
+  writeFilesAtomic,
+  type FileToWrite,
+  type WriteStrategy,
+} from '../../src/resources/atomicFile.js';
 
 let dir: string;
 beforeEach(() => {
@@ -95,6 +100,56 @@ describe.each<WriteStrategy>(['inline', 'threadPool'])('atomic file writes (%s)'
     expect(fs.readdirSync(dir)).toEqual([]);
   });
 });
+
+describe.each<WriteStrategy>(['inline', 'threadPool'])(
+  'putting a file in place as a link (%s)',
+  (strategy) => {
+    const source = () => path.join(dir, '.DPI-144');
+    const file = () => path.join(dir, 'DPI');
+    beforeEach(async () => {
+      await writeFilesAtomic([{ file: source(), content: '144' }]);
+      await writeFilesAtomic([{ file: file(), content: '96' }]);
+    });
+
+    it('replaces the file with the source itself, dated now, and the old file stays whole for whoever has it open', async () => {
+      const reader = fs.openSync(file(), 'r');
+      const past = new Date('2020-01-01T00:00:00Z');
+      fs.utimesSync(source(), past, past);
+      const before = Date.now();
+      await linkInPlace(source(), file(), { strategy });
+      try {
+        expect(fs.readFileSync(file(), 'utf8')).toBe('144');
+        expect(fs.statSync(file()).ino).toBe(fs.statSync(source()).ino);
+        expect(fs.statSync(file()).mtimeMs).toBeGreaterThanOrEqual(before - 1000);
+        expect(fs.readFileSync(reader, 'utf8')).toBe('96');
+      } finally {
+        fs.closeSync(reader);
+      }
+      expect(fs.readdirSync(dir).sort()).toEqual(['.DPI-144', 'DPI']);
+    });
+
+    it('leaves no temp when the file already is the source', async () => {
+      await linkInPlace(source(), file(), { strategy });
+      await linkInPlace(source(), file(), { strategy });
+      expect(fs.readFileSync(file(), 'utf8')).toBe('144');
+      expect(fs.readdirSync(dir).sort()).toEqual(['.DPI-144', 'DPI']);
+    });
+
+    it('fails with the file as it was and no temp when the source is missing', async () => {
+      fs.rmSync(source());
+      await expect(linkInPlace(source(), file(), { strategy })).rejects.toThrow(/ENOENT/);
+      expect(fs.readFileSync(file(), 'utf8')).toBe('96');
+      expect(fs.readdirSync(dir)).toEqual(['DPI']);
+    });
+
+    it('fails with no temp left when the file cannot be replaced', async () => {
+      fs.rmSync(file());
+      fs.mkdirSync(file());
+      await expect(linkInPlace(source(), file(), { strategy })).rejects.toThrow();
+      expect(fs.readdirSync(dir).sort()).toEqual(['.DPI-144', 'DPI']);
+    });
+  },
+);
 
 describe('atomic file writes, strategy chosen per write', () => {
   it('lands every file of many overlapping writes, each folder complete', async () => {

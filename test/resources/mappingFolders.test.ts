@@ -2,7 +2,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DPI_FILE, MappingFolders, READY_FILE, TTY_FILE } from '../../src/resources/mappingFolders.js';
+import {
+  DPI_FILE,
+  MappingFolders,
+  MAX_VALUE_FILES,
+  READY_FILE,
+  TTY_FILE,
+} from '../../src/resources/mappingFolders.js';
 
 const ID = 'a'.repeat(64);
 let root: string;
@@ -18,6 +24,11 @@ afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
 const inode = (name: string) => fs.statSync(path.join(root, ID, name)).ino;
 const read = (name: string) => fs.readFileSync(path.join(root, ID, name), 'utf8');
 const leftovers = () => fs.readdirSync(path.join(root, ID)).filter((f) => f.endsWith('.tmp'));
+const valueFiles = () =>
+  fs
+    .readdirSync(path.join(root, ID))
+    .filter((f) => f.startsWith('.DPI-'))
+    .sort();
 
 describe('mapping folders: DPI and .ready', () => {
   it('writes DPI then .ready the first time', async () => {
@@ -78,6 +89,60 @@ describe('mapping folders: DPI and .ready', () => {
     await restarted.writeDpi(ID, 96);
     expect(inode(READY_FILE)).not.toBe(ready);
     expect(read(DPI_FILE)).toBe('96');
+  });
+});
+
+describe('mapping folders: a DPI that changes', () => {
+  it('shows a DPI shown before again without making a file, and frees none going back and forth', async () => {
+    await folders.writeDpi(ID, 96);
+    await folders.writeDpi(ID, 144);
+    await folders.writeDpi(ID, 96);
+    const at144 = inode('.DPI-144');
+    const at96 = inode('.DPI-96');
+    for (const dpi of [144, 96, 144, 96]) {
+      await folders.writeDpi(ID, dpi);
+      expect(read(DPI_FILE)).toBe(String(dpi));
+      expect(inode(DPI_FILE)).toBe(dpi === 144 ? at144 : at96);
+    }
+    expect(inode('.DPI-144')).toBe(at144);
+    expect(valueFiles()).toEqual(['.DPI-144', '.DPI-96']);
+    expect(leftovers()).toEqual([]);
+  });
+
+  it('never changes a file a reader may hold open: the DPI it opened stays whole', async () => {
+    await folders.writeDpi(ID, 96);
+    await folders.writeDpi(ID, 144);
+    const reader = fs.openSync(path.join(root, ID, DPI_FILE), 'r');
+    try {
+      for (const dpi of [96, 192, 144, 96]) await folders.writeDpi(ID, dpi);
+      expect(fs.readFileSync(reader, 'utf8')).toBe('144');
+    } finally {
+      fs.closeSync(reader);
+    }
+    expect(read(DPI_FILE)).toBe('96');
+  });
+
+  it(`keeps at most ${MAX_VALUE_FILES} value files, the most recently shown`, async () => {
+    await folders.writeDpi(ID, 96);
+    const values = [100, 110, 120, 130, 140, 150, 120];
+    for (const dpi of values) await folders.writeDpi(ID, dpi);
+    expect(read(DPI_FILE)).toBe('120');
+    expect(valueFiles()).toEqual(['.DPI-120', '.DPI-130', '.DPI-140', '.DPI-150']);
+    expect(valueFiles().length).toBe(MAX_VALUE_FILES);
+    expect(read(READY_FILE)).toBe('.ready');
+  });
+
+  it('removes the value files of an earlier process at its first change', async () => {
+    await folders.writeDpi(ID, 96);
+    await folders.writeDpi(ID, 144);
+    await folders.writeDpi(ID, 96);
+    const restarted = new MappingFolders(root);
+    await restarted.writeDpi(ID, 120);
+    expect(read(DPI_FILE)).toBe('120');
+    await restarted.writeDpi(ID, 144);
+    expect(read(DPI_FILE)).toBe('144');
+    expect(valueFiles()).toEqual(['.DPI-144']);
+    expect(fs.readFileSync(path.join(root, ID, '.DPI-144'), 'utf8')).toBe('144');
   });
 });
 
