@@ -243,11 +243,18 @@ describe('the HTTPS API', () => {
 
     expect((await api.setDpi(hostPort, 96)).status).toBe(200);
     expect(fs.readFileSync(path.join(dir, 'DPI'), 'utf8')).toBe('96');
+    expect(fs.statSync(path.join(dir, 'DPI')).mode & 0o777).toBe(0o644);
+    const shownAt96 = fs.statSync(path.join(dir, 'DPI')).ino;
 
     // Several at once for the same container (a webserver retrying): each waits its turn and gets a 200.
     const sideBySide = await Promise.all([120, 144, 168].map((dpi) => api.setDpi(hostPort, dpi)));
     expect(sideBySide.map((r) => r.status)).toEqual([200, 200, 200]);
     expect(['120', '144', '168']).toContain(fs.readFileSync(path.join(dir, 'DPI'), 'utf8'));
+
+    // A DPI shown before comes back as the same file: nothing made, nothing written.
+    expect((await api.setDpi(hostPort, 96)).status).toBe(200);
+    expect(fs.readFileSync(path.join(dir, 'DPI'), 'utf8')).toBe('96');
+    expect(fs.statSync(path.join(dir, 'DPI')).ino).toBe(shownAt96);
     await removeContainer(id);
     await waitFor('the folder removed', () => readFolder(service.mappings, id) === undefined);
   });
