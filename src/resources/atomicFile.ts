@@ -201,9 +201,10 @@ export async function linkInPlace(
         fs.renameSync(temp, file);
       } finally {
         // A rename onto another name of the same file does nothing (POSIX) and leaves the
-        // temp; after a failure it may be there too. Usually absent: one lstat, no exception.
+        // temp; after a failure it may be there too. Usually absent: one lstat, no exception
+        // (`rmSync` with `force` made two: about 20 µs a request in a CPU profile).
         try {
-          fs.rmSync(temp, { force: true });
+          if (fs.lstatSync(temp, { throwIfNoEntry: false }) !== undefined) fs.unlinkSync(temp);
         } catch {
           // Not removable: a leftover temp is never read, and goes with its folder.
         }
