@@ -2,18 +2,21 @@
  * The DPI endpoint over TLS with 100 containers tracked on the private
  * engine: one keep-alive connection (1000 requests), 50 concurrent keep-alive
  * clients (5000 requests), and a new TLS connection per request (100
- * requests, no session resumption). Every answer must be a 200: each one
- * stands for two files written to temp files, fsynced and renamed.
+ * requests, no session resumption). Every answer must be a 200. Each
+ * container's DPI goes back and forth between two values, so after the
+ * warm-up each changing request shows a value file written before (a link
+ * renamed over `DPI`, src/resources/mappingFolders.ts) and writes no byte.
  *
  * Beside every latency, the service's own CPU per request (user + system,
  * from /proc/<pid>/stat): far steadier than latency on a shared machine.
  *
  * Then, in the same run, what a minimal Node implementation does
  * (bench/bareHttps.ts, its own process, the service's certificate): a fixed
- * answer, and the same with `DPI` written durably; and the two files written
- * by this process with plain blocking calls. They are yardsticks of plain
- * Node and of this disk, not limits: the service's figures above them are
- * its own code.
+ * answer, and the same with `DPI` written durably each time (temp file,
+ * fsync, rename, as the service did before its value files); and the two
+ * files written by this process with plain blocking calls. They are
+ * yardsticks of plain Node and of this disk, not limits: the service's
+ * figures above the fixed answer are its own code.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
