@@ -149,8 +149,8 @@ describe('mapping folders: a DPI that changes', () => {
 describe('mapping folders: removal', () => {
   const folder = () => path.join(root, ID);
 
-  it('removes the folder with its files', async () => {
-    await folders.writeDpi(ID, 96);
+  it('removes the folder with its files, value files included', async () => {
+    for (const dpi of [96, 144, 96]) await folders.writeDpi(ID, dpi);
     await folders.remove(ID);
     expect(fs.existsSync(folder())).toBe(false);
   });
