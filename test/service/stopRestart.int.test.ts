@@ -107,6 +107,11 @@ describe('a stop is no worse than a crash', () => {
     await Promise.all(
       ports.map(async (port, i) => expect((await api.setDpi(port, 96 + i)).status).toBe(200)),
     );
+    // The first five change their DPI and go back: what they show is a value file, linked as `DPI`.
+    for (const [i, port] of ports.slice(0, 5).entries()) {
+      expect((await api.setDpi(port, 192)).status).toBe(200);
+      expect((await api.setDpi(port, 96 + i)).status).toBe(200);
+    }
     for (const port of ports.slice(0, 3))
       expect((await api.mount(mountRequest(port, TOKEN))).status).toBe(200);
     api.close();
@@ -140,8 +145,13 @@ describe('a stop is no worse than a crash', () => {
       expect(await fsp.readFile(path.join(dir, 'hello.txt'), 'utf8')).toBe('hello from the remote');
     }
 
-    // A DPI change after the restart reaches the container through the same folder.
+    // A DPI change after the restart reaches the container through the same folder, and so does
+    // a change back to a DPI whose value file the first service left.
     const api2 = await apiClient(second);
+    expect((await api2.setDpi(ports[4]!, 240)).status).toBe(200);
+    expect((await seenInside(containers[4]!.id)).dpi).toBe(240);
+    expect((await api2.setDpi(ports[4]!, 192)).status).toBe(200);
+    expect((await seenInside(containers[4]!.id)).dpi).toBe(192);
     expect((await api2.setDpi(ports[4]!, 240)).status).toBe(200);
     api2.close();
     expect((await seenInside(containers[4]!.id)).dpi).toBe(240);
