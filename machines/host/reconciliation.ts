@@ -92,7 +92,7 @@ export function decideRelist(
   adoptable: ReadonlyMap<string, FolderRecord>,
   running: readonly { containerId: string; name: string }[],
   listedAtMs: number,
-  deathsSeen: ReadonlyMap<string, number> = new Map(),
+  deathsSeen: ReadonlyMap<string, number>,
 ): RelistDecision {
   const runningIds = new Set(running.map((c) => c.containerId));
   const spawn = new Set([...adoptable.keys()].filter((id) => !tracked.has(id)));

@@ -59,6 +59,7 @@ describe('decideRelist', () => {
         { containerId: 'agent', name: 'ecs-agent' },
       ],
       1000,
+      new Map(),
     );
     expect(decision.spawn.sort()).toEqual(['adopted', 'gone', 'new']);
     expect(decision.adoptedButGone).toEqual(['gone']);
@@ -78,6 +79,7 @@ describe('decideRelist', () => {
       new Map(),
       [],
       listedAtMs,
+      new Map(),
     );
     expect(decision.died).toEqual(['before']);
   });
