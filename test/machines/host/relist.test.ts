@@ -170,6 +170,9 @@ function runHost(folders: FolderRecord[] = []) {
     finishCleanUp: (n: number) => cleanUps.get(id(n))!(),
     cleanUpStarted: (n: number) => cleanUps.has(id(n)),
     serving: () => waitFor('serving', () => actor.getSnapshot().matches('serving'), 2_000, 2),
+    /** Until each of these has its files written (`ttyAssigned`). */
+    setUp: (...ns: number[]) =>
+      waitFor(`${ns.join(', ')} set up`, () => ns.every((n) => stateOf(n).includes('ttyAssigned'))),
     ttyOf: (n: number) => context().containers.get(id(n))?.ref.getSnapshot().context.tty,
   };
 }
@@ -179,7 +182,7 @@ describe('host: a list older than a death it has not heard of', () => {
     const h = runHost();
     await h.serving();
     h.start(1, 1_000);
-    await waitFor('1 set up', () => h.stateOf(1).includes('ttyAssigned'));
+    await h.setUp(1);
     h.forget(1);
     h.engine.next({ type: 'docker.die', containerId: id(1), timeNano: '6000000000' });
     await waitFor('1 being removed', () => h.cleanUpStarted(1));
@@ -204,7 +207,7 @@ describe('host: claims after a list that found containers dead', () => {
     const h = runHost();
     await h.serving();
     for (let n = 1; n <= 6; n++) h.start(n, 1_000 + n);
-    await waitFor('6 set up', () => [1, 2, 3, 4, 5, 6].every((n) => h.stateOf(n).includes('ttyAssigned')));
+    await h.setUp(1, 2, 3, 4, 5, 6);
     expect([1, 2, 3, 4, 5, 6].map(h.ttyOf)).toEqual([10, 11, 12, 13, 14, 15]);
 
     // The engine restarted without them; its list comes first, then the starts it delivered meanwhile.
@@ -218,7 +221,7 @@ describe('host: claims after a list that found containers dead', () => {
 
     // Folders go in an order that gives back high numbers first.
     for (const n of [6, 3, 5, 1, 4, 2]) h.finishCleanUp(n);
-    await waitFor('4 set up', () => [11, 12, 13, 14].every((n) => h.stateOf(n).includes('ttyAssigned')));
+    await h.setUp(11, 12, 13, 14);
     expect([11, 12, 13, 14].map(h.ttyOf).sort()).toEqual([10, 11, 12, 13]);
     expect(h.context().diedByList.size).toBe(0);
     expect(h.context().deferredClaims).toEqual([]);
@@ -228,7 +231,7 @@ describe('host: claims after a list that found containers dead', () => {
     const h = runHost();
     await h.serving();
     h.start(1, 1_000);
-    await waitFor('1 set up', () => h.stateOf(1).includes('ttyAssigned'));
+    await h.setUp(1);
     h.forget(1);
     h.engine.next({ type: 'docker.listed', listedAtMs: 5_000, running: [] });
     // The restarted engine hands the dead container's host port to a newcomer.
@@ -237,7 +240,7 @@ describe('host: claims after a list that found containers dead', () => {
     await waitFor('1 being removed', () => h.cleanUpStarted(1));
     await waitFor('the newcomer waits', () => h.context().deferredClaims.length === 1);
     h.finishCleanUp(1);
-    await waitFor('newcomer set up', () => h.stateOf(newcomer).includes('ttyAssigned'));
+    await h.setUp(newcomer);
     expect(h.ttyOf(newcomer)).toBe(10);
   });
 
@@ -265,7 +268,7 @@ describe('host: claims after a list that found containers dead', () => {
     await waitFor('1 and 3 being removed', () => h.cleanUpStarted(1) && h.cleanUpStarted(3));
     h.finishCleanUp(3);
     h.finishCleanUp(1);
-    await waitFor('newcomer set up', () => h.stateOf(20).includes('ttyAssigned'));
+    await h.setUp(20);
     expect(h.ttyOf(20)).toBe(10);
     expect(h.ttyOf(2)).toBe(11);
   });
