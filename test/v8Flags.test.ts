@@ -1,11 +1,8 @@
-import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { runModuleScript } from './support/moduleScript.js';
 import { repoRoot, unitNodeOptions } from './support/service.js';
-
-const run = promisify(execFile);
 
 /**
  * A loop hot enough for TurboFan, calling a callee of one line and one of
@@ -46,15 +43,10 @@ const old = v8.getHeapSpaceStatistics().find((s) => s.space_name === 'old_space'
 console.log(JSON.stringify({ committedMb: old.space_size / 2 ** 20, usedMb: old.space_used_size / 2 ** 20, kept: kept.length }));
 `;
 
-async function runWithFlags(importFlags: boolean, nodeFlags: string[], body: string): Promise<string> {
+function runWithFlags(importFlags: boolean, nodeFlags: string[], body: string): Promise<string> {
   const flagsModule = path.join(repoRoot, 'src/v8Flags.ts');
   const script = (importFlags ? `await import(${JSON.stringify(flagsModule)});\n` : '') + body;
-  const { stdout } = await run(
-    process.execPath,
-    [...nodeFlags, '--import', 'tsx', '--input-type=module', '-e', script],
-    { cwd: repoRoot, timeout: 15_000 },
-  );
-  return stdout;
+  return runModuleScript(script, nodeFlags);
 }
 
 const inliningTrace = (importFlags: boolean) =>

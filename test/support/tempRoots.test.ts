@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { runModuleScript } from './moduleScript.js';
 import { repoRoot } from './service.js';
 
 const run = promisify(execFile);
@@ -21,10 +22,7 @@ async function rootsOfAProcessThatEnded(count: number, mountUnderFirst: boolean)
     }
     console.log(JSON.stringify(roots));
   `;
-  const { stdout } = await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-    cwd: repoRoot,
-    timeout: 15_000,
-  });
+  const stdout = await runModuleScript(script);
   const [first] = stdout.split('\n');
   return { roots: JSON.parse(first!) as string[], stdout };
 }
