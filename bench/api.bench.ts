@@ -74,6 +74,12 @@ type DpiValues = 'alternating' | 'unchanged' | 'new';
 /** A DPI no request of the run has sent yet: every one needs a value file written. */
 let newDpi = 200;
 
+function nextDpi(values: DpiValues, last: number | undefined): number {
+  if (values === 'new') return ++newDpi;
+  if (values === 'unchanged' && last !== undefined) return last;
+  return last === 96 ? 144 : 96;
+}
+
 /**
  * `clients` loops side by side, each on its own containers, `perClient`
  * requests each, each asking its container for a DPI as `values` says.
@@ -95,15 +101,7 @@ async function run(
       for (let n = 0; n < perClient; n++) {
         const hostPort = own[n % own.length]!;
         const key = `${target.port}:${hostPort}`;
-        const last = lastDpi.get(key);
-        const dpi =
-          values === 'new'
-            ? ++newDpi
-            : values === 'unchanged' && last !== undefined
-              ? last
-              : last === 96
-                ? 144
-                : 96;
+        const dpi = nextDpi(values, lastDpi.get(key));
         lastDpi.set(key, dpi);
         latencies.push(await timedDpi(agent, target, hostPort, dpi));
       }
