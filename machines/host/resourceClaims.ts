@@ -1,10 +1,12 @@
 /**
  * Deciding containers' claims for a TTY and a host port, with one rule on top
  * of "the lowest free number": a claim waits while a container that the
- * engine's list found dead still holds a lower TTY, or the host port asked
- * for. Such a container gives both back only once its folder is gone, a few
- * milliseconds after the list; without the wait, the starts handled right
- * after an engine restart got numbers above the dead ones' instead of theirs.
+ * engine's list found dead (or that the engine's handing its host port to a
+ * later container showed dead, `supersededHolder`) still holds a lower TTY,
+ * or the host port asked for. Such a container gives both back only once its
+ * folder is gone, a few milliseconds later; without the wait, the starts
+ * handled right after an engine restart got numbers above the dead ones'
+ * instead of theirs.
  *
  * Pure data and pure functions, like the TTY table; the host owns the state.
  * Every waiting claim is bounded by a drain: a dead container's drain always
@@ -23,7 +25,7 @@ export interface ClaimState {
   ttyTable: TtyTable;
   /** Host port to the id of the container that holds it. */
   hostPorts: ReadonlyMap<number, string>;
-  /** Containers the engine's list found dead, until they give back what they hold. */
+  /** Containers found dead by a list or by `supersededHolder`, until they give back what they hold. */
   diedByList: ReadonlySet<string>;
   /** Claims waiting for one of those, oldest first. */
   deferredClaims: ResourceClaim[];
@@ -105,7 +107,28 @@ export function claimResources(state: ClaimState, claim: ResourceClaim): ClaimRe
   return decide(withoutDiedByList(state, claim.containerId), claim);
 }
 
-/** A list found these containers dead: claims may wait for what they hold. */
+/**
+ * The container that holds the claim's host port, if the engine has given
+ * that port to the claimant since. The engine publishes a host port for one
+ * running container at a time, so a holder it started before the claimant
+ * no longer runs, whatever a list said: a list may not show a container for
+ * a moment after its start (LIST_LAG_MS), and a death may come late. Without
+ * this, the claimant was refused for good and ran without a folder (an
+ * engine restart under load, in the engine-restart test).
+ */
+export function supersededHolder(
+  state: ClaimState,
+  claim: ResourceClaim,
+  claimantStartedAtMs: number,
+  startedAtOf: (containerId: string) => number | undefined,
+): string | undefined {
+  const holder = state.hostPorts.get(claim.hostPort);
+  if (holder === undefined || holder === claim.containerId || state.diedByList.has(holder)) return undefined;
+  const holderStartedAtMs = startedAtOf(holder);
+  return holderStartedAtMs !== undefined && holderStartedAtMs < claimantStartedAtMs ? holder : undefined;
+}
+
+/** A list, or a later container on the same host port, found these dead: claims may wait for what they hold. */
 export function markDiedByList(state: ClaimState, containerIds: readonly string[]): ClaimState {
   if (containerIds.length === 0) return state;
   return { ...state, diedByList: new Set([...state.diedByList, ...containerIds]) };

@@ -24,7 +24,7 @@ import {
   type FolderRecord,
 } from '../events.js';
 import { enqueueApiReply, notProvided, withEntry, withoutKey } from '../shared.js';
-import { claimResources, markDiedByList, releaseResources } from './resourceClaims.js';
+import { claimResources, markDiedByList, releaseResources, supersededHolder } from './resourceClaims.js';
 import { deathsAfter, decideRelist, decideStop, reserveFolders, timeNanoOf } from './reconciliation.js';
 import { nextRequestWait, pendingTimerId, toContainerEvent } from './routing.js';
 import {
@@ -140,7 +140,22 @@ export const hostSetup = setup({
           containers: withTrackedChange(context, event.containerId, { startedAtMs: event.startedAtMs }),
         });
         const claim = { containerId: event.containerId, hostPort: event.hostPort };
-        applyClaimResult(context, claimResources(context, claim), enqueue);
+        const superseded = supersededHolder(
+          context,
+          claim,
+          event.startedAtMs,
+          (id) => context.containers.get(id)?.startedAtMs,
+        );
+        if (superseded === undefined) {
+          applyClaimResult(context, claimResources(context, claim), enqueue);
+          return;
+        }
+        // Dead as surely as by a list: it drains, and the claim waits for the port it gives back.
+        enqueue.sendTo(context.containers.get(superseded)!.ref, {
+          type: 'container.died',
+          timeNano: timeNanoOf(event.startedAtMs),
+        });
+        applyClaimResult(context, claimResources(markDiedByList(context, [superseded]), claim), enqueue);
       },
     ),
     /**

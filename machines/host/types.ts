@@ -61,7 +61,11 @@ export interface HostContext extends HostInput {
    * not know of yet; pruned at each list (./reconciliation.ts, deathsAfter).
    */
   deathsSeen: ReadonlyMap<string, number>;
-  /** Containers the engine's list found dead, until they give back their TTY and host port. */
+  /**
+   * Containers found dead by the engine's list, or by the engine giving their
+   * host port to a container started later, until they give back their TTY
+   * and host port.
+   */
   diedByList: ReadonlySet<string>;
   /** Claims that wait for one of those (./resourceClaims.ts). */
   deferredClaims: ResourceClaim[];

@@ -15,8 +15,10 @@ import {
   claimResources,
   markDiedByList,
   releaseResources,
+  supersededHolder,
   type ClaimState,
 } from '../../../machines/host/resourceClaims.js';
+import { LIST_LAG_MS } from '../../../machines/host/reconciliation.js';
 import { claimTty, createTtyTable } from '../../../machines/host/ttyTable.js';
 import { fakeContainerMachine, fakeHostMachine } from '../../support/fakeMachines.js';
 import { waitFor } from '../../support/wait.js';
@@ -119,6 +121,34 @@ describe('resourceClaims', () => {
   });
 });
 
+describe('a host port the engine gave to a later container', () => {
+  // 1 holds 40001, started at 1 s.
+  const startedAt = (containerId: string) => (containerId === id(1) ? 1_000 : undefined);
+  const claim = { containerId: id(9), hostPort: 40001 };
+
+  it('shows its holder dead when the claimant started after it', () => {
+    expect(supersededHolder(stateWithHolders(1), claim, 1_001, startedAt)).toBe(id(1));
+  });
+
+  it('says nothing when the claimant did not start after it, the start is unknown, or the port is its own', () => {
+    const state = stateWithHolders(1);
+    expect(supersededHolder(state, claim, 1_000, startedAt)).toBeUndefined();
+    expect(supersededHolder(state, claim, 5_000, () => undefined)).toBeUndefined();
+    expect(
+      supersededHolder(state, { containerId: id(1), hostPort: 40001 }, 5_000, startedAt),
+    ).toBeUndefined();
+    expect(
+      supersededHolder(state, { containerId: id(9), hostPort: 40009 }, 5_000, startedAt),
+    ).toBeUndefined();
+  });
+
+  it('says nothing of a holder already found dead: the claim waits for it anyway', () => {
+    const state = markDiedByList(stateWithHolders(1), [id(1)]);
+    expect(supersededHolder(state, claim, 5_000, startedAt)).toBeUndefined();
+    expect(claimResources(state, claim).answers).toEqual([]);
+  });
+});
+
 /** The host with fake engine calls; each container's folder removal waits until the test lets it finish. */
 function runHost(folders: FolderRecord[] = []) {
   const engine = new Subject<DockerObservation>();
@@ -199,6 +229,28 @@ describe('host: a list older than a death it has not heard of', () => {
     // A list asked for well after the death forgets it: nothing older can come any more.
     h.engine.next({ type: 'docker.listed', listedAtMs: 9_000, running: [] });
     expect(h.context().deathsSeen.size).toBe(0);
+  });
+});
+
+describe('host: a container whose host port the engine gave to a later one', () => {
+  it('drains the holder a list could not yet show dead and gives the newcomer its port, not a refusal', async () => {
+    const h = runHost();
+    await h.serving();
+    h.start(1, 1_000);
+    await h.setUp(1);
+    // The engine restarted without 1. Its list, asked for within LIST_LAG_MS of 1's start, proves nothing.
+    h.forget(1);
+    h.engine.next({ type: 'docker.listed', listedAtMs: 1_000 + LIST_LAG_MS, running: [] });
+    expect(h.stateOf(1)).toContain('ttyAssigned');
+    // It hands 1's host port to a newcomer.
+    h.start(2, 4_000, 40001);
+    await waitFor('1 being removed', () => h.cleanUpStarted(1));
+    await waitFor('the newcomer waits', () => h.context().deferredClaims.length === 1);
+    h.finishCleanUp(1);
+    await h.setUp(2);
+    expect(h.ttyOf(2)).toBe(10);
+    expect(Object.fromEntries(h.context().hostPorts)).toEqual({ 40001: id(2) });
+    expect(h.context().diedByList.size).toBe(0);
   });
 });
 
