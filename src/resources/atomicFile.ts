@@ -49,6 +49,11 @@ export type WriteStrategy = 'inline' | 'threadPool';
 export interface WriteOptions {
   /** Make the files' folder first (it may exist), with exactly this mode. */
   folderMode?: number;
+  /**
+   * Temp files made ahead (`openTemps`), one per file in the same order, in
+   * the files' folder: the write then makes no file, it only fills these.
+   */
+  temps?: readonly OpenTemp[];
   /** For tests; by default chosen per write as described above. */
   strategy?: WriteStrategy;
 }
@@ -56,6 +61,12 @@ export interface WriteOptions {
 interface TempFile {
   temp: string;
   fd: number | undefined;
+}
+
+/** A temp file made ahead of its write: empty, open for writing, with its final mode. */
+export interface OpenTemp {
+  temp: string;
+  fd: number;
 }
 
 let writesInFlight = 0;
@@ -89,13 +100,14 @@ async function writeInline(files: readonly FileToWrite[], temps: TempFile[], fol
     }
     fs.chmodSync(folder, folderMode);
   }
-  for (const f of files) {
-    const mode = f.mode ?? 0o644;
-    const temp: TempFile = { temp: tempNameFor(f.file), fd: undefined };
-    temps.push(temp);
-    temp.fd = fs.openSync(temp.temp, 'w', mode);
-    // Before any byte: open() applies the umask, and a leftover temp keeps its old mode.
-    fs.fchmodSync(temp.fd, mode);
+  for (const [i, f] of files.entries()) {
+    const temp = temps[i]!;
+    if (temp.fd === undefined) {
+      const mode = f.mode ?? 0o644;
+      temp.fd = fs.openSync(temp.temp, 'w', mode);
+      // Before any byte: open() applies the umask, and a leftover temp keeps its old mode.
+      fs.fchmodSync(temp.fd, mode);
+    }
     const bytes = Buffer.from(f.content);
     let written = 0;
     while (written < bytes.length) written += fs.writeSync(temp.fd, bytes, written, bytes.length - written);
@@ -116,9 +128,11 @@ async function writeOnThreadPool(files: readonly FileToWrite[], temps: TempFile[
     await chmod(folder, folderMode);
   }
   const writeOne = async (f: FileToWrite, temp: TempFile) => {
-    const mode = f.mode ?? 0o644;
-    temp.fd = await open(temp.temp, 'w', mode);
-    await fchmod(temp.fd, mode);
+    if (temp.fd === undefined) {
+      const mode = f.mode ?? 0o644;
+      temp.fd = await open(temp.temp, 'w', mode);
+      await fchmod(temp.fd, mode);
+    }
     const bytes = Buffer.from(f.content);
     let written = 0;
     while (written < bytes.length) {
@@ -129,7 +143,6 @@ async function writeOnThreadPool(files: readonly FileToWrite[], temps: TempFile[
     temp.fd = undefined;
     await close(fd);
   };
-  for (const f of files) temps.push({ temp: tempNameFor(f.file), fd: undefined });
   await allSettledOrThrow(files.map((f, i) => writeOne(f, temps[i]!)));
   for (const [i, f] of files.entries()) await rename(temps[i]!.temp, f.file);
 }
@@ -160,9 +173,19 @@ function discard(temps: readonly TempFile[]): void {
  */
 export async function writeFilesAtomic(
   files: readonly FileToWrite[],
-  { folderMode, strategy = writesInFlight === 0 ? 'inline' : 'threadPool' }: WriteOptions = {},
+  {
+    folderMode,
+    temps: madeAhead,
+    strategy = writesInFlight === 0 ? 'inline' : 'threadPool',
+  }: WriteOptions = {},
 ): Promise<void> {
-  const temps: TempFile[] = [];
+  if (madeAhead !== undefined && madeAhead.length !== files.length) {
+    throw new Error(`${madeAhead.length} temp files made ahead for ${files.length} files`);
+  }
+  // Listed before any is made, so that a failure discards each one that exists.
+  const temps: TempFile[] = files.map((f, i) =>
+    madeAhead?.[i] === undefined ? { temp: tempNameFor(f.file), fd: undefined } : { ...madeAhead[i] },
+  );
   writesInFlight += 1;
   try {
     await (strategy === 'inline'
@@ -174,6 +197,31 @@ export async function writeFilesAtomic(
   } finally {
     writesInFlight -= 1;
   }
+}
+
+/**
+ * Makes, on the thread pool, one empty temp file in `folder` for each of
+ * `names`, open and with `mode`: for a later `writeFilesAtomic` that then
+ * makes no file. A temp's name is the one `writeFilesAtomic` would give it.
+ * On failure, those made are closed and removed.
+ */
+export async function openTemps(folder: string, names: readonly string[], mode = 0o644): Promise<OpenTemp[]> {
+  const temps: TempFile[] = names.map((name) => ({
+    temp: tempNameFor(path.join(folder, name)),
+    fd: undefined,
+  }));
+  try {
+    await allSettledOrThrow(
+      temps.map(async (t) => {
+        t.fd = await open(t.temp, 'w', mode);
+        await fchmod(t.fd, mode);
+      }),
+    );
+  } catch (error) {
+    discard(temps);
+    throw error;
+  }
+  return temps.map((t) => ({ temp: t.temp, fd: t.fd! }));
 }
 
 /**

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   linkInPlace,
+  openTemps,
   writeFilesAtomic,
   type FileToWrite,
   type WriteStrategy,
@@ -100,6 +101,72 @@ describe.each<WriteStrategy>(['inline', 'threadPool'])('atomic file writes (%s)'
     expect(fs.readdirSync(dir)).toEqual([]);
   });
 });
+
+describe.each<WriteStrategy>(['inline', 'threadPool'])(
+  'atomic file writes into temps made ahead (%s)',
+  (strategy) => {
+    const names = ['hostPort_for_my_32262_tcp', 'tty'];
+
+    it('makes empty temps with the exact mode, whatever the umask', async () => {
+      const previous = process.umask(0o077);
+      let temps;
+      try {
+        temps = await openTemps(dir, names);
+      } finally {
+        process.umask(previous);
+      }
+      expect(temps.map((t) => path.dirname(t.temp))).toEqual([dir, dir]);
+      for (const t of temps) {
+        expect(path.basename(t.temp)).toMatch(/^\..+\.tmp$/);
+        expect(modeOf(t.temp)).toBe(0o644);
+        expect(fs.fstatSync(t.fd).size).toBe(0);
+        fs.closeSync(t.fd);
+      }
+    });
+
+    it('fills those temps: each file is its temp, renamed, and no file is made', async () => {
+      const temps = await openTemps(dir, names);
+      const inodes = temps.map((t) => fs.statSync(t.temp).ino);
+      await writeFilesAtomic(
+        [
+          { file: path.join(dir, names[0]!), content: '32768' },
+          { file: path.join(dir, names[1]!), content: '10' },
+        ],
+        { strategy, temps },
+      );
+      expect(fs.readdirSync(dir).sort()).toEqual(names);
+      expect(fs.readFileSync(path.join(dir, 'tty'), 'utf8')).toBe('10');
+      expect(fs.readFileSync(path.join(dir, names[0]!), 'utf8')).toBe('32768');
+      expect(names.map((n) => fs.statSync(path.join(dir, n)).ino)).toEqual(inodes);
+      // Closed by the write: a descriptor left open would be a leak per container.
+      for (const t of temps) expect(() => fs.fstatSync(t.fd)).toThrow(/EBADF/);
+    });
+
+    it('on failure removes the temps made ahead too', async () => {
+      const temps = await openTemps(dir, names);
+      fs.mkdirSync(path.join(dir, 'tty'));
+      fs.writeFileSync(path.join(dir, 'tty', 'blocker'), '');
+      await expect(
+        writeFilesAtomic(
+          [
+            { file: path.join(dir, names[0]!), content: '32768' },
+            { file: path.join(dir, 'tty'), content: '10' },
+          ],
+          { strategy, temps },
+        ),
+      ).rejects.toThrow();
+      expect(fs.readdirSync(dir).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+    });
+
+    it('refuses temps that do not match the files one to one', async () => {
+      const temps = await openTemps(dir, names);
+      await expect(
+        writeFilesAtomic([{ file: path.join(dir, 'tty'), content: '10' }], { strategy, temps }),
+      ).rejects.toThrow(/2 temp files made ahead for 1 files/);
+      for (const t of temps) fs.closeSync(t.fd);
+    });
+  },
+);
 
 describe.each<WriteStrategy>(['inline', 'threadPool'])(
   'putting a file in place as a link (%s)',
