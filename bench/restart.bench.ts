@@ -61,7 +61,13 @@ function snapshot(service: BenchService): Promise<{ containers: { state: string 
 
 async function folderState(mappings: string) {
   const running = (await docker.listContainers()).map((c) => c.Id).sort();
-  const folders = fs.existsSync(mappings) ? fs.readdirSync(mappings).sort() : [];
+  // Hidden entries are the service's own folders made ahead of starts, not containers'.
+  const folders = fs.existsSync(mappings)
+    ? fs
+        .readdirSync(mappings)
+        .filter((name) => !name.startsWith('.'))
+        .sort()
+    : [];
   const ttys = folders.map((id) => {
     try {
       return fs.readFileSync(path.join(mappings, id, 'tty'), 'utf8');

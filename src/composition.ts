@@ -81,7 +81,9 @@ function voiceOf<Context>(
 export function composeService(deps: ServiceDependencies) {
   const { config, logger, reporter, docker, duties } = deps;
   // One of each, made here and nowhere else: the folders' writer and the mounts' registry.
-  const folders = new MappingFolders(config.paths.mappings);
+  const folders = new MappingFolders(config.paths.mappings, (error) =>
+    logger.warn({ err: error }, 'a container folder could not be made ahead; starts make their own'),
+  );
   const mounts = new CloudStorageMounts({
     root: config.paths.cloudStorage,
     stateDir: rcloneStateDir(config),

@@ -7,6 +7,7 @@ import fs from 'node:fs/promises';
 import type { FolderRecord } from '../../machines/events.js';
 import path from 'node:path';
 import { linkInPlace, writeFilesAtomic } from './atomicFile.js';
+import { SpareFolders } from './spareFolders.js';
 
 export const HOST_PORT_FILE = 'hostPort_for_my_32262_tcp';
 export const TTY_FILE = 'tty';
@@ -14,6 +15,7 @@ export const DPI_FILE = 'DPI';
 export const READY_FILE = '.ready';
 
 const CONTAINER_ID = /^[0-9a-f]{12,128}$/;
+const FOLDER_MODE = 0o755;
 
 /**
  * The most value files a folder keeps (the one shown among them): a few cover
@@ -44,7 +46,16 @@ export class MappingFolders {
    */
   private readonly dpiShown = new Map<string, DpiShown>();
 
-  constructor(readonly root: string) {}
+  /** Folders made ahead, with their start files' temps (./spareFolders.ts). */
+  private readonly spares: SpareFolders;
+
+  /** @param onSpareFailure told when a folder could not be made ahead; starts then make their own */
+  constructor(
+    readonly root: string,
+    onSpareFailure: (error: unknown) => void = () => {},
+  ) {
+    this.spares = new SpareFolders(root, FOLDER_MODE, [HOST_PORT_FILE, TTY_FILE], onSpareFailure);
+  }
 
   folderOf(containerId: string): string {
     // Ids come from the engine, but a path is built from them: refuse anything that is not one.
@@ -53,22 +64,39 @@ export class MappingFolders {
     return path.join(this.root, containerId);
   }
 
+  /** Makes the root if needed, and the first folders ahead of need. */
   async ensureRoot(): Promise<void> {
-    await fs.mkdir(this.root, { recursive: true, mode: 0o755 });
-    await fs.chmod(this.root, 0o755);
+    await fs.mkdir(this.root, { recursive: true, mode: FOLDER_MODE });
+    await fs.chmod(this.root, FOLDER_MODE);
+    this.spares.fill();
+  }
+
+  /** Folders made ahead and ready for the next starts. */
+  get foldersReadyAhead(): number {
+    return this.spares.readyCount;
+  }
+
+  /** Closes the files held open in folders made ahead (they are removed by the next start). */
+  close(): void {
+    this.spares.stop();
   }
 
   /** Makes the folder, then the host port and the TTY, durably; `tty` appears last. */
   async writeStartFiles(containerId: string, hostPort: number, tty: number): Promise<void> {
     const folder = this.folderOf(containerId);
     this.dpiShown.delete(containerId);
-    await writeFilesAtomic(
-      [
-        { file: path.join(folder, HOST_PORT_FILE), content: String(hostPort) },
-        { file: path.join(folder, TTY_FILE), content: String(tty) },
-      ],
-      { folderMode: 0o755 },
-    );
+    const temps = await this.spares.takeAs(folder);
+    try {
+      await writeFilesAtomic(
+        [
+          { file: path.join(folder, HOST_PORT_FILE), content: String(hostPort) },
+          { file: path.join(folder, TTY_FILE), content: String(tty) },
+        ],
+        temps === undefined ? { folderMode: FOLDER_MODE } : { temps },
+      );
+    } finally {
+      this.spares.fill();
+    }
   }
 
   /**

@@ -4,11 +4,14 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   DPI_FILE,
+  HOST_PORT_FILE,
   MappingFolders,
   MAX_VALUE_FILES,
   READY_FILE,
   TTY_FILE,
 } from '../../src/resources/mappingFolders.js';
+import { SPARE_FOLDER_COUNT } from '../../src/resources/spareFolders.js';
+import { waitFor } from '../support/wait.js';
 
 const ID = 'a'.repeat(64);
 let root: string;
@@ -169,5 +172,53 @@ describe('mapping folders: removal', () => {
     fs.writeFileSync(folder(), 'x');
     await folders.remove(ID);
     expect(fs.existsSync(folder())).toBe(false);
+  });
+});
+
+describe('mapping folders: start files in a folder made ahead', () => {
+  const OTHER = 'b'.repeat(64);
+  const spareFolders = () => fs.readdirSync(root).filter((n) => n.startsWith('.spare-'));
+  let ahead: MappingFolders;
+  beforeEach(async () => {
+    ahead = new MappingFolders(root);
+    await ahead.ensureRoot();
+    await waitFor('the spares made', () => ahead.foldersReadyAhead === SPARE_FOLDER_COUNT, 5000, 5);
+  });
+  afterEach(() => ahead.close());
+
+  it('a start takes a folder made ahead: its folder and files are made by no one on the way', async () => {
+    const inodes = new Set(spareFolders().map((n) => fs.statSync(path.join(root, n)).ino));
+    await ahead.writeStartFiles(OTHER, 40001, 11);
+    expect(inodes.has(fs.statSync(path.join(root, OTHER)).ino)).toBe(true);
+    expect(fs.readdirSync(path.join(root, OTHER)).sort()).toEqual([HOST_PORT_FILE, TTY_FILE]);
+    expect(fs.readFileSync(path.join(root, OTHER, TTY_FILE), 'utf8')).toBe('11');
+    expect(fs.readFileSync(path.join(root, OTHER, HOST_PORT_FILE), 'utf8')).toBe('40001');
+    expect(fs.statSync(path.join(root, OTHER)).mode & 0o777).toBe(0o755);
+    expect(fs.statSync(path.join(root, OTHER, TTY_FILE)).mode & 0o777).toBe(0o644);
+    // Another is made once the write is done.
+    await waitFor('a spare made again', () => ahead.foldersReadyAhead === SPARE_FOLDER_COUNT, 5000, 5);
+    expect(spareFolders()).toHaveLength(SPARE_FOLDER_COUNT);
+  });
+
+  it('a folder that already holds files (an adopted container) is written where it is', async () => {
+    const before = fs.statSync(path.join(root, ID)).ino;
+    await ahead.writeStartFiles(ID, 40002, 12);
+    expect(fs.statSync(path.join(root, ID)).ino).toBe(before);
+    expect(fs.readFileSync(path.join(root, ID, TTY_FILE), 'utf8')).toBe('12');
+    expect(spareFolders()).toHaveLength(SPARE_FOLDER_COUNT);
+  });
+
+  it('a burst that takes every spare still writes every folder', async () => {
+    const ids = Array.from({ length: 3 * SPARE_FOLDER_COUNT }, (_, i) => String(i + 1).repeat(64));
+    await Promise.all(ids.map((id, i) => ahead.writeStartFiles(id, 41000 + i, 20 + i)));
+    for (const [i, id] of ids.entries()) {
+      expect(fs.readdirSync(path.join(root, id)).sort()).toEqual([HOST_PORT_FILE, TTY_FILE]);
+      expect(fs.readFileSync(path.join(root, id, TTY_FILE), 'utf8')).toBe(String(20 + i));
+    }
+  });
+
+  it('the folders made ahead are not container folders', async () => {
+    await ahead.writeStartFiles(OTHER, 40001, 11);
+    expect((await ahead.list()).sort()).toEqual([ID, OTHER].sort());
   });
 });

@@ -35,9 +35,13 @@ export function readFolder(mappings: string, containerId: string): FolderView | 
   };
 }
 
+/** The container folders; hidden entries are the service's own (folders made ahead of starts). */
 export function listFolders(mappings: string): string[] {
   try {
-    return fs.readdirSync(mappings).sort();
+    return fs
+      .readdirSync(mappings)
+      .filter((name) => !name.startsWith('.'))
+      .sort();
   } catch {
     return [];
   }

@@ -1,0 +1,135 @@
+/**
+ * Container folders made ahead of need. Making a folder and a file is the
+ * dearest part of a start on this file system: ext4 searches for a free
+ * inode, skipping the recently freed ones, and a directory's inode is placed
+ * with a scan of the block groups. On the event loop that cost 0.4-1 ms a
+ * start when quiet and up to 2 ms under a burst of starts, with every other
+ * container waiting behind it (README, "Folders made ahead").
+ *
+ * So a few folders wait under hidden names in the mapping root, each with a
+ * temp file made and open for each start file. A start renames one to the
+ * container's id and fills its temps, which are then fsynced and renamed as
+ * any others: the files' guarantees are those of `writeFilesAtomic`. What a
+ * start takes is made again afterwards, on the thread pool. When none is
+ * ready (a burst took them, or making one failed) the start makes its folder
+ * itself, as before.
+ *
+ * The names start with a dot and are not container ids, so nothing that
+ * reads the folders (adoption, clean-up, the containers) sees them. Those an
+ * earlier process left are removed when the first are made.
+ */
+import fs from 'node:fs/promises';
+import { closeSync } from 'node:fs';
+import path from 'node:path';
+import { openTemps, type OpenTemp } from './atomicFile.js';
+
+/** Enough for starts a few at a time; a burst falls back to making folders as it goes. */
+export const SPARE_FOLDER_COUNT = 2;
+const SPARE_PREFIX = '.spare-';
+
+interface SpareFolder {
+  folder: string;
+  temps: readonly OpenTemp[];
+}
+
+export class SpareFolders {
+  private readonly ready: SpareFolder[] = [];
+  private making = 0;
+  private made = 0;
+  private stopped = false;
+  private leftoversGone: Promise<void> | undefined;
+
+  /**
+   * @param fileNames the files a start writes, in order: one temp each
+   * @param onFailure told when making a spare failed (starts still make their own)
+   */
+  constructor(
+    private readonly root: string,
+    private readonly folderMode: number,
+    private readonly fileNames: readonly string[],
+    private readonly onFailure: (error: unknown) => void,
+    private readonly count = SPARE_FOLDER_COUNT,
+  ) {}
+
+  /** How many are ready to be taken now. */
+  get readyCount(): number {
+    return this.ready.length;
+  }
+
+  /** Starts making spares, once those of an earlier process are gone; never rejects. */
+  fill(): void {
+    this.leftoversGone ??= this.removeLeftovers().catch(this.onFailure);
+    while (!this.stopped && this.ready.length + this.making < this.count) {
+      this.making += 1;
+      this.makeOne()
+        .then(
+          (spare) => {
+            if (this.stopped) closeTemps(spare);
+            else this.ready.push(spare);
+          },
+          (error: unknown) => this.onFailure(error),
+        )
+        .finally(() => {
+          this.making -= 1;
+        });
+    }
+  }
+
+  /**
+   * A spare renamed to `folder`, with its open temps, or undefined when none
+   * is ready or `folder` already exists. The caller calls `fill` once its
+   * write is done, so that making the next spare does not compete with it.
+   */
+  async takeAs(folder: string): Promise<readonly OpenTemp[] | undefined> {
+    const spare = this.ready.shift();
+    if (spare === undefined) return undefined;
+    try {
+      // Fails when `folder` exists with anything in it (an adopted container's); an empty one
+      // of ours it replaces, which is no loss: the containers look files up by path.
+      await fs.rename(spare.folder, folder);
+    } catch {
+      this.ready.unshift(spare);
+      return undefined;
+    }
+    return spare.temps.map((t) => ({ fd: t.fd, temp: path.join(folder, path.basename(t.temp)) }));
+  }
+
+  /** Closes the spares' files; the folders stay for the next process to remove. */
+  stop(): void {
+    this.stopped = true;
+    for (const spare of this.ready.splice(0)) closeTemps(spare);
+  }
+
+  private async makeOne(): Promise<SpareFolder> {
+    await this.leftoversGone;
+    this.made += 1;
+    const folder = path.join(this.root, `${SPARE_PREFIX}${process.pid}-${this.made}`);
+    await fs.mkdir(folder, { mode: this.folderMode });
+    await fs.chmod(folder, this.folderMode);
+    try {
+      return { folder, temps: await openTemps(folder, this.fileNames) };
+    } catch (error) {
+      await fs.rm(folder, { recursive: true, force: true }).catch(() => {});
+      throw error;
+    }
+  }
+
+  private async removeLeftovers(): Promise<void> {
+    const names = await fs.readdir(this.root);
+    await Promise.all(
+      names
+        .filter((n) => n.startsWith(SPARE_PREFIX))
+        .map((n) => fs.rm(path.join(this.root, n), { recursive: true, force: true })),
+    );
+  }
+}
+
+function closeTemps(spare: SpareFolder): void {
+  for (const t of spare.temps) {
+    try {
+      closeSync(t.fd);
+    } catch {
+      // Already closed: nothing to release.
+    }
+  }
+}
