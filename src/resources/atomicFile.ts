@@ -71,6 +71,11 @@ export interface OpenTemp {
 
 let writesInFlight = 0;
 
+/** The way to run a file step now: on the calling thread unless another write is in flight (see above). */
+export function currentStrategy(): WriteStrategy {
+  return writesInFlight === 0 ? 'inline' : 'threadPool';
+}
+
 // Unique within this process, which is all a temp name needs: the files are
 // opened with 'w', so a leftover of a crashed run with the same name is simply overwritten.
 let tempCounter = 0;
@@ -173,11 +178,7 @@ function discard(temps: readonly TempFile[]): void {
  */
 export async function writeFilesAtomic(
   files: readonly FileToWrite[],
-  {
-    folderMode,
-    temps: madeAhead,
-    strategy = writesInFlight === 0 ? 'inline' : 'threadPool',
-  }: WriteOptions = {},
+  { folderMode, temps: madeAhead, strategy = currentStrategy() }: WriteOptions = {},
 ): Promise<void> {
   if (madeAhead !== undefined && madeAhead.length !== files.length) {
     throw new Error(`${madeAhead.length} temp files made ahead for ${files.length} files`);
@@ -236,7 +237,7 @@ export async function openTemps(folder: string, names: readonly string[], mode =
 export async function linkInPlace(
   source: string,
   file: string,
-  { strategy = writesInFlight === 0 ? 'inline' : 'threadPool' }: Pick<WriteOptions, 'strategy'> = {},
+  { strategy = currentStrategy() }: Pick<WriteOptions, 'strategy'> = {},
 ): Promise<void> {
   const temp = tempNameFor(file);
   const now = new Date();

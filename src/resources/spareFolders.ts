@@ -19,9 +19,9 @@
  * earlier process left are removed when the first are made.
  */
 import fs from 'node:fs/promises';
-import { closeSync } from 'node:fs';
+import { closeSync, renameSync } from 'node:fs';
 import path from 'node:path';
-import { openTemps, type OpenTemp } from './atomicFile.js';
+import { currentStrategy, openTemps, type OpenTemp, type WriteStrategy } from './atomicFile.js';
 
 /** Enough for starts a few at a time; a burst falls back to making folders as it goes. */
 export const SPARE_FOLDER_COUNT = 2;
@@ -80,13 +80,18 @@ export class SpareFolders {
    * is ready or `folder` already exists. The caller calls `fill` once its
    * write is done, so that making the next spare does not compete with it.
    */
-  async takeAs(folder: string): Promise<readonly OpenTemp[] | undefined> {
+  async takeAs(
+    folder: string,
+    strategy: WriteStrategy = currentStrategy(),
+  ): Promise<readonly OpenTemp[] | undefined> {
     const spare = this.ready.shift();
     if (spare === undefined) return undefined;
     try {
       // Fails when `folder` exists with anything in it (an adopted container's); an empty one
-      // of ours it replaces, which is no loss: the containers look files up by path.
-      await fs.rename(spare.folder, folder);
+      // of ours it replaces, which is no loss: the containers look files up by path. Inline
+      // as the writes are: a rename that makes nothing, while no other write may hold it up.
+      if (strategy === 'inline') renameSync(spare.folder, folder);
+      else await fs.rename(spare.folder, folder);
     } catch {
       this.ready.unshift(spare);
       return undefined;

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { WriteStrategy } from '../../src/resources/atomicFile.js';
 import { SPARE_FOLDER_COUNT, SpareFolders } from '../../src/resources/spareFolders.js';
 import { waitFor } from '../support/wait.js';
 
@@ -60,42 +61,48 @@ describe('folders made ahead', () => {
     expect(failures).toEqual([]);
   });
 
-  it('a start takes one under its own name, with its temps open there; fill makes another', async () => {
-    spares.fill();
-    await allMade();
-    const before = new Map(spareNames().map((n) => [fs.statSync(path.join(root, n)).ino, n]));
-    const folder = path.join(root, 'c'.repeat(64));
+  it.each<WriteStrategy>(['inline', 'threadPool'])(
+    'a start takes one under its own name, with its temps open there; fill makes another (%s)',
+    async (strategy) => {
+      spares.fill();
+      await allMade();
+      const before = new Map(spareNames().map((n) => [fs.statSync(path.join(root, n)).ino, n]));
+      const folder = path.join(root, 'c'.repeat(64));
 
-    const temps = await spares.takeAs(folder);
+      const temps = await spares.takeAs(folder, strategy);
 
-    expect(temps).toHaveLength(NAMES.length);
-    const taken = before.get(fs.statSync(folder).ino);
-    expect(taken).toBeDefined();
-    for (const [i, t] of temps!.entries()) {
-      expect(path.dirname(t.temp)).toBe(folder);
-      expect(path.basename(t.temp)).toContain(NAMES[i]);
-      fs.writeSync(t.fd, 'x');
-      fs.closeSync(t.fd);
-      expect(fs.readFileSync(t.temp, 'utf8')).toBe('x');
-    }
-    expect(spareNames()).toHaveLength(SPARE_FOLDER_COUNT - 1);
-    spares.fill();
-    await allMade();
-    expect(spareNames()).not.toContain(taken);
-  });
+      expect(temps).toHaveLength(NAMES.length);
+      const taken = before.get(fs.statSync(folder).ino);
+      expect(taken).toBeDefined();
+      for (const [i, t] of temps!.entries()) {
+        expect(path.dirname(t.temp)).toBe(folder);
+        expect(path.basename(t.temp)).toContain(NAMES[i]);
+        fs.writeSync(t.fd, 'x');
+        fs.closeSync(t.fd);
+        expect(fs.readFileSync(t.temp, 'utf8')).toBe('x');
+      }
+      expect(spareNames()).toHaveLength(SPARE_FOLDER_COUNT - 1);
+      spares.fill();
+      await allMade();
+      expect(spareNames()).not.toContain(taken);
+    },
+  );
 
-  it('gives none for a folder that already holds files, and keeps the spare', async () => {
-    spares.fill();
-    await allMade();
-    const folder = path.join(root, 'd'.repeat(64));
-    fs.mkdirSync(folder);
-    fs.writeFileSync(path.join(folder, 'tty'), '12');
+  it.each<WriteStrategy>(['inline', 'threadPool'])(
+    'gives none for a folder that already holds files, and keeps the spare (%s)',
+    async (strategy) => {
+      spares.fill();
+      await allMade();
+      const folder = path.join(root, 'd'.repeat(64));
+      fs.mkdirSync(folder);
+      fs.writeFileSync(path.join(folder, 'tty'), '12');
 
-    expect(await spares.takeAs(folder)).toBeUndefined();
+      expect(await spares.takeAs(folder, strategy)).toBeUndefined();
 
-    expect(fs.readdirSync(folder)).toEqual(['tty']);
-    expect(spareNames()).toHaveLength(SPARE_FOLDER_COUNT);
-  });
+      expect(fs.readdirSync(folder)).toEqual(['tty']);
+      expect(spareNames()).toHaveLength(SPARE_FOLDER_COUNT);
+    },
+  );
 
   it('gives none before any is made, or once all are taken', async () => {
     expect(await spares.takeAs(path.join(root, 'e'.repeat(64)))).toBeUndefined();
