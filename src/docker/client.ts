@@ -13,6 +13,7 @@
 import http from 'node:http';
 import util from 'node:util';
 import Docker from 'dockerode';
+import { EngineConnections } from './engineConnections.js';
 
 /**
  * docker-modem listens for errors on a response body only for streams. When
@@ -101,19 +102,21 @@ interface ModemAddress {
   version?: string;
 }
 
+/** One set of kept connections per engine client. */
+const connectionsOf = new WeakMap<Docker, EngineConnections>();
+
 /**
- * A GET of the engine's API answered with JSON, straight through Node's
- * HTTP client on the client's own kept-alive agent, when the engine is
- * reached on a unix socket (as on every host); `undefined` for any other
+ * A GET of the engine's API answered with JSON, on the client's own kept
+ * connections to the engine's unix socket (./engineConnections.ts), when the
+ * engine is reached on one (as on every host); `undefined` for any other
  * set-up (TCP, TLS), where the caller uses dockerode.
  *
  * Why not dockerode for this one call: it runs on every container start, and
  * docker-modem adds to each its redirect wrapper, a `url.format` and several
  * merges of the options, and its own buffering of the answer (11% of the
  * service's main thread in a perf profile of 600 lifecycles, nearly all of it
- * this call). With the deadline as the service gives it: 203-244 µs of CPU per
- * warmed inspection through dockerode, 167-177 µs this way (2,000
- * inspections, five rounds, bundled as the service is). A failure reads as
+ * this call); and Node's HTTP client under it was, at a host's pace, twice
+ * the CPU of the bare socket (./engineConnections.ts). A failure reads as
  * dockerode's do: an error with the answer's `statusCode`, so
  * `isNotFoundError` holds for both.
  */
@@ -125,36 +128,12 @@ export function getJsonFromEngine<T>(
   const modem = docker.modem as ModemAddress;
   const { agent, socketPath, version } = modem;
   if (!(agent instanceof EngineAgent) || typeof socketPath !== 'string') return undefined;
-  const versioned = version === undefined ? path : `/${version}${path}`;
-  return new Promise<T>((resolve, reject) => {
-    const request = http.get({ socketPath, path: versioned, agent, signal }, (response) => {
-      // Listeners, not `for await` (stream/consumers): the async iterator cost
-      // about as much CPU as parsing the answer (perf, 600 lifecycles).
-      const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      // A body that breaks off (the engine went away mid-answer) fails the request: EngineAgent.
-      response.on('end', () => {
-        const body = Buffer.concat(chunks).toString();
-        const status = response.statusCode ?? 0;
-        if (status >= 200 && status < 300) {
-          try {
-            resolve(JSON.parse(body) as T);
-          } catch (error) {
-            reject(error);
-          }
-          return;
-        }
-        let message = body.trim();
-        try {
-          message = String((JSON.parse(body) as { message?: unknown }).message ?? message);
-        } catch {
-          // Not JSON: the text itself says what went wrong.
-        }
-        reject(Object.assign(new Error(`(HTTP code ${status}) ${message}`), { statusCode: status }));
-      });
-    });
-    request.on('error', reject);
-  });
+  let connections = connectionsOf.get(docker);
+  if (connections === undefined) {
+    connections = new EngineConnections(socketPath);
+    connectionsOf.set(docker, connections);
+  }
+  return connections.getJson<T>(version === undefined ? path : `/${version}${path}`, signal);
 }
 
 export function describeDockerHost(): string {

@@ -1,7 +1,8 @@
 /**
  * An inspection against the real private engine: the direct GET on the
- * client's agent (src/docker/client.ts, `getJsonFromEngine`) reads what
- * dockerode reads, and fails the way dockerode fails.
+ * client's kept connections (src/docker/client.ts, `getJsonFromEngine`, over
+ * src/docker/engineConnections.ts) reads what dockerode reads, and fails the
+ * way dockerode fails.
  */
 import Docker from 'dockerode';
 import { afterAll, describe, expect, it } from 'vitest';
