@@ -92,8 +92,12 @@ export class SpareFolders {
       // as the writes are: a rename that makes nothing, while no other write may hold it up.
       if (strategy === 'inline') renameSync(spare.folder, folder);
       else await fs.rename(spare.folder, folder);
-    } catch {
-      this.ready.unshift(spare);
+    } catch (error) {
+      // The container's folder is in the way: the spare waits for the next start. Anything else
+      // (the spare itself gone) drops it, and the next fill makes another.
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'ENOTDIR') this.ready.unshift(spare);
+      else closeTemps(spare);
       return undefined;
     }
     return spare.temps.map((t) => ({ fd: t.fd, temp: path.join(folder, path.basename(t.temp)) }));

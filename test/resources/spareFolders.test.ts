@@ -104,6 +104,18 @@ describe('folders made ahead', () => {
     },
   );
 
+  it('drops a spare that someone removed, and the next fill makes another', async () => {
+    spares.fill();
+    await allMade();
+    for (const name of spareNames()) fs.rmSync(path.join(root, name), { recursive: true });
+    expect(await spares.takeAs(path.join(root, 'a'.repeat(64)))).toBeUndefined();
+    expect(await spares.takeAs(path.join(root, 'a'.repeat(64)))).toBeUndefined();
+    expect(spares.readyCount).toBe(0);
+    spares.fill();
+    await allMade();
+    expect(await spares.takeAs(path.join(root, 'a'.repeat(64)))).toBeDefined();
+  });
+
   it('gives none before any is made, or once all are taken', async () => {
     expect(await spares.takeAs(path.join(root, 'e'.repeat(64)))).toBeUndefined();
     spares.fill();
