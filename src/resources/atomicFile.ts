@@ -126,6 +126,14 @@ async function writeInline(files: readonly FileToWrite[], temps: TempFile[], fol
   for (const [i, f] of files.entries()) fs.renameSync(temps[i]!.temp, f.file);
 }
 
+/** Opens `temp` with exactly `mode`, on the thread pool: the umask applies at open, and a leftover keeps its old mode. */
+async function openOnThreadPool(temp: TempFile, mode: number): Promise<number> {
+  const fd = await open(temp.temp, 'w', mode);
+  temp.fd = fd;
+  await fchmod(fd, mode);
+  return fd;
+}
+
 async function writeOnThreadPool(files: readonly FileToWrite[], temps: TempFile[], folderMode?: number) {
   if (folderMode !== undefined && files[0] !== undefined) {
     const folder = path.dirname(files[0].file);
@@ -133,11 +141,7 @@ async function writeOnThreadPool(files: readonly FileToWrite[], temps: TempFile[
     await chmod(folder, folderMode);
   }
   const writeOne = async (f: FileToWrite, temp: TempFile) => {
-    if (temp.fd === undefined) {
-      const mode = f.mode ?? 0o644;
-      temp.fd = await open(temp.temp, 'w', mode);
-      await fchmod(temp.fd, mode);
-    }
+    temp.fd ??= await openOnThreadPool(temp, f.mode ?? 0o644);
     const bytes = Buffer.from(f.content);
     let written = 0;
     while (written < bytes.length) {
@@ -184,9 +188,8 @@ export async function writeFilesAtomic(
     throw new Error(`${madeAhead.length} temp files made ahead for ${files.length} files`);
   }
   // Listed before any is made, so that a failure discards each one that exists.
-  const temps: TempFile[] = files.map((f, i) =>
-    madeAhead?.[i] === undefined ? { temp: tempNameFor(f.file), fd: undefined } : { ...madeAhead[i] },
-  );
+  const temps: TempFile[] =
+    madeAhead?.map((t) => ({ ...t })) ?? files.map((f) => ({ temp: tempNameFor(f.file), fd: undefined }));
   writesInFlight += 1;
   try {
     await (strategy === 'inline'
@@ -212,12 +215,7 @@ export async function openTemps(folder: string, names: readonly string[], mode =
     fd: undefined,
   }));
   try {
-    await allSettledOrThrow(
-      temps.map(async (t) => {
-        t.fd = await open(t.temp, 'w', mode);
-        await fchmod(t.fd, mode);
-      }),
-    );
+    await allSettledOrThrow(temps.map((t) => openOnThreadPool(t, mode)));
   } catch (error) {
     discard(temps);
     throw error;
