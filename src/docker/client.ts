@@ -4,8 +4,10 @@
  * too and kill it when idle, so every call gets its own deadline instead.
  *
  * Connections are kept alive between calls: a new connection per call cost
- * about 1.5 ms of every inspection. An engine restart closes them all; a call
- * on one fails (and is retried by its caller), and an idle one is simply
+ * about 1.5 ms of every inspection. The inspection itself has its own kept
+ * connections (`getJsonFromEngine`, ./engineConnections.ts); dockerode's
+ * calls keep theirs in `EngineAgent`. An engine restart closes them all; a
+ * call on one fails (and is retried by its caller), and an idle one is simply
  * dropped by the agent. What used to end the service when the engine went
  * away with kept-alive connections was the event stream's readline, not
  * this client (see src/docker/events.ts).
@@ -127,6 +129,7 @@ export function getJsonFromEngine<T>(
 ): Promise<T> | undefined {
   const modem = docker.modem as ModemAddress;
   const { agent, socketPath, version } = modem;
+  // Our own agent marks a client made by createDockerClient for a unix socket.
   if (!(agent instanceof EngineAgent) || typeof socketPath !== 'string') return undefined;
   let connections = connectionsOf.get(docker);
   if (connections === undefined) {
