@@ -10,6 +10,7 @@ import {
   serviceExecutable,
   serviceNodeFlags,
 } from '../test/support/service.js';
+import { firstServicePort } from '../test/support/listening.js';
 import { temporaryRoot } from '../test/support/tempRoots.js';
 
 export { repoRoot };
@@ -30,7 +31,7 @@ export async function startBenchService(
   existingRoot?: string,
 ) {
   const root = existingRoot ?? temporaryRoot('hs-bench-');
-  const port = 47000 + (process.pid % 500);
+  const port = firstServicePort();
   const child = spawn(process.execPath, [...nodeFlags, ...serviceNodeFlags(), serviceExecutable], {
     env: {
       ...loopbackServiceEnv(),

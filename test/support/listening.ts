@@ -50,3 +50,27 @@ export async function freePort(): Promise<number> {
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
 }
+
+/** Where the services of one test or benchmark process take their ports (see `firstServicePort`). */
+const PORTS_PER_PROCESS = 10;
+const SERVICE_PORT_BASE = 20_000;
+
+/**
+ * The first of the ports a process's services listen on, below the kernel's
+ * range for outgoing connections (`ip_local_port_range`), which is also where
+ * Docker picks the host ports it publishes. A port inside that range was once
+ * taken by one of the test's own connections between being picked and the
+ * service's bind: EADDRINUSE in the kill -9 trials of stopRestart.int.
+ */
+export function firstServicePort(pid = process.pid): number {
+  const first = SERVICE_PORT_BASE + (pid % 1000) * PORTS_PER_PROCESS;
+  const ephemeral = fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/);
+  const ephemeralLow = Number(ephemeral[0]);
+  // A process that starts more services than its share runs into the next one's, still below the range.
+  if (!(ephemeralLow > SERVICE_PORT_BASE + 1000 * PORTS_PER_PROCESS + 100)) {
+    throw new Error(
+      `the ports for test services (${SERVICE_PORT_BASE}-${SERVICE_PORT_BASE + 1000 * PORTS_PER_PROCESS + 100}) overlap this machine's ip_local_port_range (${ephemeral.join('-')})`,
+    );
+  }
+  return first;
+}

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { firstServicePort } from './listening.js';
 import { temporaryRoot } from './tempRoots.js';
 import { waitFor } from './wait.js';
 
@@ -96,7 +97,7 @@ export interface RunningService {
 /** The auth_secret every test service is started with (tests may override WEBSERVER_AUTH_SECRET). */
 export const TEST_AUTH_SECRET = 'test-secret-5f1c0a9e7b3d4c2a';
 
-let nextPort = 46000 + (process.pid % 1000) * 10;
+let nextPort = firstServicePort();
 
 /**
  * Services still running when the test process exits: a test that timed out
