@@ -2,11 +2,11 @@
  * The per-container folders under `containerResourceMappings/`, which the
  * containers read: `hostPort_for_my_32262_tcp`, `tty`, `DPI`, `.ready`.
  */
-import type { Dirent } from 'node:fs';
+import fsSync, { type Dirent } from 'node:fs';
 import fs from 'node:fs/promises';
 import type { FolderRecord } from '../../machines/events.js';
 import path from 'node:path';
-import { linkInPlace, writeFilesAtomic } from './atomicFile.js';
+import { currentStrategy, linkInPlace, writeFilesAtomic } from './atomicFile.js';
 import { SpareFolders } from './spareFolders.js';
 
 export const HOST_PORT_FILE = 'hostPort_for_my_32262_tcp';
@@ -30,6 +30,23 @@ interface DpiShown {
   /** DPI values with a file in the folder, least recently shown first; undefined until the first is made. */
   valueFiles: readonly number[] | undefined;
 }
+
+/** The calls a removal makes, on the event loop or on the thread pool (`remove`). */
+interface RemovalCalls {
+  readdir(folder: string): Dirent[] | Promise<Dirent[]>;
+  unlink(file: string): void | Promise<void>;
+  rmdir(folder: string): void | Promise<void>;
+}
+const callsInline: RemovalCalls = {
+  readdir: (folder) => fsSync.readdirSync(folder, { withFileTypes: true }),
+  unlink: (file) => fsSync.unlinkSync(file),
+  rmdir: (folder) => fsSync.rmdirSync(folder),
+};
+const callsOnThreadPool: RemovalCalls = {
+  readdir: (folder) => fs.readdir(folder, { withFileTypes: true }),
+  unlink: (file) => fs.unlink(file),
+  rmdir: (folder) => fs.rmdir(folder),
+};
 
 /** What is already gone needs no removing. */
 const unlessGone = (error: NodeJS.ErrnoException) => {
@@ -163,24 +180,39 @@ export class MappingFolders {
    * makes nine (it stats every entry and tries the folder before emptying
    * it). Anything else (a folder inside, an entry that appeared meanwhile, a
    * folder that is not one) goes through `fs.rm`'s walk.
+   *
+   * When no write is in flight the same calls are made on the event loop, as
+   * the writes are (./atomicFile.ts): a hand-off to the thread pool and the
+   * event loop's wake-up cost more than an unlink on a quiet file system.
    */
   async remove(containerId: string): Promise<void> {
     this.dpiShown.delete(containerId);
     const folder = this.folderOf(containerId);
+    const calls = currentStrategy() === 'inline' ? callsInline : callsOnThreadPool;
     const walk = () => fs.rm(folder, { recursive: true, force: true });
     let entries: Dirent[];
     try {
-      entries = await fs.readdir(folder, { withFileTypes: true });
+      entries = await calls.readdir(folder);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
       return walk();
     }
     if (entries.some((e) => e.isDirectory())) return walk();
-    await Promise.all(entries.map((e) => fs.unlink(path.join(folder, e.name)).catch(unlessGone)));
-    await fs.rmdir(folder).catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOTEMPTY') return walk();
-      return unlessGone(error);
-    });
+    await Promise.all(
+      entries.map(async (e) => {
+        try {
+          await calls.unlink(path.join(folder, e.name));
+        } catch (error) {
+          unlessGone(error as NodeJS.ErrnoException);
+        }
+      }),
+    );
+    try {
+      await calls.rmdir(folder);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOTEMPTY') return walk();
+      unlessGone(error as NodeJS.ErrnoException);
+    }
   }
 
   /** Ids of every folder present (stale or live), for reconciliation. */

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { writeFilesAtomic } from '../../src/resources/atomicFile.js';
 import {
   DPI_FILE,
   HOST_PORT_FILE,
@@ -172,6 +173,39 @@ describe('mapping folders: removal', () => {
     fs.writeFileSync(folder(), 'x');
     await folders.remove(ID);
     expect(fs.existsSync(folder())).toBe(false);
+  });
+
+  describe('on the event loop or on the thread pool', () => {
+    const sync = () =>
+      ['readdirSync', 'unlinkSync', 'rmdirSync'].map((name) => vi.spyOn(fs, name as 'rmdirSync'));
+    afterEach(() => vi.restoreAllMocks());
+
+    it('makes its calls on the event loop when no write is in flight', async () => {
+      const spies = sync();
+      await folders.remove(ID);
+      expect(fs.existsSync(folder())).toBe(false);
+      expect(spies.map((spy) => spy.mock.calls.length)).toEqual([1, 2, 1]);
+    });
+
+    it('leaves them to the thread pool while a write is in flight', async () => {
+      const spies = sync();
+      const writing = writeFilesAtomic([{ file: path.join(root, 'other'), content: 'x' }]);
+      await folders.remove(ID);
+      await writing;
+      expect(fs.existsSync(folder())).toBe(false);
+      expect(spies.map((spy) => spy.mock.calls.length)).toEqual([0, 0, 0]);
+    });
+
+    it('goes through the walk on either side for a folder inside', async () => {
+      fs.mkdirSync(path.join(folder(), 'made'));
+      const writing = writeFilesAtomic([{ file: path.join(root, 'other'), content: 'x' }]);
+      await folders.remove(ID);
+      await writing;
+      expect(fs.existsSync(folder())).toBe(false);
+      fs.mkdirSync(path.join(folder(), 'made'), { recursive: true });
+      await folders.remove(ID);
+      expect(fs.existsSync(folder())).toBe(false);
+    });
   });
 });
 
