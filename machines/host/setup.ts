@@ -75,11 +75,12 @@ export const hostSetup = setup({
         if (event.name === ECS_AGENT_NAME) return;
         const tracked = context.containers.get(event.containerId);
         if (tracked === undefined) {
+          // One assign: each clones the snapshot and computes its state value again.
           enqueue.assign({
             containers: ({ context, spawn }) =>
               withContainerSpawned(context, event.containerId, (o) => spawn('container', o)),
+            adoptable: ({ context }) => withoutAdoptable(context, event.containerId),
           });
-          enqueue.assign({ adoptable: ({ context }) => withoutAdoptable(context, event.containerId) });
         } else if (tracked.draining) {
           enqueue.assign({
             containers: withTrackedChange(context, event.containerId, { restartPending: true }),
@@ -136,9 +137,7 @@ export const hostSetup = setup({
     grantResources: enqueueActions(
       ({ context, enqueue }, event: Extract<HostEvent, { type: 'resources.claim' }>) => {
         if (!context.containers.has(event.containerId)) return;
-        enqueue.assign({
-          containers: withTrackedChange(context, event.containerId, { startedAtMs: event.startedAtMs }),
-        });
+        const containers = withTrackedChange(context, event.containerId, { startedAtMs: event.startedAtMs });
         const claim = { containerId: event.containerId, hostPort: event.hostPort };
         const superseded = supersededHolder(
           context,
@@ -147,7 +146,7 @@ export const hostSetup = setup({
           (id) => context.containers.get(id)?.startedAtMs,
         );
         if (superseded === undefined) {
-          applyClaimResult(context, claimResources(context, claim), enqueue);
+          applyClaimResult(context, claimResources(context, claim), enqueue, { containers });
           return;
         }
         // Dead as surely as by a list: it drains, and the claim waits for the port it gives back.
@@ -155,7 +154,9 @@ export const hostSetup = setup({
           type: 'container.died',
           timeNano: timeNanoOf(event.startedAtMs),
         });
-        applyClaimResult(context, claimResources(markDiedByList(context, [superseded]), claim), enqueue);
+        applyClaimResult(context, claimResources(markDiedByList(context, [superseded]), claim), enqueue, {
+          containers,
+        });
       },
     ),
     /**
@@ -185,11 +186,13 @@ export const hostSetup = setup({
         // Its folder is gone: its TTY and host port go back (a drained one's come with this event), and a
         // claim of its own that still waited, or a mark of a list, goes with them. A detached container
         // keeps its TTY and host port (the service is stopping): nothing goes back.
+        const containers = withoutKey(context.containers, event.containerId);
         if (event.type === 'container.removed') {
-          applyClaimResult(context, releaseResources(context, event.containerId), enqueue);
+          applyClaimResult(context, releaseResources(context, event.containerId), enqueue, { containers });
+        } else {
+          enqueue.assign({ containers });
         }
         enqueue.stopChild(tracked.ref);
-        enqueue.assign({ containers: withoutKey(context.containers, event.containerId) });
         if (tracked.restartPending) {
           enqueue.assign({
             containers: ({ context, spawn }) =>

@@ -75,7 +75,11 @@ export function withTrackedChange(
   return withEntry(context.containers, containerId, { ...tracked, ...change });
 }
 
-/** Applies a decision on claims: the new bookkeeping, and each answer to its container. */
+/**
+ * Applies a decision on claims: the new bookkeeping, and each answer to its
+ * container. `alongside` is assigned in the same step: every assign clones
+ * the snapshot and computes its state value again.
+ */
 export function applyClaimResult(
   context: HostContext,
   result: ClaimResult,
@@ -83,6 +87,7 @@ export function applyClaimResult(
     assign: (values: Partial<HostContext>) => void;
     sendTo: (ref: ContainerActorRef, event: ClaimAnswerEvent) => void;
   },
+  alongside: Partial<HostContext> = {},
 ): void {
   const { ttyTable, hostPorts, diedByList, deferredClaims } = result.state;
   const changed =
@@ -90,7 +95,8 @@ export function applyClaimResult(
     hostPorts !== context.hostPorts ||
     diedByList !== context.diedByList ||
     deferredClaims !== context.deferredClaims;
-  if (changed) enqueue.assign({ ttyTable, hostPorts, diedByList, deferredClaims });
+  if (changed) enqueue.assign({ ...alongside, ttyTable, hostPorts, diedByList, deferredClaims });
+  else if (Object.keys(alongside).length > 0) enqueue.assign(alongside);
   for (const { containerId, ...answer } of result.answers) {
     const tracked = context.containers.get(containerId);
     if (tracked !== undefined) enqueue.sendTo(tracked.ref, answer);
