@@ -176,8 +176,7 @@ describe('mapping folders: removal', () => {
   });
 
   describe('on the event loop or on the thread pool', () => {
-    const sync = () =>
-      ['readdirSync', 'unlinkSync', 'rmdirSync'].map((name) => vi.spyOn(fs, name as 'rmdirSync'));
+    const sync = () => [vi.spyOn(fs, 'readdirSync'), vi.spyOn(fs, 'unlinkSync'), vi.spyOn(fs, 'rmdirSync')];
     afterEach(() => vi.restoreAllMocks());
 
     it('makes its calls on the event loop when no write is in flight', async () => {

@@ -51,26 +51,29 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** Where the services of one test or benchmark process take their ports (see `firstServicePort`). */
-const PORTS_PER_PROCESS = 10;
-const SERVICE_PORT_BASE = 20_000;
+/**
+ * Test and benchmark services listen from here up, a share of
+ * PORTS_PER_PROCESS ports for each process (a process that starts more runs
+ * into the next share): every port below LAST_SERVICE_PORT.
+ */
+const FIRST_SERVICE_PORT = 20_000;
+const PORTS_PER_PROCESS = 32;
+const PROCESS_SHARES = 300;
+const LAST_SERVICE_PORT = FIRST_SERVICE_PORT + PROCESS_SHARES * PORTS_PER_PROCESS + PORTS_PER_PROCESS;
 
 /**
- * The first of the ports a process's services listen on, below the kernel's
- * range for outgoing connections (`ip_local_port_range`), which is also where
- * Docker picks the host ports it publishes. A port inside that range was once
- * taken by one of the test's own connections between being picked and the
+ * The first port of this process's share, below the kernel's range for
+ * outgoing connections (`ip_local_port_range`), which is also where Docker
+ * picks the host ports it publishes. A port inside that range was once taken
+ * by one of the test's own connections between being picked and the
  * service's bind: EADDRINUSE in the kill -9 trials of stopRestart.int.
  */
-export function firstServicePort(pid = process.pid): number {
-  const first = SERVICE_PORT_BASE + (pid % 1000) * PORTS_PER_PROCESS;
-  const ephemeral = fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/);
-  const ephemeralLow = Number(ephemeral[0]);
-  // A process that starts more services than its share runs into the next one's, still below the range.
-  if (!(ephemeralLow > SERVICE_PORT_BASE + 1000 * PORTS_PER_PROCESS + 100)) {
+export function firstServicePort(): number {
+  const range = fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/);
+  if (!(Number(range[0]) > LAST_SERVICE_PORT)) {
     throw new Error(
-      `the ports for test services (${SERVICE_PORT_BASE}-${SERVICE_PORT_BASE + 1000 * PORTS_PER_PROCESS + 100}) overlap this machine's ip_local_port_range (${ephemeral.join('-')})`,
+      `the ports of test services (${FIRST_SERVICE_PORT}-${LAST_SERVICE_PORT}) overlap this machine's ip_local_port_range (${range.join('-')})`,
     );
   }
-  return first;
+  return FIRST_SERVICE_PORT + (process.pid % PROCESS_SHARES) * PORTS_PER_PROCESS;
 }
