@@ -4,8 +4,8 @@
  * too and kill it when idle, so every call gets its own deadline instead.
  *
  * Connections are kept alive between calls: a new connection per call cost
- * about 1.5 ms of every inspection. The inspection itself has its own kept
- * connections (`getJsonFromEngine`, ./engineConnections.ts); dockerode's
+ * about 1.5 ms of every inspection. The inspection and the re-list have their
+ * own kept connections (`getJsonFromEngine`, ./engineConnections.ts); dockerode's
  * calls keep theirs in `EngineAgent`. An engine restart closes them all; a
  * call on one fails (and is retried by its caller), and an idle one is simply
  * dropped by the agent. What used to end the service when the engine went
@@ -113,7 +113,7 @@ const connectionsOf = new WeakMap<Docker, EngineConnections>();
  * engine is reached on one (as on every host); `undefined` for any other
  * set-up (TCP, TLS), where the caller uses dockerode.
  *
- * Why not dockerode for this one call: it runs on every container start, and
+ * Why not dockerode for the inspection: it runs on every container start, and
  * docker-modem adds to each its redirect wrapper, a `url.format` and several
  * merges of the options, and its own buffering of the answer (11% of the
  * service's main thread in a perf profile of 600 lifecycles, nearly all of it

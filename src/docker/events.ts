@@ -41,6 +41,7 @@ import {
 } from 'rxjs';
 import type { DockerObservation } from '../../machines/events.js';
 import { errorMessage } from '../../machines/shared.js';
+import { getJsonFromEngine } from './client.js';
 
 export interface DockerEventsOptions {
   relistIntervalMs: number;
@@ -124,7 +125,17 @@ export function sinceParameter(timeNano: bigint): string {
   return `${seconds}.${nanos.toString().padStart(9, '0')}`;
 }
 
-/** The real engine, through dockerode. */
+/** The engine's list of running containers, as dockerode asks for it (`filters` is JSON in the query). */
+const RUNNING_CONTAINERS_PATH = `/containers/json?filters=${encodeURIComponent(JSON.stringify({ status: ['running'] }))}`;
+
+/**
+ * The real engine, through dockerode. The list, made every `relistIntervalMs`
+ * with every container in its answer, takes the inspection's kept bare
+ * connections (./client.ts, `getJsonFromEngine`) where the engine is on a
+ * unix socket: through docker-modem and Node's HTTP client it was most of a
+ * re-list's CPU, and re-lists were most of an idle host's (README, "What an
+ * idle host spends").
+ */
 export function engineSourceOf(docker: Docker): EngineSource {
   return {
     events: (sinceNano) =>
@@ -166,7 +177,10 @@ export function engineSourceOf(docker: Docker): EngineSource {
       new Observable<RunningContainer[]>((subscriber) => {
         const call = new AbortController();
         let settled = false;
-        docker.listContainers({ filters: { status: ['running'] }, abortSignal: call.signal }).then(
+        const listing =
+          getJsonFromEngine<Docker.ContainerInfo[]>(docker, RUNNING_CONTAINERS_PATH, call.signal) ??
+          docker.listContainers({ filters: { status: ['running'] }, abortSignal: call.signal });
+        listing.then(
           (containers) => {
             settled = true;
             subscriber.next(

@@ -3,13 +3,44 @@
  * restarted under them: kept-alive connections with many calls in flight,
  * and the stream's order (list first) on the first connect and the reconnect.
  */
-import { describe, expect, it } from 'vitest';
+import Docker from 'dockerode';
+import { firstValueFrom } from 'rxjs';
+import { describe, expect, it, vi } from 'vitest';
 import type { DockerObservation } from '../../machines/events.js';
 import { createDockerClient } from '../../src/docker/client.js';
-import { dockerEvents$ } from '../../src/docker/events.js';
+import { dockerEvents$, engineSourceOf } from '../../src/docker/events.js';
 import { inspectContainer } from '../../src/docker/inspect.js';
 import { removeAllContainers, startContainer, startEngine, stopEngine } from '../support/engine.js';
 import { sleep, waitFor } from '../support/wait.js';
+
+describe('the list of running containers', () => {
+  it('is read on the kept bare connections of a unix socket, and says what dockerode says', async () => {
+    await removeAllContainers();
+    const container = await startContainer();
+    try {
+      const docker = createDockerClient();
+      const viaDockerode = vi.spyOn(docker, 'listContainers');
+      const listed = await firstValueFrom(engineSourceOf(docker).listRunning());
+      expect(viaDockerode).not.toHaveBeenCalled();
+      viaDockerode.mockRestore();
+      const expected = (await docker.listContainers({ filters: { status: ['running'] } })).map((c) => ({
+        containerId: c.Id,
+        name: (c.Names?.[0] ?? '').replace(/^\//, ''),
+      }));
+      expect(listed).toEqual(expected);
+      expect(listed.map((c) => c.containerId)).toContain(container.id);
+    } finally {
+      await removeAllContainers();
+    }
+  });
+
+  it('goes through dockerode for a client that is not ours on a unix socket', async () => {
+    const docker = new Docker();
+    const viaDockerode = vi.spyOn(docker, 'listContainers');
+    await firstValueFrom(engineSourceOf(docker).listRunning());
+    expect(viaDockerode).toHaveBeenCalledTimes(1);
+  });
+});
 
 describe('engine client and event stream across an engine restart', () => {
   it('settles every call in flight when the engine goes, and serves again once it is back', async () => {
@@ -19,11 +50,12 @@ describe('engine client and event stream across an engine restart', () => {
     let stop = false;
     const outcomes = { answered: 0, failed: 0, answeredAfterRestart: 0 };
     let restarted = false;
-    // 40 callers, each one call at a time: inspections, with a list every fourth.
+    const engine = engineSourceOf(docker);
+    // 40 callers, each one call at a time: inspections, with a list every fourth (both on the kept bare connections).
     const caller = async (n: number) => {
       while (!stop) {
         try {
-          if (n % 4 === 0) await docker.listContainers({ abortSignal: AbortSignal.timeout(5_000) });
+          if (n % 4 === 0) await firstValueFrom(engine.listRunning());
           else await inspectContainer(docker, container.id, 5_000);
           outcomes.answered += 1;
           if (restarted) outcomes.answeredAfterRestart += 1;
