@@ -20,7 +20,7 @@ import { EngineConnections } from './engineConnections.js';
 /**
  * docker-modem listens for errors on a response body only for streams. When
  * the engine goes away in the middle of an ordinary answer (an engine restart
- * during a re-list), Node emits 'error' on that body with nobody listening,
+ * during a list of containers), Node emits 'error' on that body with nobody listening,
  * which is an uncaught exception, and the call's promise never settles. This
  * agent listens on every body and turns such an error into an error of the
  * request, which docker-modem does handle: the call rejects and is retried.

@@ -125,8 +125,9 @@ export function sinceParameter(timeNano: bigint): string {
   return `${seconds}.${nanos.toString().padStart(9, '0')}`;
 }
 
+const RUNNING_ONLY = { status: ['running'] };
 /** The engine's list of running containers, as dockerode asks for it (`filters` is JSON in the query). */
-const RUNNING_CONTAINERS_PATH = `/containers/json?filters=${encodeURIComponent(JSON.stringify({ status: ['running'] }))}`;
+const RUNNING_CONTAINERS_PATH = `/containers/json?filters=${encodeURIComponent(JSON.stringify(RUNNING_ONLY))}`;
 
 /**
  * The real engine, through dockerode. The list, made every `relistIntervalMs`
@@ -179,7 +180,7 @@ export function engineSourceOf(docker: Docker): EngineSource {
         let settled = false;
         const listing =
           getJsonFromEngine<Docker.ContainerInfo[]>(docker, RUNNING_CONTAINERS_PATH, call.signal) ??
-          docker.listContainers({ filters: { status: ['running'] }, abortSignal: call.signal });
+          docker.listContainers({ filters: RUNNING_ONLY, abortSignal: call.signal });
         listing.then(
           (containers) => {
             settled = true;

@@ -51,11 +51,13 @@ describe('engine client and event stream across an engine restart', () => {
     const outcomes = { answered: 0, failed: 0, answeredAfterRestart: 0 };
     let restarted = false;
     const engine = engineSourceOf(docker);
-    // 40 callers, each one call at a time: inspections, with a list every fourth (both on the kept bare connections).
+    // 40 callers, each one call at a time: inspections and the re-list's list (the kept bare connections),
+    // and a list through dockerode (its kept-alive agent, `EngineAgent`), which the ECS agent's calls still take.
     const caller = async (n: number) => {
       while (!stop) {
         try {
           if (n % 4 === 0) await firstValueFrom(engine.listRunning());
+          else if (n % 4 === 1) await docker.listContainers({ abortSignal: AbortSignal.timeout(5_000) });
           else await inspectContainer(docker, container.id, 5_000);
           outcomes.answered += 1;
           if (restarted) outcomes.answeredAfterRestart += 1;
