@@ -6,10 +6,14 @@
  *
  * Beside each latency, the service's own CPU per container lifecycle (start,
  * files, die, clean-up; user + system from /proc/<pid>/stat), far steadier
- * than latency on a shared machine. The batch is measured twice: on a fresh
- * service, and again after the lifecycles of the RSS check, when V8 has
- * compiled what a lifecycle runs (its optimizing compiler alone took about a
- * sixth of the CPU of the first 300 lifecycles, in a `perf` profile).
+ * than latency on a shared machine, and the same split between the main
+ * thread (the JavaScript) and the other threads (V8's compiler and GC
+ * helpers, the thread pool), from each thread's schedstat. The batch is
+ * measured twice: on a fresh service, and again after the lifecycles of the
+ * RSS check, when V8 has compiled much of what a lifecycle runs (its
+ * optimizing compiler alone took about a sixth of the CPU of the first 300
+ * lifecycles, in a `perf` profile, and still about 0.7 ms a lifecycle at the
+ * 1,000th: README, "The start path inside the service").
  *
  * Before the service, the same figures for bench/floorReactor.ts, a minimal
  * Node implementation (inspect, two fsynced files, no clean-up), measured the
@@ -23,6 +27,8 @@ import readline from 'node:readline';
 import type { Readable } from 'node:stream';
 import {
   cpuMsOf,
+  threadCpuSince,
+  type ThreadCpuMs,
   rssMb,
   repoRoot,
   sleep,
@@ -100,10 +106,11 @@ async function oneAtATime(
   pid: number,
   /** The service's mapping root, to wait for its clean-up; the floor has none. */
   mappings: string | undefined,
-): Promise<{ latencies: number[]; cpuPerContainer: number }> {
+): Promise<{ latencies: number[]; cpuPerContainer: number; threadsPerContainer: ThreadCpuMs }> {
   const latencies: number[] = [];
   const n = 20;
   const cpuBefore = cpuMsOf(pid);
+  const threads = threadCpuSince(pid);
   for (let i = 0; i < n; i++) {
     const id = await startOne();
     await waitUntil('tty', () => ttys.has(id) && starts.has(id));
@@ -112,12 +119,17 @@ async function oneAtATime(
   }
   if (mappings !== undefined) await foldersGone(mappings);
   else await sleep(200);
-  return { latencies, cpuPerContainer: (cpuMsOf(pid) - cpuBefore) / n };
+  return {
+    latencies,
+    cpuPerContainer: (cpuMsOf(pid) - cpuBefore) / n,
+    threadsPerContainer: per(threads(), n),
+  };
 }
 
 /** `start` → `tty` for a batch started at once, the batch's wall time, and the CPU `pid` used on the starts. */
 async function allAtOnce(starts: Map<string, number>, ttys: Map<string, number>, pid: number) {
   const cpuBefore = cpuMsOf(pid);
+  const threads = threadCpuSince(pid);
   const batch = await batchWallMs(BATCH);
   await waitUntil('every tty', () => batch.ids.every((id) => ttys.has(id) && starts.has(id)));
   await sleep(200);
@@ -126,6 +138,7 @@ async function allAtOnce(starts: Map<string, number>, ttys: Map<string, number>,
     ids: batch.ids,
     latencies: batch.ids.map((id) => ttys.get(id)! - starts.get(id)!),
     startCpuMs: cpuMsOf(pid) - cpuBefore,
+    startThreads: threads(),
   };
 }
 
@@ -148,12 +161,18 @@ function explainSlowStarts(
   });
 }
 
+/** `a` and `b` added up, divided by `n`. */
+function per(a: ThreadCpuMs, n: number, b: ThreadCpuMs = { main: 0, others: 0 }): ThreadCpuMs {
+  return { main: (a.main + b.main) / n, others: (a.others + b.others) / n };
+}
+
 /** The CPU `pid` uses to see every container of the batch die and clean up after it. */
-async function removalCpuMs(pid: number, mappings: string): Promise<number> {
+async function removalCpu(pid: number, mappings: string): Promise<{ ms: number; threads: ThreadCpuMs }> {
   const cpuBefore = cpuMsOf(pid);
+  const threads = threadCpuSince(pid);
   await removeAll();
   await foldersGone(mappings);
-  return cpuMsOf(pid) - cpuBefore;
+  return { ms: cpuMsOf(pid) - cpuBefore, threads: threads() };
 }
 
 async function floorFigures(starts: Map<string, number>) {
@@ -163,7 +182,12 @@ async function floorFigures(starts: Map<string, number>) {
   try {
     const single = await oneAtATime(starts, seen, reactor.pid!, undefined);
     const batch = await allAtOnce(starts, seen, reactor.pid!);
-    return { single, batch: batch.latencies, batchCpuPerContainer: batch.startCpuMs / BATCH };
+    return {
+      single,
+      batch: batch.latencies,
+      batchCpuPerContainer: batch.startCpuMs / BATCH,
+      batchThreadsPerContainer: per(batch.startThreads, BATCH),
+    };
   } finally {
     reactor.kill();
     watcher.kill();
@@ -237,7 +261,9 @@ async function main() {
   const withService = await allAtOnce(starts, ttys, pid);
   const batch = withService.latencies;
   const busyRss = await gcRss(service);
-  const batchCpuPerContainer = (withService.startCpuMs + (await removalCpuMs(pid, service.mappings))) / BATCH;
+  const batchRemoval = await removalCpu(pid, service.mappings);
+  const batchCpuPerContainer = (withService.startCpuMs + batchRemoval.ms) / BATCH;
+  const batchThreads = per(withService.startThreads, BATCH, batchRemoval.threads);
 
   // Leak check: lifecycles in rounds of 20 concurrent containers.
   let done = 0;
@@ -257,27 +283,31 @@ async function main() {
   // The same batch again, now that the service has run every path many times
   // (V8 has compiled them): what a host that has been up a while spends.
   const warmed = await allAtOnce(starts, ttys, pid);
-  const warmedCpuPerContainer = (warmed.startCpuMs + (await removalCpuMs(pid, service.mappings))) / BATCH;
+  const warmedRemoval = await removalCpu(pid, service.mappings);
+  const warmedCpuPerContainer = (warmed.startCpuMs + warmedRemoval.ms) / BATCH;
+  const warmedThreads = per(warmed.startThreads, BATCH, warmedRemoval.threads);
   const exitCode = await service.stop();
 
   const pct = (a: number, b: number) => `${Math.round((a / b - 1) * 1000) / 10}%`;
-  const cpu = (ms: number) => `CPU ${ms.toFixed(2)} ms per container`;
+  // The total from /proc/<pid>/stat (what the targets are read against), then per thread from schedstat.
+  const cpu = (ms: number, threads: ThreadCpuMs) =>
+    `CPU ${ms.toFixed(2)} ms per container (main thread ${threads.main.toFixed(2)}, other threads ${threads.others.toFixed(2)})`;
   console.log(
-    `start event → tty complete, one container at a time: ${summary(single.latencies)}; ${cpu(single.cpuPerContainer)} (start to clean-up)`,
+    `start event → tty complete, one container at a time: ${summary(single.latencies)}; ${cpu(single.cpuPerContainer, single.threadsPerContainer)} (start to clean-up)`,
   );
   console.log(
-    `  a minimal Node implementation (bench/floorReactor.ts), one at a time: ${summary(floor.single.latencies)}; ${cpu(floor.single.cpuPerContainer)} (no clean-up)`,
+    `  a minimal Node implementation (bench/floorReactor.ts), one at a time: ${summary(floor.single.latencies)}; ${cpu(floor.single.cpuPerContainer, floor.single.threadsPerContainer)} (no clean-up)`,
   );
   console.log(
-    `start event → tty complete, ${BATCH} concurrent: ${summary(batch)}; ${cpu(batchCpuPerContainer)} (start, files, die, clean-up; the original's, measured beside us: README, "Beside the original")`,
+    `start event → tty complete, ${BATCH} concurrent: ${summary(batch)}; ${cpu(batchCpuPerContainer, batchThreads)} (start, files, die, clean-up; the original's, measured beside us: README, "Beside the original")`,
   );
   explainSlowStarts(withService, service.lines);
   console.log(
-    `  the same after ${LIFECYCLES} lifecycles: ${summary(warmed.latencies)}; ${cpu(warmedCpuPerContainer)}`,
+    `  the same after ${LIFECYCLES} lifecycles: ${summary(warmed.latencies)}; ${cpu(warmedCpuPerContainer, warmedThreads)}`,
   );
   explainSlowStarts(warmed, service.lines);
   console.log(
-    `  a minimal Node implementation, ${BATCH} concurrent: ${summary(floor.batch)}; ${cpu(floor.batchCpuPerContainer)} (start and files only)`,
+    `  a minimal Node implementation, ${BATCH} concurrent: ${summary(floor.batch)}; ${cpu(floor.batchCpuPerContainer, floor.batchThreadsPerContainer)} (start and files only)`,
   );
   console.log(
     `batch of ${BATCH} wall time: engine alone ${Math.round(alone.ms)} ms, with the service ${Math.round(withService.ms)} ms (${pct(withService.ms, alone.ms)})`,
