@@ -106,21 +106,22 @@ export function cpuMsOf(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / ticksPerSecond;
 }
 
-/** CPU time of the process's main thread and of its other threads together, in ms. */
-export interface ThreadCpuMs {
+/**
+ * CPU a process spent, in ms: `total` from `/proc/<pid>/stat` (10 ms ticks;
+ * what the targets are read against, as on every earlier day), and the same
+ * split between the main thread (the JavaScript) and the other threads (the
+ * compiler, GC helpers, the thread pool) from each thread's
+ * `/proc/<pid>/task/<tid>/schedstat` (nanoseconds). The service's threads
+ * live as long as it does; one that ended would drop out of the split.
+ */
+export interface CpuMs {
+  total: number;
   main: number;
   others: number;
 }
 
-/**
- * Per thread from `/proc/<pid>/task/<tid>/schedstat` (nanoseconds, where
- * `/proc/<pid>/stat` counts 10 ms ticks), so that a small figure is exact and
- * shows whether the JavaScript (main thread) or the compiler, GC helpers and
- * thread pool (the others) moved. The service's threads live as long as it
- * does; one that ended would drop out of the sum.
- */
-export function threadCpuMsOf(pid: number): ThreadCpuMs {
-  const spent = { main: 0, others: 0 };
+function cpuNow(pid: number): CpuMs {
+  const spent = { total: cpuMsOf(pid), main: 0, others: 0 };
   for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
     let ns: number;
     try {
@@ -134,13 +135,23 @@ export function threadCpuMsOf(pid: number): ThreadCpuMs {
   return spent;
 }
 
-/** Starts counting `pid`'s CPU per thread; the function returned gives what was spent since. */
-export function threadCpuSince(pid: number): () => ThreadCpuMs {
-  const before = threadCpuMsOf(pid);
+/** Starts counting `pid`'s CPU; the function returned gives what it spent since. */
+export function cpuSince(pid: number): () => CpuMs {
+  const before = cpuNow(pid);
   return () => {
-    const now = threadCpuMsOf(pid);
-    return { main: now.main - before.main, others: now.others - before.others };
+    const now = cpuNow(pid);
+    return {
+      total: now.total - before.total,
+      main: now.main - before.main,
+      others: now.others - before.others,
+    };
   };
+}
+
+/** What `parts` spent together, per one of `n` units of work. */
+export function cpuPer(n: number, ...parts: CpuMs[]): CpuMs {
+  const sum = (key: keyof CpuMs) => parts.reduce((s, p) => s + p[key], 0) / n;
+  return { total: sum('total'), main: sum('main'), others: sum('others') };
 }
 
 export function rssMb(pid: number): number {
