@@ -5,12 +5,12 @@
  *
  * Connections are kept alive between calls: a new connection per call cost
  * about 1.5 ms of every inspection. The inspection and the re-list have their
- * own kept connections (`getJsonFromEngine`, ./engineConnections.ts); dockerode's
- * calls keep theirs in `EngineAgent`. An engine restart closes them all; a
- * call on one fails (and is retried by its caller), and an idle one is simply
- * dropped by the agent. What used to end the service when the engine went
- * away with kept-alive connections was the event stream's readline, not
- * this client (see src/docker/events.ts).
+ * own kept connections (`getJsonFromEngine`, ./engineConnections.ts);
+ * dockerode's calls keep theirs in `EngineAgent`. An engine restart closes
+ * them all; a call on one fails (and is retried by its caller), and an idle
+ * one is simply dropped by the agent. What used to end the service when the
+ * engine went away with kept-alive connections was the event stream's
+ * readline, not this client (see src/docker/events.ts).
  */
 import http from 'node:http';
 import util from 'node:util';
@@ -20,10 +20,11 @@ import { EngineConnections } from './engineConnections.js';
 /**
  * docker-modem listens for errors on a response body only for streams. When
  * the engine goes away in the middle of an ordinary answer (an engine restart
- * during a list of containers), Node emits 'error' on that body with nobody listening,
- * which is an uncaught exception, and the call's promise never settles. This
- * agent listens on every body and turns such an error into an error of the
- * request, which docker-modem does handle: the call rejects and is retried.
+ * during a list of containers), Node emits 'error' on that body with nobody
+ * listening, which is an uncaught exception, and the call's promise never
+ * settles. This agent listens on every body and turns such an error into an
+ * error of the request, which docker-modem does handle: the call rejects and
+ * is retried.
  */
 class EngineAgent extends http.Agent {
   /**
