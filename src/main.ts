@@ -3,9 +3,7 @@
  * code the service machine decides. Signals and crashes all become one
  * `service.stop` event, so every way out goes through the same shutdown path.
  */
-// Must stay the first import: it sizes libuv's pool before the pool starts.
-import './threadpool.js';
-// Then V8's settings, before any of the service's code can become hot.
+// Must stay the first import: V8's settings, before any of the service's code can become hot.
 import './v8Flags.js';
 // Then the process goes by its own name from its first moments.
 import './processName.js';
