@@ -80,9 +80,20 @@ visualize-check: deps
 format: deps
 	npx prettier --write .
 
+# BENCH_BUILD=production measures the single executable hosts run (built
+# into build/production) instead of the development build.
 bench: build
 	scripts/install-deps.sh engine rclone
+ifeq ($(BENCH_BUILD),production)
+	BUILD_ENV=production BUILD_DIR=build/production node scripts/build.mjs
+	BENCH_EXECUTABLE=$(CURDIR)/build/production/ecs-host-service \
+	  scripts/test-engine.sh run -- node --import tsx bench/run.ts $(BENCH)
+else
 	scripts/test-engine.sh run -- node --import tsx bench/run.ts $(BENCH)
+endif
+ifneq ($(filter-out production,$(BENCH_BUILD)),)
+$(error BENCH_BUILD is "$(BENCH_BUILD)": leave it empty for the development build, or set it to production)
+endif
 
 PREFIX ?= /usr/local
 UNIT_DIR ?= /etc/systemd/system

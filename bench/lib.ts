@@ -4,12 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import Docker from 'dockerode';
-import {
-  loopbackServiceEnv,
-  repoRoot,
-  serviceExecutable,
-  serviceNodeFlags,
-} from '../test/support/service.js';
+import { loopbackServiceEnv, repoRoot, serviceCommand, serviceNodeFlags } from '../test/support/service.js';
 import { firstServicePort } from '../test/support/listening.js';
 import { temporaryRoot } from '../test/support/tempRoots.js';
 
@@ -32,15 +27,16 @@ export async function startBenchService(
 ) {
   const root = existingRoot ?? temporaryRoot('hs-bench-');
   const port = firstServicePort();
-  const child = spawn(process.execPath, [...nodeFlags, ...serviceNodeFlags(), serviceExecutable], {
-    env: {
-      ...loopbackServiceEnv(),
-      HOST_SERVICE_ROOT: root,
-      HOST_SERVICE_PORT: String(port),
-      LOG_FORMAT: 'json',
-      LOG_LEVEL: 'info',
-      ...env,
-    },
+  const started = serviceCommand([...nodeFlags, ...serviceNodeFlags()], {
+    ...loopbackServiceEnv(),
+    HOST_SERVICE_ROOT: root,
+    HOST_SERVICE_PORT: String(port),
+    LOG_FORMAT: 'json',
+    LOG_LEVEL: 'info',
+    ...env,
+  });
+  const child = spawn(started.command, started.args, {
+    env: started.env,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const lines: Record<string, unknown>[] = [];

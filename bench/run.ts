@@ -16,6 +16,12 @@ const benches = fs
   .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
   .sort();
 
+// Figures of one build must not pass for the other's.
+const measured = process.env['BENCH_EXECUTABLE']
+  ? `the single executable ${process.env['BENCH_EXECUTABLE']}`
+  : `the development build, on Node.js ${process.version}`;
+process.stdout.write(`measuring ${measured}\n`);
+
 let failed = 0;
 for (const bench of benches) {
   process.stdout.write(`\n=== ${bench}\n`);

@@ -53,6 +53,33 @@ export function serviceNodeFlags(): string[] {
 }
 
 /**
+ * BENCH_EXECUTABLE: a single executable (what `make build-prod` makes and
+ * hosts run; `make bench BENCH_BUILD=production` builds one) to start instead
+ * of the development build.
+ */
+const singleExecutable = process.env['BENCH_EXECUTABLE'] || undefined;
+
+/**
+ * The command that starts the service with Node's `flags`: `node [flags]
+ * script`, or, with BENCH_EXECUTABLE, that executable alone. It has no
+ * command line for Node, so the flags then follow the unit's in
+ * NODE_OPTIONS, as a host would give them (Node accepts fewer flags there).
+ */
+export function serviceCommand(
+  flags: string[],
+  env: Record<string, string>,
+  script: string = serviceExecutable,
+  executable: string | undefined = singleExecutable,
+): { command: string; args: string[]; env: Record<string, string> } {
+  // Another script (a release test's scratch build) is a script for this Node.js, whatever is measured.
+  if (executable === undefined || script !== serviceExecutable) {
+    return { command: process.execPath, args: [...flags, script], env };
+  }
+  const nodeOptions = [env['NODE_OPTIONS'] ?? '', ...flags].filter((f) => f !== '').join(' ');
+  return { command: executable, args: [], env: { ...env, NODE_OPTIONS: nodeOptions } };
+}
+
+/**
  * What every service that tests and benchmarks start shares: development
  * mode, the unit's environment, the private engine, and the metadata service
  * on the discard port of 127.0.0.1 (nothing listens there, so a development
@@ -126,9 +153,9 @@ export async function startService(
 ): Promise<RunningService> {
   const root = options.root ?? freshRoot();
   const port = nextPort++;
-  const args = [...(options.nodeFlags ?? []), ...serviceNodeFlags(), options.executable ?? serviceExecutable];
-  const child = spawn(process.execPath, args, {
-    env: {
+  const started = serviceCommand(
+    [...(options.nodeFlags ?? []), ...serviceNodeFlags()],
+    {
       ...loopbackServiceEnv(),
       HOST_SERVICE_ROOT: root,
       HOST_SERVICE_PORT: String(port),
@@ -138,8 +165,9 @@ export async function startService(
       WEBSERVER_AUTH_SECRET: TEST_AUTH_SECRET,
       ...options.env,
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+    options.executable,
+  );
+  const child = spawn(started.command, started.args, { env: started.env, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: LogLine[] = [];
   const otherOutput: string[] = [];
   const waiters = new Set<() => void>();
