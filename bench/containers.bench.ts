@@ -30,6 +30,7 @@ import {
   cpuSince,
   type CpuMs,
   rssMb,
+  rssPartsMb,
   repoRoot,
   sleep,
   startBenchService,
@@ -183,6 +184,8 @@ const heapAfterGc: number[] = [];
 /** At each of those GCs, the RSS as found, and as the service read it in the GC's own tick, MB. */
 const rssBeforeGc: number[] = [];
 const rssInGcTick: number[] = [];
+/** The RSS gcRss returns, in its file-backed and anonymous parts. */
+const rssParts: { file: number; anon: number }[] = [];
 
 /**
  * The RSS a second after a full GC, MB: what the service holds once idle. Read
@@ -202,6 +205,7 @@ async function gcRss(service: BenchService): Promise<number> {
       heapAfterGc.push(Math.round((line['heapUsedMb'] as number) * 10) / 10);
       rssInGcTick.push(Math.round((line['rssMb'] as number) * 10) / 10);
       await sleep(1000);
+      rssParts.push(rssPartsMb(pid));
       return rssMb(pid);
     }
     await sleep(50);
@@ -295,6 +299,9 @@ async function main() {
   );
   console.log(`at each of those GCs: heap used after it ${heapAfterGc.join(', ')} MB;`);
   console.log(`  RSS before it ${rssBeforeGc.join(', ')} MB, in its own tick ${rssInGcTick.join(', ')} MB`);
+  console.log(
+    `  the RSS a second after each: file-backed ${rssParts.map((p) => p.file).join(', ')} MB, anonymous ${rssParts.map((p) => p.anon).join(', ')} MB`,
+  );
   console.log(`service exit code ${exitCode}`);
 
   // The performance issue's targets. The lifecycles of the leak check run after the batch is removed,

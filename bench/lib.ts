@@ -150,6 +150,19 @@ export function cpuPer(n: number, ...parts: CpuMs[]): CpuMs {
   return { total: sum('total'), main: sum('main'), others: sum('others') };
 }
 
+/**
+ * The RSS in its two parts, MB: pages of files (the executable's own code and
+ * data, the libraries), which follow the binary and the page cache, and
+ * anonymous memory (V8's heap, glibc's arenas, stacks), which follows the
+ * service's own work.
+ */
+export function rssPartsMb(pid: number): { file: number; anon: number } {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const mb = (field: string) =>
+    Math.round((Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(status)?.[1]) / 1024) * 10) / 10;
+  return { file: mb('RssFile'), anon: mb('RssAnon') };
+}
+
 export function rssMb(pid: number): number {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]);
