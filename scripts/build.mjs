@@ -223,8 +223,14 @@ if (buildEnv === 'production') {
     // a single executable, fails to register and says so at debug level);
     // any other use of import.meta fails the build.
     define: { ...commonOptions.define, 'import.meta.url': '__importMetaUrl' },
+    // The directive first: a banner goes before esbuild's own "use strict",
+    // which after a statement is only a string. Without it the service's own
+    // code and every ES module in the bundle ran as sloppy code, unlike the
+    // development build every test runs (an ES module, always strict): a
+    // write to a frozen object silently ignored instead of an error, `this`
+    // the global object instead of undefined.
     banner: {
-      js: "const __importMetaUrl = require('node:url').pathToFileURL(__filename).href;",
+      js: '"use strict";const __importMetaUrl = require(\'node:url\').pathToFileURL(__filename).href;',
     },
     logOverride: { 'empty-import-meta': 'error' },
   });

@@ -224,6 +224,14 @@ describe('a failed release', () => {
 });
 
 describe('the released artifact', () => {
+  // A single executable runs its main as a CommonJS script, strict only if
+  // its first statement says so; the development build every other test runs
+  // is an ES module, always strict. Hosts must run the code as tested.
+  it('runs its bundle as strict code: the directive is its first statement', () => {
+    const bundle = fs.readFileSync(path.join(buildDir, 'sea/ecs-host-service.cjs'), 'utf8');
+    expect(bundle.slice(0, '"use strict";'.length)).toBe('"use strict";');
+  });
+
   it('runs with no Node.js: in an image of only what ldd names, plus busybox', async () => {
     const executable = path.join(buildDir, 'ecs-host-service');
     const rootfs = fs.mkdtempSync(path.join(os.tmpdir(), 'hs-sea-rootfs-'));
