@@ -45,8 +45,10 @@ export function unitMallocSettings(): Record<string, string> {
 /**
  * Node flags for the service beside the unit's (which come with
  * `loopbackServiceEnv`): any from BENCH_NODE_FLAGS (e.g. "--cpu-prof
- * --cpu-prof-dir=/tmp/prof"), to profile it under a test or benchmark; node
- * refuses such flags in NODE_OPTIONS.
+ * --cpu-prof-dir=/tmp/prof"), to profile it under a test or benchmark. They
+ * go on node's command line; for a single executable (BENCH_EXECUTABLE) into
+ * NODE_OPTIONS, where Node refuses some of them (most of V8's own) and the
+ * service does not start.
  */
 export function serviceNodeFlags(): string[] {
   return (process.env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter((f) => f !== '');
