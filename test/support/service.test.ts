@@ -13,11 +13,16 @@ describe('serviceCommand', () => {
   });
 
   it('runs a single executable alone, its flags after the unit’s in NODE_OPTIONS', () => {
-    const started = serviceCommand(['--expose-gc', '--cpu-prof'], env, serviceExecutable, '/opt/hs');
+    const started = serviceCommand(
+      ['--expose-gc', '--heapsnapshot-signal=SIGUSR1'],
+      env,
+      serviceExecutable,
+      '/opt/hs',
+    );
     expect(started).toEqual({
       command: '/opt/hs',
       args: [],
-      env: { ...env, NODE_OPTIONS: '--max-semi-space-size=2 --expose-gc --cpu-prof' },
+      env: { ...env, NODE_OPTIONS: '--max-semi-space-size=2 --expose-gc --heapsnapshot-signal=SIGUSR1' },
     });
   });
 

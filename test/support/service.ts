@@ -47,8 +47,8 @@ export function unitMallocSettings(): Record<string, string> {
  * `loopbackServiceEnv`): any from BENCH_NODE_FLAGS (e.g. "--cpu-prof
  * --cpu-prof-dir=/tmp/prof"), to profile it under a test or benchmark. They
  * go on node's command line; for a single executable (BENCH_EXECUTABLE) into
- * NODE_OPTIONS, where Node refuses some of them (most of V8's own) and the
- * service does not start.
+ * NODE_OPTIONS, which refuses many (`--cpu-prof`, `--prof`, most of V8's own:
+ * the service then does not start; `--inspect` is taken).
  */
 export function serviceNodeFlags(): string[] {
   return (process.env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter((f) => f !== '');
