@@ -205,8 +205,9 @@ async function gcRss(service: BenchService): Promise<number> {
       heapAfterGc.push(Math.round((line['heapUsedMb'] as number) * 10) / 10);
       rssInGcTick.push(Math.round((line['rssMb'] as number) * 10) / 10);
       await sleep(1000);
-      rssParts.push(rssPartsMb(pid));
-      return rssMb(pid);
+      const rss = rssPartsMb(pid);
+      rssParts.push(rss);
+      return rss.total;
     }
     await sleep(50);
   }

@@ -151,22 +151,23 @@ export function cpuPer(n: number, ...parts: CpuMs[]): CpuMs {
 }
 
 /**
- * The RSS in its two parts, MB: pages of files (the executable's own code and
- * data, the libraries), which follow the binary and the page cache, and
- * anonymous memory (V8's heap, glibc's arenas, stacks), which follows the
- * service's own work.
+ * The RSS, MB, with two of its parts, from one read of `/proc/<pid>/status`:
+ * pages of files (the executable's own code and data, the libraries), which
+ * follow the binary and the page cache, and anonymous memory (V8's heap,
+ * glibc's arenas, stacks), which follows the service's own work.
  */
-export function rssPartsMb(pid: number): { file: number; anon: number } {
+export function rssPartsMb(pid: number): { total: number; file: number; anon: number } {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const mb = (field: string) =>
-    Math.round((Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(status)?.[1]) / 1024) * 10) / 10;
-  return { file: mb('RssFile'), anon: mb('RssAnon') };
+  const mb = (field: string) => {
+    const kb = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status)?.[1];
+    if (kb === undefined) throw new Error(`/proc/${pid}/status has no ${field} line`);
+    return Math.round((Number(kb) / 1024) * 10) / 10;
+  };
+  return { total: mb('VmRSS'), file: mb('RssFile'), anon: mb('RssAnon') };
 }
 
 export function rssMb(pid: number): number {
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]);
-  return Math.round((kb / 1024) * 10) / 10;
+  return rssPartsMb(pid).total;
 }
 
 export function percentile(values: number[], p: number): number {

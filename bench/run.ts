@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { singleExecutable } from '../test/support/service.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const only = process.argv.slice(2);
@@ -17,8 +18,8 @@ const benches = fs
   .sort();
 
 // Figures of one build must not pass for the other's.
-const measured = process.env['BENCH_EXECUTABLE']
-  ? `the single executable ${process.env['BENCH_EXECUTABLE']}`
+const measured = singleExecutable
+  ? `the single executable ${singleExecutable}`
   : `the development build, on Node.js ${process.version}`;
 process.stdout.write(`measuring ${measured}\n`);
 

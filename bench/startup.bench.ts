@@ -9,8 +9,8 @@
  *
  * Webserver, metadata and Sentry are the local stand-ins.
  */
-import fs from 'node:fs';
 import tls from 'node:tls';
+import { rssMb } from './lib.js';
 import { removeAllContainers, startContainer } from '../test/support/engine.js';
 import { listFolders } from '../test/support/mappings.js';
 import { startService, type RunningService } from '../test/support/service.js';
@@ -37,11 +37,6 @@ function tlsAccepts(port: number): Promise<boolean> {
       resolve(false);
     });
   });
-}
-
-function rssMb(pid: number): number {
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)![1]) / 1024;
 }
 
 interface Start {

@@ -59,7 +59,7 @@ export function serviceNodeFlags(): string[] {
  * hosts run; `make bench BENCH_BUILD=production` builds one) to start instead
  * of the development build.
  */
-const singleExecutable = process.env['BENCH_EXECUTABLE'] || undefined;
+export const singleExecutable = process.env['BENCH_EXECUTABLE'] || undefined;
 
 /**
  * The command that starts the service with Node's `flags`: `node [flags]
