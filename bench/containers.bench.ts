@@ -9,7 +9,7 @@
  * than latency on a shared machine, and the same split between the main
  * thread (the JavaScript) and the other threads (V8's compiler and GC
  * helpers, the thread pool), from each thread's schedstat; a batch's figure
- * includes one full GC (`gcRssAndCpu`). The batch is
+ * includes one full GC (`serviceBatch`). The batch is
  * measured twice: on a fresh service, and again after the lifecycles of the
  * RSS check, when V8 has compiled much of what a lifecycle runs (its
  * optimizing compiler alone took about a sixth of the CPU of the first 300
@@ -156,14 +156,6 @@ function explainSlowStarts(
   });
 }
 
-/** The CPU `pid` uses to see every container of the batch die and clean up after it. */
-async function removalCpu(pid: number, mappings: string): Promise<CpuMs> {
-  const spent = cpuSince(pid);
-  await removeAll();
-  await foldersGone(mappings);
-  return spent();
-}
-
 async function floorFigures(starts: Map<string, number>) {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'hs-floor-'));
   const { seen, watcher } = await watchTtyFiles(root);
@@ -216,19 +208,24 @@ async function gcRss(service: BenchService): Promise<number> {
 }
 
 /**
- * `gcRss` with a batch tracked, and the CPU its full GC took. A batch's CPU
- * figure includes it: the GC that collects a batch's garbage is part of what
- * the batch costs. Left out (as until 2026-12-05), the figure read as if the
- * garbage were free: a batch started a second after a forced GC cost 9.0-10.4
- * ms a lifecycle, one started 3 s after the previous batch with no GC
- * between 11.1-13.8 ms (the same process, in turn), the difference mostly on
- * V8's helper threads. One full GC a batch is what V8 does by itself: with
+ * A batch of BATCH on the service: `start` → `tty`, the RSS with the batch
+ * tracked, then every container removed and its folder gone, with the CPU
+ * of all of it per container. The full GC of the RSS reading is inside the
+ * window: the GC that collects a batch's garbage is part of what the batch
+ * costs. Left out (as until 2026-12-05), the figure read as if the garbage
+ * were free: a batch started a second after a forced GC cost 9.0-10.4 ms a
+ * lifecycle, one started 3 s after the previous batch with no GC between
+ * 11.1-13.8 ms (the same process, in turn), the difference mostly on V8's
+ * helper threads. One full GC a batch is what V8 does by itself: with
  * `--trace-gc`, batches of 100 ran 0-2 mark-compacts each.
  */
-async function gcRssAndCpu(service: BenchService): Promise<{ rss: number; cpu: CpuMs }> {
+async function serviceBatch(service: BenchService, starts: Map<string, number>, ttys: Map<string, number>) {
   const spent = cpuSince(service.child.pid!);
+  const batch = await allAtOnce(starts, ttys, service.child.pid!);
   const rss = await gcRss(service);
-  return { rss, cpu: spent() };
+  await removeAll();
+  await foldersGone(service.mappings);
+  return { ...batch, rss, cpuPerContainer: cpuPer(BATCH, spent()) };
 }
 
 async function waitUntil(what: string, check: () => boolean, timeoutMs = 300_000): Promise<void> {
@@ -262,15 +259,8 @@ async function main() {
 
   const pid = service.child.pid!;
   const single = await oneAtATime(starts, ttys, pid, service.mappings);
-  const withService = await allAtOnce(starts, ttys, pid);
+  const withService = await serviceBatch(service, starts, ttys);
   const batch = withService.latencies;
-  const busy = await gcRssAndCpu(service);
-  const batchCpuPerContainer = cpuPer(
-    BATCH,
-    withService.startCpu,
-    busy.cpu,
-    await removalCpu(pid, service.mappings),
-  );
 
   // Leak check: lifecycles in rounds of 20 concurrent containers.
   let done = 0;
@@ -289,14 +279,7 @@ async function main() {
   const rssAfterAll = await gcRss(service);
   // The same batch again, now that the service has run every path many times
   // (V8 has compiled them): what a host that has been up a while spends.
-  const warmed = await allAtOnce(starts, ttys, pid);
-  const warmedBusy = await gcRssAndCpu(service);
-  const warmedCpuPerContainer = cpuPer(
-    BATCH,
-    warmed.startCpu,
-    warmedBusy.cpu,
-    await removalCpu(pid, service.mappings),
-  );
+  const warmed = await serviceBatch(service, starts, ttys);
   const exitCode = await service.stop();
 
   const pct = (a: number, b: number) => `${Math.round((a / b - 1) * 1000) / 10}%`;
@@ -309,11 +292,11 @@ async function main() {
     `  a minimal Node implementation (bench/floorReactor.ts), one at a time: ${summary(floor.single.latencies)}; ${cpu(floor.single.cpuPerContainer)} (no clean-up)`,
   );
   console.log(
-    `start event → tty complete, ${BATCH} concurrent: ${summary(batch)}; ${cpu(batchCpuPerContainer)} (start, files, die, clean-up, one full GC; the original's, measured beside us: README, "Beside the original")`,
+    `start event → tty complete, ${BATCH} concurrent: ${summary(batch)}; ${cpu(withService.cpuPerContainer)} (start, files, die, clean-up, one full GC; the original's, measured beside us: README, "Beside the original")`,
   );
   explainSlowStarts(withService, service.lines);
   console.log(
-    `  the same after ${LIFECYCLES} lifecycles: ${summary(warmed.latencies)}; ${cpu(warmedCpuPerContainer)}`,
+    `  the same after ${LIFECYCLES} lifecycles: ${summary(warmed.latencies)}; ${cpu(warmed.cpuPerContainer)}`,
   );
   explainSlowStarts(warmed, service.lines);
   console.log(
@@ -323,7 +306,7 @@ async function main() {
     `batch of ${BATCH} wall time: engine alone ${Math.round(alone.ms)} ms, with the service ${Math.round(withService.ms)} ms (${pct(withService.ms, alone.ms)})`,
   );
   console.log(
-    `RSS a second after a GC: idle ${idleRss} MB, ${BATCH} containers tracked ${busy.rss} MB (after the lifecycles ${warmedBusy.rss} MB)`,
+    `RSS a second after a GC: idle ${idleRss} MB, ${BATCH} containers tracked ${withService.rss} MB (after the lifecycles ${warmed.rss} MB)`,
   );
   console.log(
     `RSS a second after a GC over ${LIFECYCLES} lifecycles: after 100 ${rssAfter100} MB, after ${LIFECYCLES} ${rssAfterAll} MB (${pct(rssAfterAll, rssAfter100)})`,
@@ -345,14 +328,14 @@ async function main() {
     [`${BATCH} at once p50 <= 10 ms (after the lifecycles)`, percentile(warmed.latencies, 50) <= 10],
     [`${BATCH} at once p95 <= 44 ms (after the lifecycles)`, percentile(warmed.latencies, 95) <= 44],
     ['CPU <= 1.9 ms per container, one at a time', single.cpuPerContainer.total <= 1.9],
-    [`CPU <= 1.9 ms per container, ${BATCH} at once (fresh)`, batchCpuPerContainer.total <= 1.9],
+    [`CPU <= 1.9 ms per container, ${BATCH} at once (fresh)`, withService.cpuPerContainer.total <= 1.9],
     [
       `CPU <= 1.9 ms per container, ${BATCH} at once (after the lifecycles)`,
-      warmedCpuPerContainer.total <= 1.9,
+      warmed.cpuPerContainer.total <= 1.9,
     ],
     ['RSS idle <= 70 MB (fresh)', idleRss <= 70],
-    [`RSS <= 75 MB with ${BATCH} containers`, busy.rss <= 75],
-    [`RSS <= 75 MB with ${BATCH} containers (after the lifecycles)`, warmedBusy.rss <= 75],
+    [`RSS <= 75 MB with ${BATCH} containers`, withService.rss <= 75],
+    [`RSS <= 75 MB with ${BATCH} containers (after the lifecycles)`, warmed.rss <= 75],
     [`RSS idle <= 70 MB after ${LIFECYCLES} lifecycles`, rssAfterAll <= 70],
     [`RSS flat (±10%) from 100 to ${LIFECYCLES} lifecycles`, Math.abs(rssAfterAll / rssAfter100 - 1) <= 0.1],
   ] as const;
