@@ -78,10 +78,13 @@ fi
 upgrade=false
 [ -e "$installed_exe" ] && upgrade=true
 
-# Copied next to their final names and renamed over them, so a host never runs a half-written file.
+# Copied next to their final names, flushed to disk, and renamed over them, so a host never
+# runs a half-written file: without the sync, a crash soon after a first install (no old file
+# for the rename to replace, so ext4 does not flush it first) can leave an empty executable.
 mkdir -p "$bin_dir" "$unit_dir"
 install -m 0755 "$staging/$executable" "$installed_exe.new"
 install -m 0644 "$staging/$unit_name" "$installed_unit.new"
+sync "$installed_exe.new" "$installed_unit.new"
 mv -f "$installed_unit.new" "$installed_unit"
 mv -f "$installed_exe.new" "$installed_exe"
 
