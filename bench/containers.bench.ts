@@ -14,7 +14,7 @@
  * RSS check, when V8 has compiled much of what a lifecycle runs (its
  * optimizing compiler alone took about a sixth of the CPU of the first 300
  * lifecycles, in a `perf` profile, and still about 0.7 ms a lifecycle at the
- * 1,000th: README, "The start path inside the service").
+ * 1,000th: MEASUREMENTS.md, "The start path inside the service").
  *
  * Before the service, the same figures for bench/floorReactor.ts, a minimal
  * Node implementation (inspect, two fsynced files, no clean-up), measured the
@@ -292,7 +292,7 @@ async function main() {
     `  a minimal Node implementation (bench/floorReactor.ts), one at a time: ${summary(floor.single.latencies)}; ${cpu(floor.single.cpuPerContainer)} (no clean-up)`,
   );
   console.log(
-    `start event → tty complete, ${BATCH} concurrent: ${summary(batch)}; ${cpu(withService.cpuPerContainer)} (start, files, die, clean-up, one full GC; the original's, measured beside us: README, "Beside the original")`,
+    `start event → tty complete, ${BATCH} concurrent: ${summary(batch)}; ${cpu(withService.cpuPerContainer)} (start, files, die, clean-up, one full GC; the original's, measured beside us: bench/MEASUREMENTS.md, "Beside the original")`,
   );
   explainSlowStarts(withService, service.lines);
   console.log(

@@ -11,7 +11,7 @@
  * lifecycles, each with its callees inlined; a callee that meets a new object
  * shape throws the whole compile away, and it is made again. Smaller compiles
  * cost less and survive more. Measured with callgrind on the built service
- * (README, "Compiles that do not pay back"): about a sixth fewer instructions
+ * (bench/MEASUREMENTS.md, "Compiles that do not pay back"): about a sixth fewer instructions
  * over 200 lifecycles one at a time, a fifth fewer a cold lifecycle or a
  * spaced-out DPI request, and the same per request on a warm connection,
  * where no inlining at all cost 8-16% more.

@@ -41,7 +41,7 @@ export const containerSetup = setup({
     // Actions, not invoked promise actors: an invoked actor is made, started,
     // stepped and stopped for every call, which made a round trip cost about
     // twice the CPU when the code is cold, as it is on a host that starts a
-    // container now and then (README, "One at a time, as a fleet host works").
+    // container now and then (bench/MEASUREMENTS.md, "One at a time, as a fleet host works").
     /** Inspects and classifies (./inspection.ts): the event's payload is never trusted. */
     inspectContainer: (_, _params: undefined): void => notProvided('inspectContainer')(),
     /** Makes the folder and writes `hostPort_for_my_32262_tcp`, then `tty`. */

@@ -5,8 +5,8 @@
  * `relistIntervalMs`, src/docker/events.ts). Node's HTTP client (a request
  * object, an agent, streams for the answer) cost 0.94-1.10 ms of CPU and
  * 1.47-1.61 ms of wall time per inspection at a host's pace (one every 20 ms,
- * after 20 of warm-up), and this 0.40-0.51 ms and 0.92-1.04 ms (README, "The
- * inspection on a bare socket"). Every other call goes through dockerode.
+ * after 20 of warm-up), and this 0.40-0.51 ms and 0.92-1.04 ms (bench/MEASUREMENTS.md,
+ * "Folders made ahead, and the inspection on a bare socket"). Every other call goes through dockerode.
  *
  * Connections are kept alive and reused one call at a time, at most
  * MAX_IDLE_CONNECTIONS of them idle, unreferenced so that they never keep

@@ -134,8 +134,8 @@ const RUNNING_CONTAINERS_PATH = `/containers/json?filters=${encodeURIComponent(J
  * with every container in its answer, takes the inspection's kept bare
  * connections (./client.ts, `getJsonFromEngine`) where the engine is on a
  * unix socket: through docker-modem and Node's HTTP client it was most of a
- * re-list's CPU, and re-lists were most of an idle host's (README, "What an
- * idle host spends").
+ * re-list's CPU, and re-lists were most of an idle host's (bench/MEASUREMENTS.md,
+ * "What an idle host spends").
  */
 export function engineSourceOf(docker: Docker): EngineSource {
   return {

@@ -4,7 +4,7 @@
  * inode, skipping the recently freed ones, and a directory's inode is placed
  * with a scan of the block groups. On the event loop that cost 0.4-1 ms a
  * start when quiet and up to 2 ms under a burst of starts, with every other
- * container waiting behind it (README, "Folders made ahead").
+ * container waiting behind it (bench/MEASUREMENTS.md, "Folders made ahead").
  *
  * So a few folders wait under hidden names in the mapping root, each with a
  * temp file made and open for each start file. A start renames one to the
