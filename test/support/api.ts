@@ -35,6 +35,11 @@ export async function apiClient(
     checkServerIdentity: () => undefined,
     keepAlive: options.keepAlive ?? false,
     maxSockets: options.maxSockets ?? Infinity,
+    // With a timeout of its own, the agent heeds the server's `Keep-Alive: timeout=5` and drops an
+    // idle connection a second before the server would close it (Node's agent ignores the hint
+    // without one); otherwise a request sent on a kept connection as the server closes it fails
+    // with "socket hang up", as any client that pools connections past the server's idle limit.
+    timeout: 60_000,
   });
   const request = (method: string, urlPath: string, body?: string | object | Buffer) =>
     send(agent, service.port, method, urlPath, body);
