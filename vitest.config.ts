@@ -23,6 +23,8 @@ export default defineConfig({
           include: ['test/**/*.test.ts'],
           exclude: ['test/**/*.int.test.ts', 'test/**/*.browser.test.ts'],
           testTimeout: 20_000,
+          // The resources tests wait on fsyncs, which the integration tests beside them can make slow.
+          hookTimeout: 20_000,
           server: { deps: { inline: ['@actions/workflow-parser'] } },
         },
       },

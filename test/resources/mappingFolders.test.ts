@@ -12,7 +12,7 @@ import {
   TTY_FILE,
 } from '../../src/resources/mappingFolders.js';
 import { SPARE_FOLDER_COUNT } from '../../src/resources/spareFolders.js';
-import { waitFor } from '../support/wait.js';
+import { FSYNCED_WORK_WAIT_MS, waitFor } from '../support/wait.js';
 
 const ID = 'a'.repeat(64);
 let root: string;
@@ -215,7 +215,12 @@ describe('mapping folders: start files in a folder made ahead', () => {
   beforeEach(async () => {
     ahead = new MappingFolders(root);
     await ahead.ensureRoot();
-    await waitFor('the spares made', () => ahead.foldersReadyAhead === SPARE_FOLDER_COUNT, 5000, 5);
+    await waitFor(
+      'the spares made',
+      () => ahead.foldersReadyAhead === SPARE_FOLDER_COUNT,
+      FSYNCED_WORK_WAIT_MS,
+      5,
+    );
   });
   afterEach(() => ahead.close());
 
@@ -229,7 +234,12 @@ describe('mapping folders: start files in a folder made ahead', () => {
     expect(fs.statSync(path.join(root, OTHER)).mode & 0o777).toBe(0o755);
     expect(fs.statSync(path.join(root, OTHER, TTY_FILE)).mode & 0o777).toBe(0o644);
     // Another is made once the write is done.
-    await waitFor('a spare made again', () => ahead.foldersReadyAhead === SPARE_FOLDER_COUNT, 5000, 5);
+    await waitFor(
+      'a spare made again',
+      () => ahead.foldersReadyAhead === SPARE_FOLDER_COUNT,
+      FSYNCED_WORK_WAIT_MS,
+      5,
+    );
     expect(spareFolders()).toHaveLength(SPARE_FOLDER_COUNT);
   });
 

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { WriteStrategy } from '../../src/resources/atomicFile.js';
 import { SPARE_FOLDER_COUNT, SpareFolders } from '../../src/resources/spareFolders.js';
-import { waitFor } from '../support/wait.js';
+import { FSYNCED_WORK_WAIT_MS, waitFor } from '../support/wait.js';
 
 const NAMES = ['hostPort_for_my_32262_tcp', 'tty'];
 let root: string;
@@ -25,7 +25,8 @@ const spareNames = () =>
     .readdirSync(root)
     .filter((n) => n.startsWith('.spare-'))
     .sort();
-const allMade = () => waitFor('the spares made', () => spares.readyCount === SPARE_FOLDER_COUNT, 5000, 5);
+const allMade = () =>
+  waitFor('the spares made', () => spares.readyCount === SPARE_FOLDER_COUNT, FSYNCED_WORK_WAIT_MS, 5);
 const modeOf = (p: string) => fs.statSync(p).mode & 0o777;
 /** This process's open descriptors on files under the root. */
 const openUnderRoot = () =>
@@ -140,7 +141,7 @@ describe('folders made ahead', () => {
     const gone = path.join(root, 'gone');
     const orphan = new SpareFolders(gone, 0o755, NAMES, (error) => failures.push(error));
     orphan.fill();
-    await waitFor('the failures reported', () => failures.length >= 1, 5000, 5);
+    await waitFor('the failures reported', () => failures.length >= 1, FSYNCED_WORK_WAIT_MS, 5);
     expect(String(failures[0])).toMatch(/ENOENT/);
     expect(await orphan.takeAs(path.join(gone, 'a'.repeat(64)))).toBeUndefined();
     orphan.stop();

@@ -24,3 +24,9 @@ export async function waitFor<T>(
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * How long a unit test waits for files made in the background (the spare folders): each is
+ * fsynced, and with the integration tests fsyncing beside them one took over 5 s in a full run.
+ */
+export const FSYNCED_WORK_WAIT_MS = 15_000;
