@@ -14,7 +14,7 @@
  * RSS check, when V8 has compiled much of what a lifecycle runs (its
  * optimizing compiler alone took about a sixth of the CPU of the first 300
  * lifecycles, in a `perf` profile, and still about 0.7 ms a lifecycle at the
- * 1,000th: MEASUREMENTS.md, "The start path inside the service").
+ * 1,000th: bench/MEASUREMENTS.md, "The start path inside the service").
  *
  * Before the service, the same figures for bench/floorReactor.ts, a minimal
  * Node implementation (inspect, two fsynced files, no clean-up), measured the

@@ -212,15 +212,12 @@ describe('mapping folders: start files in a folder made ahead', () => {
   const OTHER = 'b'.repeat(64);
   const spareFolders = () => fs.readdirSync(root).filter((n) => n.startsWith('.spare-'));
   let ahead: MappingFolders;
+  const sparesReady = (what: string) =>
+    waitFor(what, () => ahead.foldersReadyAhead === SPARE_FOLDER_COUNT, FSYNCED_WORK_WAIT_MS, 5);
   beforeEach(async () => {
     ahead = new MappingFolders(root);
     await ahead.ensureRoot();
-    await waitFor(
-      'the spares made',
-      () => ahead.foldersReadyAhead === SPARE_FOLDER_COUNT,
-      FSYNCED_WORK_WAIT_MS,
-      5,
-    );
+    await sparesReady('the spares made');
   });
   afterEach(() => ahead.close());
 
@@ -234,12 +231,7 @@ describe('mapping folders: start files in a folder made ahead', () => {
     expect(fs.statSync(path.join(root, OTHER)).mode & 0o777).toBe(0o755);
     expect(fs.statSync(path.join(root, OTHER, TTY_FILE)).mode & 0o777).toBe(0o644);
     // Another is made once the write is done.
-    await waitFor(
-      'a spare made again',
-      () => ahead.foldersReadyAhead === SPARE_FOLDER_COUNT,
-      FSYNCED_WORK_WAIT_MS,
-      5,
-    );
+    await sparesReady('a spare made again');
     expect(spareFolders()).toHaveLength(SPARE_FOLDER_COUNT);
   });
 

@@ -37,8 +37,8 @@ export async function apiClient(
     maxSockets: options.maxSockets ?? Infinity,
     // With a timeout of its own, the agent heeds the server's `Keep-Alive: timeout=5` and drops an
     // idle connection a second before the server would close it (Node's agent ignores the hint
-    // without one); otherwise a request sent on a kept connection as the server closes it fails
-    // with "socket hang up", as any client that pools connections past the server's idle limit.
+    // without one). Otherwise a request sent on a kept connection as the server closes it fails
+    // with "socket hang up", as it would for any client that keeps connections past that limit.
     timeout: 60_000,
   });
   const request = (method: string, urlPath: string, body?: string | object | Buffer) =>
