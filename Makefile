@@ -6,7 +6,9 @@ SHELL := /bin/bash
 
 DEPS_STAMP := node_modules/.deps-stamp
 
-$(DEPS_STAMP): package.json package-lock.json
+# patches/ holds changes to dependencies that `npm ci` applies (patch-package, the
+# postinstall script); a changed patch installs again.
+$(DEPS_STAMP): package.json package-lock.json $(wildcard patches/*.patch)
 	@echo "installing the npm packages (npm ci; about 40 s the first time, nothing after)"
 	npm ci --no-audit --no-fund
 	@touch $@
