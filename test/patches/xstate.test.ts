@@ -1,8 +1,12 @@
 /**
  * patches/xstate+*.patch, in each of the package's four builds (which one
  * runs depends on the loader: Node's `import`, esbuild's bundle, vitest):
- * a snapshot cloned with the same state nodes (an `assign`, a spawn, a stop
- * of a child) keeps its state value and tags instead of computing them again.
+ *
+ * - a snapshot cloned with the same state nodes (an `assign`, a spawn, a stop
+ *   of a child) keeps its state value and tags instead of computing them again;
+ * - a state node memoizes its transitions only for the event types it has
+ *   one for: the memo kept every `xstate.done.actor.<id>` that reached it,
+ *   one a container lifecycle for each of the host's state nodes, for good.
  *
  * These tests fail if `npm ci` did not apply the patch, or if an XState
  * upgrade left a build of it unpatched.
@@ -11,6 +15,7 @@ import { readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import v8 from 'node:v8';
 import { describe, expect, it } from 'vitest';
 import type * as XState from 'xstate';
 
@@ -36,6 +41,40 @@ function counter(x: typeof XState) {
       b: { tags: ['second'] },
     },
   });
+}
+
+/**
+ * Starts and ends `count` children called `<prefix>-<n>`: the parent takes each one's done event.
+ * Returns the parent's machine: the memo lives as long as the machine's state nodes, as the service's do.
+ */
+function endChildren(x: typeof XState, prefix: string, count: number): XState.AnyStateMachine {
+  const child = x.createMachine({ initial: 'over', states: { over: { type: 'final' } } });
+  const parent = x.createMachine({
+    types: {} as { events: { type: 'spawn'; id: string } },
+    initial: 'waiting',
+    states: { waiting: { initial: 'idle', states: { idle: {} } } },
+    on: {
+      spawn: {
+        actions: x.enqueueActions(({ enqueue, event }) => enqueue.spawnChild(child, { id: event.id })),
+      },
+    },
+  });
+  const actor = x.createActor(parent).start();
+  for (let n = 0; n < count; n++) actor.send({ type: 'spawn', id: `${prefix}-${n}` });
+  actor.stop();
+  return parent;
+}
+
+/** Whether a string made of `parts` is anywhere in this process's heap; the parts are never joined into one. */
+async function heapHolds(parts: string[]): Promise<boolean> {
+  const needle = Buffer.concat(parts.map((part) => Buffer.from(part)));
+  let tail = Buffer.alloc(0);
+  for await (const chunk of v8.getHeapSnapshot()) {
+    const window = Buffer.concat([tail, chunk as Buffer]);
+    if (window.includes(needle)) return true;
+    tail = window.subarray(Math.max(0, window.length - needle.length));
+  }
+  return false;
 }
 
 describe('the xstate patch', () => {
@@ -75,6 +114,22 @@ describe('the xstate patch', () => {
       expect(after.context.count).toBe(1);
       expect(before.value).toEqual({ a: 'inner' });
       expect([...before.tags]).toEqual(['first']);
+    });
+
+    it('keeps nothing of the done events of children that ended', async () => {
+      const x = await load(build);
+      const prefix = `ended-${build.replaceAll('.', '-')}-${process.pid}`;
+      const parent = endChildren(x, prefix, 20);
+      expect(await heapHolds(['candidates-', 'xstate.done.actor.', prefix])).toBe(false);
+      // The search itself finds what a memo keeps: a type the machine has a transition for.
+      const kept = `${prefix}-kept`;
+      const machine = x.createMachine({ on: { [`probe.${kept}`]: {} } });
+      x.createActor(machine)
+        .start()
+        .send({ type: `probe.${kept}` });
+      expect(await heapHolds(['candidates-', 'probe.', kept])).toBe(true);
+      // Both machines live until both searches are over.
+      expect([parent.id, machine.id]).toHaveLength(2);
     });
   });
 });
