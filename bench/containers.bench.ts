@@ -15,6 +15,10 @@
  * optimizing compiler alone took about a sixth of the CPU of the first 300
  * lifecycles, in a `perf` profile, and still about 0.7 ms a lifecycle at the
  * 1,000th: bench/MEASUREMENTS.md, "The start path inside the service").
+ * One at a time, a lifecycle takes most of a second of the engine's time,
+ * and the service's idle work (re-lists, heartbeat) goes on through it: its
+ * rate with no container, read for a minute before, is shown beside. Both
+ * the floor and the service are first left to finish their start (SETTLE_MS).
  *
  * Before the service, the same figures for bench/floorReactor.ts, a minimal
  * Node implementation (inspect, two fsynced files, no clean-up), measured the
@@ -101,16 +105,21 @@ async function foldersGone(mappings: string): Promise<void> {
   await sleep(200);
 }
 
-/** `start` → `tty` for 20 containers started one after the other, and the CPU `pid` used per lifecycle. */
+/**
+ * `start` → `tty` for 20 containers started one after the other, the CPU `pid`
+ * used per lifecycle, and the wall time a lifecycle took (the service's idle
+ * work, `idleCpuPerSecond`, runs on through it).
+ */
 async function oneAtATime(
   starts: Map<string, number>,
   ttys: Map<string, number>,
   pid: number,
   /** The service's mapping root, to wait for its clean-up; the floor has none. */
   mappings: string | undefined,
-): Promise<{ latencies: number[]; cpuPerContainer: CpuMs }> {
+): Promise<{ latencies: number[]; cpuPerContainer: CpuMs; msPerContainer: number }> {
   const latencies: number[] = [];
   const n = 20;
+  const began = performance.now();
   const spent = cpuSince(pid);
   for (let i = 0; i < n; i++) {
     const id = await startOne();
@@ -120,7 +129,31 @@ async function oneAtATime(
   }
   if (mappings !== undefined) await foldersGone(mappings);
   else await sleep(200);
-  return { latencies, cpuPerContainer: cpuPer(n, spent()) };
+  return { latencies, cpuPerContainer: cpuPer(n, spent()), msPerContainer: (performance.now() - began) / n };
+}
+
+/**
+ * How long the floor and the service are left alone after their start, before
+ * anything is measured: a process a few seconds old is still finishing its
+ * start (V8 compiles what the start ran, and its memory reducer makes a full
+ * GC about 8 s in). A host's service is long past that when a container
+ * starts. Until 2026-12-06 the one-at-a-time figures began a second after
+ * the start and held that work: about twice the CPU (bench/MEASUREMENTS.md,
+ * "One at a time, once the start is over").
+ */
+const SETTLE_MS = 15_000;
+const IDLE_MS = 60_000;
+
+/**
+ * What `pid` spends a second with no container: the re-lists (every 10 s) and
+ * the heartbeat (every 60 s, the default; in development mode the webserver's
+ * stand-in that answers it runs in the same process). The one-at-a-time
+ * figure holds this for every second a lifecycle took, so it is shown beside it.
+ */
+async function idleCpuPerSecond(pid: number): Promise<CpuMs> {
+  const spent = cpuSince(pid);
+  await sleep(IDLE_MS);
+  return cpuPer(IDLE_MS / 1000, spent());
 }
 
 /** `start` → `tty` for a batch started at once, the batch's wall time, and the CPU `pid` used on the starts. */
@@ -161,6 +194,7 @@ async function floorFigures(starts: Map<string, number>) {
   const { seen, watcher } = await watchTtyFiles(root);
   const reactor = await helper('floorReactor.ts', root, 'ready', () => {});
   try {
+    await sleep(SETTLE_MS);
     const single = await oneAtATime(starts, seen, reactor.pid!, undefined);
     const batch = await allAtOnce(starts, seen, reactor.pid!);
     return { single, batch: batch.latencies, batchCpuPerContainer: cpuPer(BATCH, batch.startCpu) };
@@ -258,6 +292,8 @@ async function main() {
   const idleRss = await gcRss(service);
 
   const pid = service.child.pid!;
+  await sleep(SETTLE_MS);
+  const idle = await idleCpuPerSecond(pid);
   const single = await oneAtATime(starts, ttys, pid, service.mappings);
   const withService = await serviceBatch(service, starts, ttys);
   const batch = withService.latencies;
@@ -287,6 +323,12 @@ async function main() {
     `CPU ${total.toFixed(2)} ms per container (main thread ${main.toFixed(2)}, other threads ${others.toFixed(2)})`;
   console.log(
     `start event → tty complete, one container at a time: ${summary(single.latencies)}; ${cpu(single.cpuPerContainer)} (start to clean-up)`,
+  );
+  const idleShare = (rate: number) => ((rate * single.msPerContainer) / 1000).toFixed(2);
+  console.log(
+    `  of which idle work ≈ ${idleShare(idle.total)} ms (main thread ${idleShare(idle.main)}): a lifecycle took ` +
+      `${single.msPerContainer.toFixed(0)} ms here, and the service spends ${idle.total.toFixed(2)} ms/s ` +
+      `(main thread ${idle.main.toFixed(2)}) with no container (re-lists, heartbeat; ${IDLE_MS / 1000} s before)`,
   );
   console.log(
     `  a minimal Node implementation (bench/floorReactor.ts), one at a time: ${summary(floor.single.latencies)}; ${cpu(floor.single.cpuPerContainer)} (no clean-up)`,
