@@ -26,6 +26,8 @@ export default defineConfig({
           // The resources tests wait on fsyncs, which the integration tests beside them can make slow.
           hookTimeout: 20_000,
           server: { deps: { inline: ['@actions/workflow-parser'] } },
+          // The release test starts the service: its root goes with the run, as the integration tests' do.
+          globalSetup: ['test/support/tempParent.ts'],
         },
       },
       {
