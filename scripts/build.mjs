@@ -75,7 +75,9 @@ const rxjsAsModules = {
 
 // Dependency lines that cost every host something at run time for nothing,
 // each changed where it stands. The build fails if a line is not there
-// exactly once, so an upgrade cannot quietly bring a cost back.
+// exactly once, so an upgrade cannot quietly bring a cost back. Only the
+// bundle needs these; a change that the tests must run too (they run the
+// machines, and so XState, from node_modules) is a patch in patches/ instead.
 const sourcePatches = [
   {
     // docker-modem formats every request's options for a debug line before
