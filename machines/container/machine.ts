@@ -105,10 +105,8 @@ export const containerMachine = containerSetup.createMachine({
     },
     mounted: writingDpi('#container.running', '#container.ttyAssigned'),
     running: {
-      entry: [
-        'announceAcceptingRequests',
-        { type: 'logStep', params: { message: 'DPI written; the container is ready' } },
-      ],
+      // The host heard `announceAcceptingRequests` in ttyAssigned, or with the adopted start (./requested.ts).
+      entry: { type: 'logStep', params: { message: 'DPI written; the container is ready' } },
       initial: 'idle',
       states: {
         idle: {

@@ -138,10 +138,14 @@ export const requested = containerSetup.createStateConfig({
           {
             guard: { type: 'adoptedFilesAndDpiCurrent', params: ({ event }) => event },
             target: '#container.running',
-            actions: assign({
-              tty: ({ event }) => event.tty,
-              dpi: ({ context }) => context.adopted?.dpi,
-            }),
+            actions: [
+              assign({
+                tty: ({ event }) => event.tty,
+                dpi: ({ context }) => context.adopted?.dpi,
+              }),
+              // Straight to running, past ttyAssigned, which says it otherwise.
+              'announceAcceptingRequests',
+            ],
           },
           {
             guard: { type: 'adoptedFilesCurrent', params: ({ event }) => event },
@@ -169,7 +173,7 @@ export const requested = containerSetup.createStateConfig({
           {
             guard: 'hadDpi',
             target: '#container.running',
-            actions: assign({ dpi: ({ context }) => context.adopted?.dpi }),
+            actions: [assign({ dpi: ({ context }) => context.adopted?.dpi }), 'announceAcceptingRequests'],
           },
           { target: '#container.ttyAssigned' },
         ],

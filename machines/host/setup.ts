@@ -252,7 +252,7 @@ export const hostSetup = setup({
     acceptRequests: enqueueActions(
       ({ context, enqueue }, event: Extract<HostEvent, { type: 'container.acceptingRequests' }>) => {
         const tracked = context.containers.get(event.containerId);
-        // Said again on entering `running`: requests already come here, and none can be waiting.
+        // Said again when a failed DPI write goes back to ttyAssigned: requests already come here.
         if (tracked === undefined || tracked.acceptsRequests) return;
         enqueue.assign({
           containers: withTrackedChange(context, event.containerId, { acceptsRequests: true }),

@@ -179,6 +179,8 @@ describe('containerMachine', () => {
 
     c.send({ type: 'dpi.set', requestId: 'r1', dpi: 192 });
     await c.reachJson({ running: 'idle' });
+    // Said once, in ttyAssigned: running has nothing new to tell the host.
+    expect(c.toHost.filter((e) => e.type === 'container.acceptingRequests')).toHaveLength(1);
     c.send({ type: 'dpi.set', requestId: 'r2', dpi: 96 });
     await waitFor('reply r2', () => c.replies().length === 2);
     c.send({ type: 'dpi.set', requestId: 'r3', dpi: 144 });
@@ -519,10 +521,14 @@ describe('containerMachine', () => {
 
   it('adopts a folder of an earlier run in the state its files show', async () => {
     const folder = { containerId: ID, hostPort: 40001, ready: true, dpi: 144, ttyWrittenAtMs: 1 };
+    const announced = (c: { toHost: { type: string }[] }) =>
+      c.toHost.filter((e) => e.type === 'container.acceptingRequests').length;
     const ready = runContainer({ adopted: { ...folder, tty: 10 } });
     await ready.reachJson({ running: 'idle' });
     expect(ready.context()).toMatchObject({ tty: 10, dpi: 144 });
     expect(ready.reported).toEqual([]);
+    // Straight to running, past ttyAssigned: the host still hears that requests may come.
+    expect(announced(ready)).toBe(1);
 
     const waiting = runContainer({ adopted: { ...folder, tty: 10, ready: false, dpi: undefined } });
     await waiting.reachJson({ ttyAssigned: 'waiting' });
@@ -530,6 +536,7 @@ describe('containerMachine', () => {
     const moved = runContainer({ adopted: { ...folder, tty: 12 }, grantedTty: 13 });
     await moved.reachJson({ running: 'idle' });
     expect(moved.reported).toEqual(['TTY 12 is held by another container; moved to TTY 13']);
+    expect(announced(moved)).toBe(1);
   });
 
   it('mounts cloud storage as child actors, refuses duplicates, and unmounts them all when draining', async () => {
