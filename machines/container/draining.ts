@@ -2,10 +2,10 @@
  * `draining`: a container that died, or could not be set up, gives
  * everything back. Its mounts unmount first, then its folder goes, and only
  * then its TTY and host port: it ends `removed` when it died, `rejected`
- * (holding nothing) when it still runs. The TTY and host port go back with
- * the host's `container.removed`, or with `resources.release` on the way to
- * `rejected`: one event to the host either way, never before the folder is
- * gone, so no newcomer meets stale files.
+ * (holding nothing) when it still runs. The TTY and host port go back when
+ * the host hears that end (the actor's done event), or with
+ * `resources.release` on the way to `rejected`: one event to the host either
+ * way, never before the folder is gone, so no newcomer meets stale files.
  */
 import { assign } from 'xstate';
 import { errorMessage } from '../shared.js';

@@ -14,7 +14,7 @@
  *                its TTY and host port go (./draining.ts)
  *   rejected     could not be set up, holds nothing, waits for the engine's die
  *   detaching    the service stops while the container runs on
- *   removed, detached   the actor's end
+ *   removed, detached   the actor's end, which the host hears as its done event
  *
  * `detaching` keeps the folder, files, TTY and cloud-storage mounts as they
  * are, for the next start to adopt (`host.leaving`). A write in flight
@@ -47,7 +47,7 @@ import { draining } from './draining.js';
 import type { InspectionVerdict } from './inspection.js';
 import { requested } from './requested.js';
 import { containerContext, containerSetup, writingDpi } from './setup.js';
-import type { ContainerContext, ContainerIoEvent } from './types.js';
+import type { ContainerContext, ContainerIoEvent, ContainerOutput } from './types.js';
 
 export const containerMachine = containerSetup.createMachine({
   id: 'container',
@@ -138,15 +138,20 @@ export const containerMachine = containerSetup.createMachine({
       ],
       always: { guard: 'noMountsLeft', target: 'detached' },
     },
+    // The host hears either end as this actor's done event, with the machine's output below.
     detached: {
       type: 'final',
-      entry: 'announceDetached',
+      output: { end: 'detached' },
     },
     removed: {
       type: 'final',
-      entry: 'announceRemoved',
+      output: { end: 'removed' },
     },
   },
+  output: ({ context, event }) => ({
+    containerId: context.containerId,
+    end: (event.output as Pick<ContainerOutput, 'end'>).end,
+  }),
 });
 
 export type ContainerActorRef = ActorRefFrom<typeof containerMachine>;

@@ -17,6 +17,7 @@ import {
   type ContainerContext,
   type ContainerEvent,
   type ContainerInput,
+  type ContainerOutput,
 } from './types.js';
 
 /** Where a container has its folder and is not going away: mounts may be asked for. */
@@ -31,6 +32,7 @@ export const containerSetup = setup({
     context: {} as ContainerContext,
     events: {} as ContainerEvent,
     input: {} as ContainerInput,
+    output: {} as ContainerOutput,
   },
   actors: {
     mount: mountMachine,
@@ -74,14 +76,6 @@ export const containerSetup = setup({
     })),
     releaseResources: sendParent(({ context }) => ({
       type: 'resources.release' as const,
-      containerId: context.containerId,
-    })),
-    announceRemoved: sendParent(({ context }) => ({
-      type: 'container.removed' as const,
-      containerId: context.containerId,
-    })),
-    announceDetached: sendParent(({ context }) => ({
-      type: 'container.detached' as const,
       containerId: context.containerId,
     })),
     refuseDpi: enqueueActions(

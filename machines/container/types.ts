@@ -105,8 +105,22 @@ export type ContainerToHostEvent =
   | { type: 'container.draining'; containerId: string }
   /** Drained and still running (`rejected`): its folder is gone, its TTY and host port go back. */
   | { type: 'resources.release'; containerId: string }
-  | { type: 'container.acceptingRequests'; containerId: string; hostPort: number }
-  /** The actor's end: its folder is gone; whatever it still holds goes back. */
-  | { type: 'container.removed'; containerId: string }
-  /** The service is stopping and left the container's folder, TTY and mounts as they are. */
-  | { type: 'container.detached'; containerId: string };
+  | { type: 'container.acceptingRequests'; containerId: string; hostPort: number };
+
+/**
+ * The actor's end, which its host hears as the actor's done event
+ * (`xstate.done.actor.<container id>`), not as an event of its own: one host
+ * step fewer for every container. `removed`: its folder is gone, and whatever
+ * it still holds goes back. `detached`: the service is stopping and left its
+ * folder, TTY and mounts as they are.
+ */
+export interface ContainerOutput {
+  containerId: string;
+  end: 'removed' | 'detached';
+}
+
+/** The done event of a container actor, as its host receives it. */
+export interface ContainerDoneEvent {
+  type: `xstate.done.actor.${string}`;
+  output: ContainerOutput;
+}

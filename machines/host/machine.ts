@@ -57,8 +57,11 @@ export const hostMachine = hostSetup.createMachine({
         { type: 'markDraining', params: ({ event }) => event },
       ],
     },
-    'container.removed': { actions: { type: 'forgetContainer', params: ({ event }) => event } },
-    'container.detached': { actions: { type: 'forgetContainer', params: ({ event }) => event } },
+    // A container actor's end (its output says which); the host's other actors end in their own states.
+    'xstate.done.actor.*': {
+      guard: { type: 'isContainerEnd', params: ({ event }) => event },
+      actions: { type: 'forgetContainer', params: ({ event }) => event.output },
+    },
     'container.draining': { actions: { type: 'markDraining', params: ({ event }) => event } },
   },
   states: {

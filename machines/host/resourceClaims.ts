@@ -10,7 +10,7 @@
  *
  * Pure data and pure functions, like the TTY table; the host owns the state.
  * Every waiting claim is bounded by a drain: a dead container's drain always
- * ends in `resources.release` or `container.removed`, and a container that
+ * ends in `resources.release` or in the actor's end (`removed`), and a container that
  * turns out alive ends the wait by claiming itself.
  */
 import { withEntry, withoutKey } from '../shared.js';

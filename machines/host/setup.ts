@@ -15,7 +15,9 @@ import {
   type EventObject,
 } from 'xstate';
 import type { Observable } from 'rxjs';
-import { containerMachine } from '../container/machine.js';
+import { containerMachine, type ContainerOutput } from '../container/machine.js';
+
+const DONE_ACTOR_PREFIX = 'xstate.done.actor.';
 import {
   ECS_AGENT_NAME,
   timeNanoToMs,
@@ -176,31 +178,26 @@ export const hostSetup = setup({
         applyClaimResult(context, releaseResources(context, event.containerId), enqueue);
       },
     ),
-    forgetContainer: enqueueActions(
-      (
-        { context, enqueue },
-        event: Extract<HostEvent, { type: 'container.removed' | 'container.detached' }>,
-      ) => {
-        const tracked = context.containers.get(event.containerId);
-        if (tracked === undefined) return;
-        // Its folder is gone: its TTY and host port go back (a drained one's come with this event), and a
-        // claim of its own that still waited, or a mark of a list, goes with them. A detached container
-        // keeps its TTY and host port (the service is stopping): nothing goes back.
-        const containers = withoutKey(context.containers, event.containerId);
-        if (event.type === 'container.removed') {
-          applyClaimResult(context, releaseResources(context, event.containerId), enqueue, { containers });
-        } else {
-          enqueue.assign({ containers });
-        }
-        enqueue.stopChild(tracked.ref);
-        if (tracked.restartPending) {
-          enqueue.assign({
-            containers: ({ context, spawn }) =>
-              withContainerSpawned(context, event.containerId, (o) => spawn('container', o)),
-          });
-        }
-      },
-    ),
+    forgetContainer: enqueueActions(({ context, enqueue }, ended: ContainerOutput) => {
+      const tracked = context.containers.get(ended.containerId);
+      if (tracked === undefined) return;
+      // Its folder is gone: its TTY and host port go back (a drained one's come with this event), and a
+      // claim of its own that still waited, or a mark of a list, goes with them. A detached container
+      // keeps its TTY and host port (the service is stopping): nothing goes back.
+      const containers = withoutKey(context.containers, ended.containerId);
+      if (ended.end === 'removed') {
+        applyClaimResult(context, releaseResources(context, ended.containerId), enqueue, { containers });
+      } else {
+        enqueue.assign({ containers });
+      }
+      enqueue.stopChild(tracked.ref);
+      if (tracked.restartPending) {
+        enqueue.assign({
+          containers: ({ context, spawn }) =>
+            withContainerSpawned(context, ended.containerId, (o) => spawn('container', o)),
+        });
+      }
+    }),
     routeRequest: enqueueActions(
       ({ context, enqueue, self }, event: Extract<HostEvent, { type: 'api.request' }>) => {
         const target = containerForHostPort(context, event.request.hostPort);
@@ -304,6 +301,11 @@ export const hostSetup = setup({
   },
   guards: {
     noContainersLeft: ({ context }) => context.containers.size === 0,
+    /** The done event of a container actor (named by its container id), not of one of the host's invoked actors. */
+    isContainerEnd: (_, event: { type: string; output?: unknown }) => {
+      const containerId = (event.output as Partial<ContainerOutput> | undefined)?.containerId;
+      return containerId !== undefined && event.type === `${DONE_ACTOR_PREFIX}${containerId}`;
+    },
   },
   delays: {
     drainTimeout: ({ context }) => context.drainTimeoutMs,

@@ -1,5 +1,5 @@
 /** What the host actor takes, holds, exchanges and returns. */
-import type { ContainerActorRef, ContainerToHostEvent } from '../container/machine.js';
+import type { ContainerActorRef, ContainerDoneEvent, ContainerToHostEvent } from '../container/machine.js';
 import type { ApiRequest, DockerObservation, FolderRecord } from '../events.js';
 import type { ResourceClaim } from './resourceClaims.js';
 import type { TtyTable } from './ttyTable.js';
@@ -83,6 +83,7 @@ export interface StopReason {
 export type HostEvent =
   | DockerObservation
   | ContainerToHostEvent
+  | ContainerDoneEvent
   | { type: 'api.request'; requestId: string; request: ApiRequest }
   | { type: 'api.request.expired'; requestId: string }
   | { type: 'host.stop'; reason: StopReason };

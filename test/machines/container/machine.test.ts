@@ -9,6 +9,7 @@ import {
   publishedHostPort,
   type ContainerContext,
   type ContainerEvent,
+  type ContainerOutput,
   type ContainerToHostEvent,
 } from '../../../machines/container/machine.js';
 import type { ContainerInspection, FolderRecord } from '../../../machines/events.js';
@@ -43,12 +44,15 @@ interface Fakes {
   mount?: 'fails' | 'ends';
 }
 
+/** How the stand-in parent records the container actor's done event. */
+type ContainerEnd = { type: 'ended' } & ContainerOutput;
+
 /**
  * Runs one container actor under a stand-in parent that records what the
  * container asks of the host, and (registered as the API server) its answers.
  */
 function runContainer(fakes: Fakes = {}) {
-  const toHost: (ContainerToHostEvent | ApiReplyEvent)[] = [];
+  const toHost: (ContainerToHostEvent | ApiReplyEvent | ContainerEnd)[] = [];
   const reported: string[] = [];
   const calls: string[] = [];
   const warned: string[] = [];
@@ -132,7 +136,15 @@ function runContainer(fakes: Fakes = {}) {
       '*': {
         actions: [
           ({ event }) => {
-            if (!event.type.startsWith('xstate.')) toHost.push(event as ContainerToHostEvent | ApiReplyEvent);
+            // The actor's end reaches its parent as the done event, with the machine's output.
+            if (event.type === 'xstate.done.actor.container') {
+              toHost.push({
+                type: 'ended',
+                ...(event as AnyEventObject & { output: ContainerOutput }).output,
+              });
+            } else if (!event.type.startsWith('xstate.')) {
+              toHost.push(event as ContainerToHostEvent | ApiReplyEvent);
+            }
           },
           sendTo('container', ({ event }: { event: AnyEventObject }) =>
             event.type === 'resources.claim'
@@ -199,7 +211,10 @@ describe('containerMachine', () => {
     c.send({ type: 'container.died', timeNano: '2000000000' });
     await c.reach('removed');
     // Its removal gives back its TTY and host port: one event to the host, after the clean-up.
-    expect(c.toHost.slice(-2).map((e) => e.type)).toEqual(['container.draining', 'container.removed']);
+    expect(c.toHost.slice(-2)).toEqual([
+      { type: 'container.draining', containerId: ID },
+      { type: 'ended', containerId: ID, end: 'removed' },
+    ]);
     // Its death is one line, after the clean-up it reports.
     expect(c.logged.at(-1)).toBe('container gone: its folder is removed, its TTY and host port released');
     expect(c.logged.filter((m) => m.startsWith('container gone'))).toHaveLength(1);
@@ -282,7 +297,7 @@ describe('containerMachine', () => {
     );
     c.send({ type: 'container.died', timeNano: '5000000000' });
     await c.reach('removed');
-    expect(c.toHost.map((e) => e.type)).toEqual(['container.draining', 'container.removed']);
+    expect(c.toHost.map((e) => e.type)).toEqual(['container.draining', 'ended']);
   });
 
   it('answers DPI sent before the container is set up with a 406', async () => {
@@ -298,9 +313,9 @@ describe('containerMachine', () => {
     await agent.reach('removed');
     const stopped = runContainer({ inspection: { running: false } });
     await stopped.reach('removed');
-    expect(agent.toHost.map((e) => e.type)).toEqual(['container.removed']);
+    expect(agent.toHost).toEqual([{ type: 'ended', containerId: ID, end: 'removed' }]);
     // A stopped one may be an adopted folder whose container died meanwhile: it is cleaned up.
-    expect(stopped.toHost.map((e) => e.type)).toEqual(['container.draining', 'container.removed']);
+    expect(stopped.toHost.map((e) => e.type)).toEqual(['container.draining', 'ended']);
   });
 
   it.each([
@@ -356,7 +371,7 @@ describe('containerMachine', () => {
     }
     c.send({ type: 'host.leaving' });
     await c.reach('detached');
-    expect(c.toHost.at(-1)).toEqual({ type: 'container.detached', containerId: ID });
+    expect(c.toHost.at(-1)).toEqual({ type: 'ended', containerId: ID, end: 'detached' });
     expect(c.toHost.map((e) => e.type)).not.toContain('resources.release');
     expect(c.calls).toEqual([]);
   });
