@@ -60,7 +60,8 @@ export const containerMachine = containerSetup.createMachine({
       actions: assign({ ended: true }),
     },
     'host.leaving': { target: '.detaching' },
-    // The DPI are only taken in ttyAssigned and running; anywhere else the request is answered at once.
+    // The DPI are taken in ttyAssigned and running, and queued while the start files are written
+    // (./requested.ts); anywhere else the request is answered at once.
     'dpi.set': {
       actions: { type: 'refuseDpi', params: ({ event }) => event },
     },
@@ -70,15 +71,12 @@ export const containerMachine = containerSetup.createMachine({
   states: {
     requested,
     ttyAssigned: {
-      entry: [
-        'announceAcceptingRequests',
-        {
-          type: 'logStep',
-          params: ({ context }) => ({
-            message: `tty ${context.tty} and host port ${context.hostPort} written`,
-          }),
-        },
-      ],
+      entry: {
+        type: 'logStep',
+        params: ({ context }) => ({
+          message: `tty ${context.tty} and host port ${context.hostPort} written`,
+        }),
+      },
       initial: 'waiting',
       // Back here after a failed first write: a request that waited behind it tries again.
       always: { guard: 'hasQueuedDpi', target: 'mounted', actions: 'takeQueuedDpi' },
@@ -105,7 +103,6 @@ export const containerMachine = containerSetup.createMachine({
     },
     mounted: writingDpi('#container.running', '#container.ttyAssigned'),
     running: {
-      // The host heard `announceAcceptingRequests` in ttyAssigned, or with the adopted start (./requested.ts).
       entry: { type: 'logStep', params: { message: 'DPI written; the container is ready' } },
       initial: 'idle',
       states: {

@@ -138,14 +138,10 @@ export const requested = containerSetup.createStateConfig({
           {
             guard: { type: 'adoptedFilesAndDpiCurrent', params: ({ event }) => event },
             target: '#container.running',
-            actions: [
-              assign({
-                tty: ({ event }) => event.tty,
-                dpi: ({ context }) => context.adopted?.dpi,
-              }),
-              // Straight to running, past ttyAssigned, which says it otherwise.
-              'announceAcceptingRequests',
-            ],
+            actions: assign({
+              tty: ({ event }) => event.tty,
+              dpi: ({ context }) => context.adopted?.dpi,
+            }),
           },
           {
             guard: { type: 'adoptedFilesCurrent', params: ({ event }) => event },
@@ -163,17 +159,20 @@ export const requested = containerSetup.createStateConfig({
         },
       },
     },
+    // Granted: the host sends requests for its host port from now on. A DPI waits for the folder
+    // (ttyAssigned or running takes it from the queue); a mount starts at once (./setup.ts).
     writingFiles: {
       entry: 'writeStartFiles',
       on: {
         'host.leaving': { actions: 'markLeaving' },
+        'dpi.set': { actions: { type: 'queueDpi', params: ({ event }) => event } },
         'startFiles.written': [
           { guard: 'leaving', target: '#container.detaching' },
           // An adopted container that had its DPI keeps running as it was.
           {
             guard: 'hadDpi',
             target: '#container.running',
-            actions: [assign({ dpi: ({ context }) => context.adopted?.dpi }), 'announceAcceptingRequests'],
+            actions: assign({ dpi: ({ context }) => context.adopted?.dpi }),
           },
           { target: '#container.ttyAssigned' },
         ],

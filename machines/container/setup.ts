@@ -20,8 +20,12 @@ import {
   type ContainerOutput,
 } from './types.js';
 
-/** Where a container has its folder and is not going away: mounts may be asked for. */
-const MOUNTABLE_STATES = ['ttyAssigned', 'mounted', 'running'] as const;
+/**
+ * Where a container holds its TTY and host port and is not going away: mounts
+ * may be asked for. The host sends requests from the grant on, so a mount may
+ * start while the start files are written; it does not use the folder.
+ */
+const MOUNTABLE_STATES = [{ requested: 'writingFiles' }, 'ttyAssigned', 'mounted', 'running'] as const;
 
 function describeState(value: unknown): string {
   return typeof value === 'string' ? value : JSON.stringify(value);
@@ -67,12 +71,6 @@ export const containerSetup = setup({
     announceDraining: sendParent(({ context }) => ({
       type: 'container.draining' as const,
       containerId: context.containerId,
-    })),
-    /** Tells the host that requests for this host port may now come here. */
-    announceAcceptingRequests: sendParent(({ context }) => ({
-      type: 'container.acceptingRequests' as const,
-      containerId: context.containerId,
-      hostPort: context.hostPort!,
     })),
     releaseResources: sendParent(({ context }) => ({
       type: 'resources.release' as const,

@@ -104,8 +104,7 @@ export type ContainerToHostEvent =
   /** Died or set-up failed: it is cleaning up and holds its resources only until its folder is gone. */
   | { type: 'container.draining'; containerId: string }
   /** Drained and still running (`rejected`): its folder is gone, its TTY and host port go back. */
-  | { type: 'resources.release'; containerId: string }
-  | { type: 'container.acceptingRequests'; containerId: string; hostPort: number };
+  | { type: 'resources.release'; containerId: string };
 
 /**
  * The actor's end, which its host hears as the actor's done event

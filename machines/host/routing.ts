@@ -31,7 +31,7 @@ export interface RequestWaitFacts {
   connectedRequestWaitMs: number | undefined;
   /** The engine stream is connected: a start on its way would have arrived within the short wait. */
   engineConnected: boolean;
-  /** Some container is still being set up: its host port may be the one asked for. */
+  /** Some container does not hold its host port yet (being inspected, or its claim waits): it may be the one asked for. */
   containerSettingUp: boolean;
 }
 

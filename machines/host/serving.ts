@@ -26,7 +26,6 @@ export const serving = hostSetup.createStateConfig({
     'resources.claim': { actions: { type: 'grantResources', params: ({ event }) => event } },
     'api.request': { actions: { type: 'routeRequest', params: ({ event }) => event } },
     'api.request.expired': { actions: { type: 'expireRequest', params: ({ event }) => event } },
-    'container.acceptingRequests': { actions: { type: 'acceptRequests', params: ({ event }) => event } },
   },
   states: {
     engine: {

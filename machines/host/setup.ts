@@ -246,28 +246,6 @@ export const hostSetup = setup({
         });
       },
     ),
-    acceptRequests: enqueueActions(
-      ({ context, enqueue }, event: Extract<HostEvent, { type: 'container.acceptingRequests' }>) => {
-        const tracked = context.containers.get(event.containerId);
-        // Said again when a failed DPI write goes back to ttyAssigned: requests already come here.
-        if (tracked === undefined || tracked.acceptsRequests) return;
-        enqueue.assign({
-          containers: withTrackedChange(context, event.containerId, { acceptsRequests: true }),
-        });
-        if (context.pendingRequests.size === 0) return;
-        const waiting = [...context.pendingRequests.values()].filter(
-          (p) => p.request.hostPort === event.hostPort,
-        );
-        if (waiting.length === 0) return;
-        const pendingRequests = new Map(context.pendingRequests);
-        for (const { requestId, request } of waiting) {
-          pendingRequests.delete(requestId);
-          enqueue.cancel(pendingTimerId(requestId));
-          enqueue.sendTo(tracked.ref, toContainerEvent(requestId, request));
-        }
-        enqueue.assign({ pendingRequests });
-      },
-    ),
     answerPendingRequests: enqueueActions(({ context, enqueue, system }) => {
       for (const requestId of context.pendingRequests.keys()) {
         enqueue.cancel(pendingTimerId(requestId));

@@ -6,8 +6,8 @@ import type { ContainerActorRef } from '../container/machine.js';
 import type { FolderRecord } from '../events.js';
 import { withEntry, withoutKey } from '../shared.js';
 import type { ClaimResult } from './resourceClaims.js';
-import type { RequestWaitFacts } from './routing.js';
-import type { HostContext, TrackedContainer } from './types.js';
+import { pendingTimerId, toContainerEvent, type RequestWaitFacts } from './routing.js';
+import type { HostContext, PendingRequest, TrackedContainer } from './types.js';
 
 export function containerForHostPort(context: HostContext, hostPort: number): TrackedContainer | undefined {
   const id = context.hostPorts.get(hostPort);
@@ -70,36 +70,82 @@ export function withTrackedChange(
   containerId: string,
   change: Partial<Omit<TrackedContainer, 'ref'>>,
 ): ReadonlyMap<string, TrackedContainer> {
-  const tracked = context.containers.get(containerId);
-  if (tracked === undefined) return context.containers;
-  return withEntry(context.containers, containerId, { ...tracked, ...change });
+  return withTrackedChangeIn(context.containers, containerId, change);
+}
+
+function withTrackedChangeIn(
+  containers: ReadonlyMap<string, TrackedContainer>,
+  containerId: string,
+  change: Partial<Omit<TrackedContainer, 'ref'>>,
+): ReadonlyMap<string, TrackedContainer> {
+  const tracked = containers.get(containerId);
+  if (tracked === undefined) return containers;
+  return withEntry(containers, containerId, { ...tracked, ...change });
 }
 
 /**
  * Applies a decision on claims: the new bookkeeping, and each answer to its
- * container. `alongside` is assigned in the same step: every assign clones
- * the snapshot and computes its state value again.
+ * container. A container granted its TTY and host port takes the requests for
+ * that port from then on, those already waiting for it included: it holds
+ * them until its folder is complete (machines/container/requested.ts), so the
+ * host needs no word from it that it is ready. `alongside` is assigned in the
+ * same step: every assign clones the snapshot.
  */
 export function applyClaimResult(
   context: HostContext,
   result: ClaimResult,
   enqueue: {
     assign: (values: Partial<HostContext>) => void;
-    sendTo: (ref: ContainerActorRef, event: ClaimAnswerEvent) => void;
+    sendTo: (ref: ContainerActorRef, event: ClaimAnswerEvent | ReturnType<typeof toContainerEvent>) => void;
+    cancel: (id: string) => void;
   },
   alongside: Partial<HostContext> = {},
 ): void {
   const { ttyTable, hostPorts, diedByList, deferredClaims } = result.state;
-  const changed =
+  const granted = new Set<string>();
+  for (const answer of result.answers)
+    if (answer.type === 'resources.granted') granted.add(answer.containerId);
+  let containers = alongside.containers ?? context.containers;
+  for (const containerId of granted) {
+    containers = withTrackedChangeIn(containers, containerId, { acceptsRequests: true });
+  }
+  const delivered: PendingRequest[] = [];
+  let pendingRequests = context.pendingRequests;
+  for (const pending of context.pendingRequests.values()) {
+    const holder = hostPorts.get(pending.request.hostPort);
+    if (holder === undefined || !granted.has(holder)) continue;
+    if (pendingRequests === context.pendingRequests) pendingRequests = new Map(pendingRequests);
+    (pendingRequests as Map<string, PendingRequest>).delete(pending.requestId);
+    delivered.push(pending);
+  }
+  const values: Partial<HostContext> = { ...alongside };
+  if (containers !== context.containers) values.containers = containers;
+  if (pendingRequests !== context.pendingRequests) values.pendingRequests = pendingRequests;
+  if (
     ttyTable !== context.ttyTable ||
     hostPorts !== context.hostPorts ||
     diedByList !== context.diedByList ||
-    deferredClaims !== context.deferredClaims;
-  if (changed) enqueue.assign({ ...alongside, ttyTable, hostPorts, diedByList, deferredClaims });
-  else if (Object.keys(alongside).length > 0) enqueue.assign(alongside);
-  for (const { containerId, ...answer } of result.answers) {
-    const tracked = context.containers.get(containerId);
-    if (tracked !== undefined) enqueue.sendTo(tracked.ref, answer);
+    deferredClaims !== context.deferredClaims
+  ) {
+    Object.assign(values, { ttyTable, hostPorts, diedByList, deferredClaims });
+  }
+  if (Object.keys(values).length > 0) enqueue.assign(values);
+  for (const answer of result.answers) {
+    const tracked = context.containers.get(answer.containerId);
+    if (tracked === undefined) continue;
+    enqueue.sendTo(
+      tracked.ref,
+      answer.type === 'resources.granted'
+        ? { type: answer.type, tty: answer.tty }
+        : { type: answer.type, reason: answer.reason },
+    );
+  }
+  // After the grant, in the order they came: the container takes them once it holds its TTY.
+  for (const { requestId, request } of delivered) {
+    const tracked = context.containers.get(hostPorts.get(request.hostPort)!);
+    if (tracked === undefined) continue;
+    enqueue.cancel(pendingTimerId(requestId));
+    enqueue.sendTo(tracked.ref, toContainerEvent(requestId, request));
   }
 }
 

@@ -26,7 +26,7 @@ export interface HostInput {
 
 export interface TrackedContainer {
   ref: ContainerActorRef;
-  /** Set once its folder is complete: requests for its host port go to it from then on. */
+  /** Set when it is granted its TTY and host port: requests for that port go to it from then on (it holds them until its folder is complete). */
   acceptsRequests: boolean;
   /** When the engine started it, once its inspection said so (`resources.claim`); engine clock, ms. */
   startedAtMs: number | undefined;

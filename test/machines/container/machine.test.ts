@@ -186,13 +186,12 @@ describe('containerMachine', () => {
   it('goes from start to removed on the happy path, answering every DPI request', async () => {
     const c = runContainer({ writeDpi: [undefined, undefined, new Error('disk full')] });
     await c.reachJson({ ttyAssigned: 'waiting' });
-    expect(c.toHost.map((e) => e.type)).toEqual(['resources.claim', 'container.acceptingRequests']);
+    // The host routes requests to it from the grant on: it has nothing more to tell the host.
+    expect(c.toHost.map((e) => e.type)).toEqual(['resources.claim']);
     expect(c.context()).toMatchObject({ hostPort: 40001, tty: 10 });
 
     c.send({ type: 'dpi.set', requestId: 'r1', dpi: 192 });
     await c.reachJson({ running: 'idle' });
-    // Said once, in ttyAssigned: running has nothing new to tell the host.
-    expect(c.toHost.filter((e) => e.type === 'container.acceptingRequests')).toHaveLength(1);
     c.send({ type: 'dpi.set', requestId: 'r2', dpi: 96 });
     await waitFor('reply r2', () => c.replies().length === 2);
     c.send({ type: 'dpi.set', requestId: 'r3', dpi: 144 });
@@ -430,6 +429,34 @@ describe('containerMachine', () => {
     expect(c.calls).toEqual([]);
   });
 
+  it('holds a DPI sent while it writes its start files, and writes it once they are in place', async () => {
+    const gate = writeGate();
+    gate.close();
+    const c = runContainer({ writeGate: gate.held });
+    await waitFor('writing the files', () => c.state().includes('writingFiles'), 2_000, 2);
+    c.send({ type: 'dpi.set', requestId: 'early', dpi: 144 });
+    expect(c.state()).toContain('writingFiles');
+    expect(c.replies()).toEqual([]);
+    gate.open();
+    await c.reachJson({ running: 'idle' });
+    expect(c.replies()).toEqual([
+      { type: 'api.reply', requestId: 'early', status: 200, result: `DPI of container ${ID} set to 144` },
+    ]);
+  });
+
+  it('answers a DPI held while its start files fail to be written with a 406', async () => {
+    const gate = writeGate();
+    gate.close();
+    const c = runContainer({ writeGate: gate.held, writeStartFiles: new Error('ENOSPC') });
+    await waitFor('writing the files', () => c.state().includes('writingFiles'), 2_000, 2);
+    c.send({ type: 'dpi.set', requestId: 'early', dpi: 144 });
+    gate.open();
+    await c.reach('rejected');
+    expect(c.replies()).toEqual([
+      { type: 'api.reply', requestId: 'early', status: 406, error: `container ${ID}: it is going away` },
+    ]);
+  });
+
   it.each([
     ['while it drains', true],
     ['after it is removed', false],
@@ -536,14 +563,10 @@ describe('containerMachine', () => {
 
   it('adopts a folder of an earlier run in the state its files show', async () => {
     const folder = { containerId: ID, hostPort: 40001, ready: true, dpi: 144, ttyWrittenAtMs: 1 };
-    const announced = (c: { toHost: { type: string }[] }) =>
-      c.toHost.filter((e) => e.type === 'container.acceptingRequests').length;
     const ready = runContainer({ adopted: { ...folder, tty: 10 } });
     await ready.reachJson({ running: 'idle' });
     expect(ready.context()).toMatchObject({ tty: 10, dpi: 144 });
     expect(ready.reported).toEqual([]);
-    // Straight to running, past ttyAssigned: the host still hears that requests may come.
-    expect(announced(ready)).toBe(1);
 
     const waiting = runContainer({ adopted: { ...folder, tty: 10, ready: false, dpi: undefined } });
     await waiting.reachJson({ ttyAssigned: 'waiting' });
@@ -551,7 +574,6 @@ describe('containerMachine', () => {
     const moved = runContainer({ adopted: { ...folder, tty: 12 }, grantedTty: 13 });
     await moved.reachJson({ running: 'idle' });
     expect(moved.reported).toEqual(['TTY 12 is held by another container; moved to TTY 13']);
-    expect(announced(moved)).toBe(1);
   });
 
   it('mounts cloud storage as child actors, refuses duplicates, and unmounts them all when draining', async () => {

@@ -21,6 +21,8 @@ function runHost(
   options: {
     requestWaitMs?: number;
     cleanUpGate?: () => Promise<void>;
+    /** Holds each container's start files until it settles. */
+    startFilesGate?: () => Promise<void>;
     folders?: FolderRecord[];
     /** How the engine answers at stop: by default it lists the fake engine's containers. */
     listAtStop?: Error;
@@ -32,6 +34,8 @@ function runHost(
   const reported: string[] = [];
   const warnings: string[] = [];
   const cleanedUp: string[] = [];
+  /** The container I/O in the order it was done: `files <id>`, `dpi <id> <dpi>`. */
+  const written: string[] = [];
   let sendToHost: (event: HostEvent) => void = () => {};
 
   const container = fakeContainerMachine(
@@ -57,6 +61,13 @@ function runHost(
     {
       actions: {
         ...containerIoActions({
+          writeStartFiles: async (containerId) => {
+            await options.startFilesGate?.();
+            written.push(`files ${containerId.slice(-3)}`);
+          },
+          writeDpi: async (containerId, dpi) => {
+            written.push(`dpi ${containerId.slice(-3)} ${dpi}`);
+          },
           cleanUpContainer: async (containerId) => {
             cleanedUp.push(containerId);
             await options.cleanUpGate?.();
@@ -105,6 +116,7 @@ function runHost(
     reported,
     warnings,
     cleanedUp,
+    written,
     context,
     stateOf,
     /** A container the engine runs, without telling us (as a missed event). */
@@ -169,6 +181,29 @@ describe('hostMachine', () => {
       { requestId: 'never', status: 406, error: 'no container with host port 40999 after waiting 150 ms' },
     ]);
     expect(h.context().pendingRequests.size).toBe(0);
+  });
+
+  it('hands the requests for a host port to its container at the grant; the DPI is written after the start files', async () => {
+    let openGate!: () => void;
+    const gate = new Promise<void>((resolve) => (openGate = resolve));
+    const h = runHost({ startFilesGate: () => gate });
+    await h.serving();
+    h.engine.next({ type: 'docker.connected' });
+    h.request('before the start', 40003, 144);
+    h.start(3, { hostPort: 40003, startedAtMs: 1_000 });
+    await h.waitState(id(3), 'writingFiles');
+    h.request('while it writes', 40003, 96);
+    // Both are the container's now: the host holds nothing, and nothing is answered before the files.
+    await waitFor('the host to hand them over', () => h.context().pendingRequests.size === 0, 2_000, 2);
+    expect(h.context().containers.get(id(3))?.acceptsRequests).toBe(true);
+    expect(h.replies).toEqual([]);
+    openGate();
+    await waitFor('two replies', () => h.replies.length === 2);
+    expect(h.replies.map((r) => [r.requestId, r.status])).toEqual([
+      ['before the start', 200],
+      ['while it writes', 200],
+    ]);
+    expect(h.written).toEqual(['files 003', 'dpi 003 144', 'dpi 003 96']);
   });
 
   it('denies a second container on a host port that is taken, and ignores the ECS agent', async () => {
