@@ -81,7 +81,10 @@ export function currentStrategy(): WriteStrategy {
 let tempCounter = 0;
 function tempNameFor(file: string): string {
   tempCounter += 1;
-  return path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${tempCounter}.tmp`);
+  // Beside `file`, as path.join(dirname, ...) would put it for the normalised paths written here,
+  // without the normalising walk (./mappingFolders.ts, `inFolder`).
+  const slash = file.lastIndexOf('/');
+  return `${file.slice(0, slash + 1)}.${file.slice(slash + 1)}.${process.pid}.${tempCounter}.tmp`;
 }
 
 /** Throws the first failure, once every promise has settled. */

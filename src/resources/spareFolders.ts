@@ -100,7 +100,11 @@ export class SpareFolders {
       else closeTemps(spare);
       return undefined;
     }
-    return spare.temps.map((t) => ({ fd: t.fd, temp: path.join(folder, path.basename(t.temp)) }));
+    // The temps keep their names in the folder's new place (`folder` as MappingFolders makes it).
+    return spare.temps.map((t) => ({
+      fd: t.fd,
+      temp: `${folder}/${t.temp.slice(t.temp.lastIndexOf('/') + 1)}`,
+    }));
   }
 
   /** Closes the spares' files; the folders stay for the next process to remove. */

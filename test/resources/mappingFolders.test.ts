@@ -257,3 +257,23 @@ describe('mapping folders: start files in a folder made ahead', () => {
     expect((await ahead.list()).sort()).toEqual([ID, OTHER].sort());
   });
 });
+
+describe('mapping folders: paths', () => {
+  it('names a folder as path.join would, however the root is written', () => {
+    for (const written of ['/srv/fractal', '/srv/fractal/', '/srv//fractal/./', 'fractal/mappings', '/']) {
+      expect(new MappingFolders(written).folderOf(ID)).toBe(path.join(written, ID));
+    }
+  });
+
+  it('writes and removes a folder under a root written with a trailing "/." ', async () => {
+    const other = new MappingFolders(`${root}/./`);
+    const id = 'b'.repeat(64);
+    await other.writeStartFiles(id, 40001, 11);
+    await other.writeDpi(id, 144);
+    expect(fs.readdirSync(path.join(root, id)).sort()).toEqual(
+      [DPI_FILE, READY_FILE, HOST_PORT_FILE, TTY_FILE].sort(),
+    );
+    await other.remove(id);
+    expect(fs.existsSync(path.join(root, id))).toBe(false);
+  });
+});
