@@ -613,6 +613,36 @@ describe('containerMachine', () => {
     await c.reach('removed');
   });
 
+  it.each([
+    ['keeps it once they are written', undefined],
+    ['stops it when the write fails', new Error('ENOSPC')],
+  ])('starts a mount asked for while its start files are written, and %s', async (_, failure) => {
+    const gate = writeGate();
+    gate.close();
+    const c = runContainer({ writeGate: gate.held, writeStartFiles: failure });
+    await waitFor('writing the files', () => c.state().includes('writingFiles'), 2_000, 2);
+    const credentials = new Sealed<CloudCredentials>({
+      accessToken: 'a',
+      refreshToken: 'r',
+      expiry: 'e',
+      tokenType: 'Bearer',
+      clientId: 'c',
+      clientSecret: 's',
+    });
+    c.send({ type: 'cloudStorage.mount', requestId: 'm1', provider: 'dropbox', credentials });
+    await waitFor('the mount answered', () => c.replies().length === 1);
+    expect(c.replies()[0]).toMatchObject({ requestId: 'm1', status: 200 });
+    expect(c.state()).toContain('writingFiles');
+    gate.open();
+    if (failure === undefined) {
+      await c.reachJson({ ttyAssigned: 'waiting' });
+      expect(Object.keys(c.context().mounts)).toEqual(['dropbox']);
+    } else {
+      await c.reach('rejected');
+      expect(c.calls).toEqual(['stopMount', 'cleanUp']);
+    }
+  });
+
   it('forgets a mount that failed or ended on its own', async () => {
     const failing = runContainer({ mount: 'fails' });
     await failing.reachJson({ ttyAssigned: 'waiting' });
