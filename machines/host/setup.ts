@@ -16,8 +16,6 @@ import {
 } from 'xstate';
 import type { Observable } from 'rxjs';
 import { containerMachine, type ContainerOutput } from '../container/machine.js';
-
-const DONE_ACTOR_PREFIX = 'xstate.done.actor.';
 import {
   ECS_AGENT_NAME,
   timeNanoToMs,
@@ -41,6 +39,7 @@ import { createTtyTable } from './ttyTable.js';
 import type { HostContext, HostEvent, HostInput, HostOutput, RunningContainers } from './types.js';
 
 const DEFAULT_HANDSHAKE_TIMEOUT_MS = 120_000;
+const DONE_ACTOR_PREFIX = 'xstate.done.actor.';
 const DEFAULT_HANDSHAKE_RETRY_MS = 1000;
 const MAX_HANDSHAKE_RETRY_MS = 30_000;
 

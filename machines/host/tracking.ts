@@ -114,9 +114,8 @@ export function applyClaimResult(
   for (const pending of context.pendingRequests.values()) {
     const holder = hostPorts.get(pending.request.hostPort);
     if (holder === undefined || !granted.has(holder)) continue;
-    if (pendingRequests === context.pendingRequests) pendingRequests = new Map(pendingRequests);
-    (pendingRequests as Map<string, PendingRequest>).delete(pending.requestId);
     delivered.push(pending);
+    pendingRequests = withoutKey(pendingRequests, pending.requestId);
   }
   const values: Partial<HostContext> = { ...alongside };
   if (containers !== context.containers) values.containers = containers;
