@@ -125,6 +125,8 @@ image() {
 }
 
 run() {
+  # Before the folder: without the tools, `destroy` on exit would die too and leave it behind.
+  need_root_tools
   local dir; dir=$(mktemp -d /tmp/hs-engine.XXXXXX)
   # shellcheck disable=SC2064
   trap "destroy '$dir'" EXIT
