@@ -1,7 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiClient, type ApiClient } from '../support/api.js';
@@ -20,6 +19,7 @@ import { publishedPort, removeAllContainers, removeContainer, startContainer } f
 import { readFolder } from '../support/mappings.js';
 import { startService, TEST_AUTH_SECRET, type RunningService } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
+import { temporaryRoot } from '../support/tempRoots.js';
 
 describe('cloud storage through a real rclone mount', () => {
   let remoteDir: string;
@@ -29,7 +29,7 @@ describe('cloud storage through a real rclone mount', () => {
 
   beforeAll(async () => {
     await removeAllContainers();
-    remoteDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hs-remote-'));
+    remoteDir = temporaryRoot('hs-remote-');
     fs.writeFileSync(path.join(remoteDir, 'hello.txt'), 'hello from the remote');
     remote = await startRemote(remoteDir);
     service = await startService({ env: webdavBackends(remote.url) });
@@ -169,7 +169,7 @@ describe('cloud storage after a crash', () => {
 
   beforeAll(async () => {
     await removeAllContainers();
-    remoteDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hs-remote-'));
+    remoteDir = temporaryRoot('hs-remote-');
     fs.writeFileSync(path.join(remoteDir, 'hello.txt'), 'hello from the remote');
     remote = await startRemote(remoteDir);
   });

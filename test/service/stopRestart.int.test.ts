@@ -7,7 +7,6 @@
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -33,6 +32,7 @@ import {
 import { listFolders, readFolder } from '../support/mappings.js';
 import { freshRoot, startService, type RunningService } from '../support/service.js';
 import { sleep, waitFor } from '../support/wait.js';
+import { temporaryRoot } from '../support/tempRoots.js';
 
 const run = promisify(execFile);
 const READY_LOG = 'DPI written; the container is ready';
@@ -86,7 +86,7 @@ describe('a stop is no worse than a crash', () => {
 
   beforeAll(async () => {
     await removeAllContainers();
-    remoteDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hs-remote-'));
+    remoteDir = temporaryRoot('hs-remote-');
     fs.writeFileSync(path.join(remoteDir, 'hello.txt'), 'hello from the remote');
     remote = await startRemote(remoteDir);
     env = { ...webdavBackends(remote.url), HOST_SERVICE_RELIST_INTERVAL_MS: '1000' };
