@@ -39,9 +39,10 @@ import { createTtyTable } from './ttyTable.js';
 import type { HostContext, HostEvent, HostInput, HostOutput, RunningContainers } from './types.js';
 
 const DEFAULT_HANDSHAKE_TIMEOUT_MS = 120_000;
-const DONE_ACTOR_PREFIX = 'xstate.done.actor.';
 const DEFAULT_HANDSHAKE_RETRY_MS = 1000;
 const MAX_HANDSHAKE_RETRY_MS = 30_000;
+/** How XState names a child's done event: this, then the child's id (a container's is its container id). */
+const DONE_ACTOR_PREFIX = 'xstate.done.actor.';
 
 export const hostSetup = setup({
   types: {

@@ -109,12 +109,13 @@ export function applyClaimResult(
   for (const containerId of granted) {
     containers = withTrackedChangeIn(containers, containerId, { acceptsRequests: true });
   }
-  const delivered: PendingRequest[] = [];
+  const delivered: { pending: PendingRequest; to: ContainerActorRef }[] = [];
   let pendingRequests = context.pendingRequests;
   for (const pending of context.pendingRequests.values()) {
     const holder = hostPorts.get(pending.request.hostPort);
-    if (holder === undefined || !granted.has(holder)) continue;
-    delivered.push(pending);
+    const to = holder !== undefined && granted.has(holder) ? context.containers.get(holder)?.ref : undefined;
+    if (to === undefined) continue;
+    delivered.push({ pending, to });
     pendingRequests = withoutKey(pendingRequests, pending.requestId);
   }
   const values: Partial<HostContext> = { ...alongside };
@@ -129,22 +130,14 @@ export function applyClaimResult(
     Object.assign(values, { ttyTable, hostPorts, diedByList, deferredClaims });
   }
   if (Object.keys(values).length > 0) enqueue.assign(values);
-  for (const answer of result.answers) {
-    const tracked = context.containers.get(answer.containerId);
-    if (tracked === undefined) continue;
-    enqueue.sendTo(
-      tracked.ref,
-      answer.type === 'resources.granted'
-        ? { type: answer.type, tty: answer.tty }
-        : { type: answer.type, reason: answer.reason },
-    );
+  for (const { containerId, ...answer } of result.answers) {
+    const tracked = context.containers.get(containerId);
+    if (tracked !== undefined) enqueue.sendTo(tracked.ref, answer);
   }
   // After the grant, in the order they came: the container takes them once it holds its TTY.
-  for (const { requestId, request } of delivered) {
-    const tracked = context.containers.get(hostPorts.get(request.hostPort)!);
-    if (tracked === undefined) continue;
-    enqueue.cancel(pendingTimerId(requestId));
-    enqueue.sendTo(tracked.ref, toContainerEvent(requestId, request));
+  for (const { pending, to } of delivered) {
+    enqueue.cancel(pendingTimerId(pending.requestId));
+    enqueue.sendTo(to, toContainerEvent(pending.requestId, pending.request));
   }
 }
 
