@@ -75,10 +75,10 @@ export class MappingFolders {
   /** Folders made ahead, with their start files' temps (./spareFolders.ts). */
   private readonly spares: SpareFolders;
 
-  /** @param onSpareFailure told when a folder could not be made ahead; starts then make their own */
   /** `root` normalised, ending in `/`: a container's folder is this and its id. */
   private readonly folderPrefix: string;
 
+  /** @param onSpareFailure told when a folder could not be made ahead; starts then make their own */
   constructor(
     readonly root: string,
     onSpareFailure: (error: unknown) => void = () => {},
