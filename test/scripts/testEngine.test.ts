@@ -1,22 +1,16 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { repoRoot } from '../support/service.js';
+import { temporaryRoot } from '../support/tempRoots.js';
 
 const engineFolders = () => new Set(fs.readdirSync('/tmp').filter((name) => name.startsWith('hs-engine.')));
-
-let bin: string | undefined;
-afterEach(() => {
-  if (bin !== undefined) fs.rmSync(bin, { recursive: true, force: true });
-  bin = undefined;
-});
 
 describe('scripts/test-engine.sh', () => {
   it('refuses to run without dockerd (or root), says why, and leaves no engine folder behind', () => {
     // Every command of this machine but dockerd.
-    bin = fs.mkdtempSync(path.join(os.tmpdir(), 'hs-nodockerd-'));
+    const bin = temporaryRoot('hs-nodockerd-');
     const linked = new Set(['dockerd']);
     for (const dir of ['/usr/sbin', '/usr/bin', '/sbin', '/bin']) {
       for (const name of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {

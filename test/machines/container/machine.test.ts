@@ -16,6 +16,7 @@ import type { ContainerInspection, FolderRecord } from '../../../machines/events
 import { allTransitions, transitionRecorder } from '../../support/transitionCoverage.js';
 import { mountMachine } from '../../../machines/mount/machine.js';
 import { Sealed, type CloudCredentials } from '../../../machines/events.js';
+import { TEST_CREDENTIALS } from '../../support/credentials.js';
 import { waitFor } from '../../support/wait.js';
 import { API_SERVER_SYSTEM_ID, type ApiReplyEvent } from '../../../machines/shared.js';
 
@@ -577,16 +578,8 @@ describe('containerMachine', () => {
   });
 
   it('mounts cloud storage as child actors, refuses duplicates, and unmounts them all when draining', async () => {
-    const credentials = new Sealed<CloudCredentials>({
-      accessToken: 'a',
-      refreshToken: 'r',
-      expiry: 'e',
-      tokenType: 'Bearer',
-      clientId: 'c',
-      clientSecret: 's',
-    });
     const mount = (requestId: string, provider: string) =>
-      ({ type: 'cloudStorage.mount', requestId, provider, credentials }) as const;
+      ({ type: 'cloudStorage.mount', requestId, provider, credentials: TEST_CREDENTIALS }) as const;
     const c = runContainer();
     c.send(mount('too-early', 'dropbox'));
     await waitFor('the early refusal', () => c.replies().length === 1);
@@ -621,15 +614,12 @@ describe('containerMachine', () => {
     gate.close();
     const c = runContainer({ writeGate: gate.held, writeStartFiles: failure });
     await waitFor('writing the files', () => c.state().includes('writingFiles'), 2_000, 2);
-    const credentials = new Sealed<CloudCredentials>({
-      accessToken: 'a',
-      refreshToken: 'r',
-      expiry: 'e',
-      tokenType: 'Bearer',
-      clientId: 'c',
-      clientSecret: 's',
+    c.send({
+      type: 'cloudStorage.mount',
+      requestId: 'm1',
+      provider: 'dropbox',
+      credentials: TEST_CREDENTIALS,
     });
-    c.send({ type: 'cloudStorage.mount', requestId: 'm1', provider: 'dropbox', credentials });
     await waitFor('the mount answered', () => c.replies().length === 1);
     expect(c.replies()[0]).toMatchObject({ requestId: 'm1', status: 200 });
     expect(c.state()).toContain('writingFiles');

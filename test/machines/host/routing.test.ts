@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Sealed } from '../../../machines/events.js';
+import { TEST_CREDENTIALS } from '../../support/credentials.js';
 import { nextRequestWait, pendingTimerId, toContainerEvent } from '../../../machines/host/routing.js';
 
 describe('toContainerEvent', () => {
@@ -9,14 +9,7 @@ describe('toContainerEvent', () => {
       requestId: 'r1',
       dpi: 192,
     });
-    const credentials = new Sealed({
-      accessToken: 'a',
-      refreshToken: 'r',
-      expiry: 'e',
-      tokenType: 'Bearer',
-      clientId: 'c',
-      clientSecret: 's',
-    });
+    const credentials = TEST_CREDENTIALS;
     expect(
       toContainerEvent('r2', {
         kind: 'mountCloudStorage',
