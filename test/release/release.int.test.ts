@@ -8,11 +8,11 @@
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeHostRoot } from '../deploy/installScript.js';
 import { repoRoot } from '../support/service.js';
+import { temporaryRoot } from '../support/tempRoots.js';
 import { cleanEnv, runCommand, type Ran } from './run.js';
 import { startS3Server, type S3Server } from './s3Server.js';
 import { seedRelease } from './seedRelease.js';
@@ -60,7 +60,7 @@ beforeAll(async () => {
   s3 = await startS3Server([BUCKET, FAILING_BUCKET]);
   sentry = await startSentryApiStandIn();
   // Beside, not in, build/: the other integration tests run build/ecs-host-service with node.
-  buildDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hs-release-'));
+  buildDir = temporaryRoot('hs-release-');
   commit = expectedCommit();
   released = await runCommand('make', ['--no-print-directory', 'release'], {
     cwd: repoRoot,
@@ -234,7 +234,7 @@ describe('the released artifact', () => {
 
   it('runs with no Node.js: in an image of only what ldd names, plus busybox', async () => {
     const executable = path.join(buildDir, 'ecs-host-service');
-    const rootfs = fs.mkdtempSync(path.join(os.tmpdir(), 'hs-sea-rootfs-'));
+    const rootfs = temporaryRoot('hs-sea-rootfs-');
     const image = `hs-sea-only:${process.pid}`;
     try {
       const libraries = execFileSync('ldd', [executable], { encoding: 'utf8' })

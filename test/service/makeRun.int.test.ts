@@ -8,13 +8,13 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../support/api.js';
 import { repoRoot } from '../support/service.js';
+import { temporaryRoot } from '../support/tempRoots.js';
 import { waitFor } from '../support/wait.js';
 
 const run = promisify(execFile);
@@ -79,7 +79,7 @@ async function interrupt(m: MakeRun): Promise<void> {
   await m.exited;
 }
 
-const clone = fs.mkdtempSync(path.join(os.tmpdir(), 'hs-makerun-'));
+const clone = temporaryRoot('hs-makerun-');
 const engineDir = path.join(clone, '.run/engine');
 const bridge = `hs${createHash('sha1').update(engineDir).digest('hex').slice(0, 8)}`;
 const running: MakeRun[] = [];
