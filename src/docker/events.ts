@@ -101,16 +101,32 @@ export function eventLines$(stream: Readable): Observable<string> {
   });
 }
 
+/** `timeNano` as the engine writes it: a bare JSON number, after the actor's attributes (all strings). */
+const TIME_NANO_FIELD = /"timeNano":(\d+)[,}]/g;
+
+/**
+ * The event's time in ns, exactly. The engine writes it as a JSON number
+ * above 2^53, which `JSON.parse` rounds to a multiple of 256 ns: a replay
+ * from a rounded-up time (`since`) could pass over an event in those last
+ * nanoseconds. The digits are read from the line itself; the last match is
+ * the event's own field, and it must agree with the parsed number.
+ */
+function exactTimeNano(line: string, raw: RawEvent): string {
+  if (raw.timeNano === undefined) return (BigInt(raw.time ?? 0) * 1_000_000_000n).toString();
+  if (typeof raw.timeNano === 'number') {
+    const digits = [...line.matchAll(TIME_NANO_FIELD)].at(-1)?.[1];
+    if (digits !== undefined && Number(digits) === raw.timeNano) return digits;
+  }
+  return BigInt(raw.timeNano).toString();
+}
+
 export function parseEvent(line: string): DockerObservation | undefined {
   const raw = JSON.parse(line) as RawEvent;
   if (raw.Type !== undefined && raw.Type !== 'container') return undefined;
   const containerId = raw.Actor?.ID ?? raw.id;
   const action = raw.Action ?? raw.status;
   if (containerId === undefined || action === undefined) return undefined;
-  const timeNano =
-    raw.timeNano !== undefined
-      ? BigInt(raw.timeNano).toString()
-      : (BigInt(raw.time ?? 0) * 1_000_000_000n).toString();
+  const timeNano = exactTimeNano(line, raw);
   if (action === 'start') {
     return { type: 'docker.start', containerId, name: raw.Actor?.Attributes?.['name'] ?? '', timeNano };
   }

@@ -1,7 +1,8 @@
 /**
  * The engine client and the event stream against the real private engine,
  * restarted under them: kept-alive connections with many calls in flight,
- * and the stream's order (list first) on the first connect and the reconnect.
+ * the stream's order (list first) on the first connect and the reconnect,
+ * and its event times to the nanosecond.
  */
 import Docker from 'dockerode';
 import { firstValueFrom } from 'rxjs';
@@ -119,6 +120,45 @@ describe('engine client and event stream across an engine restart', () => {
       expect(seen[relisted - 1]).toEqual({ type: 'docker.connected' });
     } finally {
       subscription.unsubscribe();
+      await removeAllContainers();
+    }
+  });
+});
+
+describe('the event stream', () => {
+  it("keeps the engine's timeNano to the nanosecond, as the engine wrote it", async () => {
+    await removeAllContainers();
+    // What the engine wrote, read off a stream of its own: the digits after the event's last "timeNano":.
+    const written = new Map<string, string>();
+    const raw = (await new Docker().getEvents({
+      filters: { type: ['container'], event: ['start'] },
+    })) as unknown as NodeJS.ReadableStream;
+    raw.setEncoding('utf8');
+    raw.on('data', (chunk: string) => {
+      for (const line of chunk.split('\n').filter((l) => l.trim() !== '')) {
+        const id = (JSON.parse(line) as { id: string }).id;
+        written.set(id, /^\d+/.exec(line.slice(line.lastIndexOf('"timeNano":') + '"timeNano":'.length))![0]);
+      }
+    });
+    const seen: DockerObservation[] = [];
+    const subscription = dockerEvents$(createDockerClient(), {
+      relistIntervalMs: 60_000,
+      engineTimeoutMs: 5_000,
+    }).subscribe((o) => seen.push(o));
+    try {
+      await waitFor('the first list', () => seen.some((o) => o.type === 'docker.listed'), 10_000);
+      const ids = [(await startContainer()).id, (await startContainer()).id, (await startContainer()).id];
+      const timeOf = (id: string) =>
+        seen.find((o) => o.type === 'docker.start' && o.containerId === id) as
+          Extract<DockerObservation, { type: 'docker.start' }> | undefined;
+      await waitFor('every start, both ways', () => ids.every((id) => timeOf(id) && written.has(id)), 10_000);
+      for (const id of ids) {
+        expect(BigInt(written.get(id)!)).toBeGreaterThan(BigInt(Number.MAX_SAFE_INTEGER));
+        expect(timeOf(id)!.timeNano).toBe(written.get(id));
+      }
+    } finally {
+      subscription.unsubscribe();
+      (raw as unknown as { destroy(): void }).destroy();
       await removeAllContainers();
     }
   });

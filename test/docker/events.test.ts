@@ -12,6 +12,7 @@ import type { DockerObservation } from '../../machines/events.js';
 import {
   engineEvents$,
   eventLines$,
+  parseEvent,
   type DockerEventsOptions,
   type EngineSource,
   type EngineStreamItem,
@@ -254,6 +255,41 @@ describe('engineEvents$ (virtual time)', () => {
       testScheduler.flush();
       expect(engine.sinces).toEqual([5n, 5n]);
     });
+  });
+});
+
+describe('parseEvent', () => {
+  // As the engine writes it: `timeNano` a bare number above 2^53, after the actor's attributes.
+  const engineLine = (timeNano: string, label = '') =>
+    `{"status":"start","id":"${id(1)}","from":"hs-test:latest","Type":"container","Action":"start",` +
+    `"Actor":{"ID":"${id(1)}","Attributes":{${label}"image":"hs-test:latest","name":"c1"}},` +
+    `"scope":"local","time":1796554216,"timeNano":${timeNano}}`;
+
+  it('keeps every nanosecond of the engine time, which JSON.parse would round to 256 ns', () => {
+    expect(Number.isSafeInteger(Number('1796554216211962612'))).toBe(false);
+    expect(parseEvent(engineLine('1796554216211962612'))).toEqual({
+      type: 'docker.start',
+      containerId: id(1),
+      name: 'c1',
+      timeNano: '1796554216211962612',
+    });
+  });
+
+  it("reads the event's own time, not a label of the same name", () => {
+    const line = engineLine('1796554216211962612', '"timeNano":"42","x":"\\"timeNano\\":7,",');
+    expect(JSON.parse(line).Actor.Attributes.timeNano).toBe('42');
+    expect(parseEvent(line)).toMatchObject({ timeNano: '1796554216211962612' });
+  });
+
+  it('takes the time in seconds when there is no timeNano, and a timeNano written as a string', () => {
+    const secondsOnly = JSON.stringify({ Type: 'container', Action: 'die', id: id(2), time: 1796554216 });
+    expect(parseEvent(secondsOnly)).toEqual({
+      type: 'docker.die',
+      containerId: id(2),
+      timeNano: '1796554216000000000',
+    });
+    const quoted = JSON.stringify({ Type: 'container', Action: 'die', id: id(2), timeNano: '5' });
+    expect(parseEvent(quoted)).toMatchObject({ timeNano: '5' });
   });
 });
 
