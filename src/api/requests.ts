@@ -19,6 +19,7 @@ export const TEXT = {
   secretWrong: 'auth_secret is wrong',
   methodNotAllowed: (method: string, allowed: string) => `method ${method} not allowed; use ${allowed}`,
   badField: (field: string, expected: string) => `bad field ${field}: expected ${expected}`,
+  missingField: (field: string, expected: string) => `missing field ${field}: expected ${expected}`,
 } as const;
 
 /**
@@ -73,9 +74,11 @@ export interface Endpoint {
   parse(body: Record<string, unknown>, knownProviders: ReadonlySet<string>): Parsed;
 }
 
-function badField(error: z.ZodError): Parsed {
+/** The first field the schema refused, named as missing when the body does not have it at all. */
+function badField(error: z.ZodError, body: Record<string, unknown>): Parsed {
   const field = String(error.issues[0]?.path[0] ?? 'body');
-  return { ok: false, status: 400, text: TEXT.badField(field, EXPECTED[field] ?? 'a string') };
+  const describe = Object.hasOwn(body, field) ? TEXT.badField : TEXT.missingField;
+  return { ok: false, status: 400, text: describe(field, EXPECTED[field] ?? 'a string') };
 }
 
 export const ENDPOINTS: Record<string, Endpoint> = {
@@ -85,7 +88,7 @@ export const ENDPOINTS: Record<string, Endpoint> = {
     method: 'PUT',
     parse: (body) => {
       const parsed = setDpiBody.safeParse(body);
-      if (!parsed.success) return badField(parsed.error);
+      if (!parsed.success) return badField(parsed.error, body);
       return { ok: true, request: { kind: 'setDpi', hostPort: parsed.data.host_port, dpi: parsed.data.dpi } };
     },
   },
@@ -93,7 +96,7 @@ export const ENDPOINTS: Record<string, Endpoint> = {
     method: 'POST',
     parse: (body, knownProviders) => {
       const parsed = mountBody.safeParse(body);
-      if (!parsed.success) return badField(parsed.error);
+      if (!parsed.success) return badField(parsed.error, body);
       const b = parsed.data;
       const provider = sanitiseProvider(b.provider);
       if (provider === '') {

@@ -170,7 +170,7 @@ describe('the HTTPS API', () => {
       [{ host_port: 65536, dpi: 96 }, 'bad field host_port: expected an integer from 1 to 65535'],
       [{ host_port: '4000', dpi: 96 }, 'bad field host_port: expected an integer from 1 to 65535'],
       [{ host_port: 4000.5, dpi: 96 }, 'bad field host_port: expected an integer from 1 to 65535'],
-      [{ dpi: 96 }, 'bad field host_port: expected an integer from 1 to 65535'],
+      [{ dpi: 96 }, 'missing field host_port: expected an integer from 1 to 65535'],
       [{ host_port: 4000, dpi: '96' }, 'bad field dpi: expected an integer from 1 to 10000'],
       [{ host_port: 4000, dpi: 0 }, 'bad field dpi: expected an integer from 1 to 10000'],
     ];

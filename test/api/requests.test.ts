@@ -44,6 +44,20 @@ describe('provider names', () => {
     });
   });
 
+  it('names a credential that is missing, or of the wrong type', () => {
+    const { refresh_token: _left, ...withoutRefresh } = mountBody('dropbox');
+    expect(mount.parse(withoutRefresh, known)).toEqual({
+      ok: false,
+      status: 400,
+      text: 'missing field refresh_token: expected a string',
+    });
+    expect(mount.parse({ ...mountBody('dropbox'), expiry: 3600 }, known)).toEqual({
+      ok: false,
+      status: 400,
+      text: 'bad field expiry: expected a string',
+    });
+  });
+
   it('accepts a known provider, sealing the credentials', () => {
     const parsed = mount.parse(mountBody('google drive'), known);
     if (!parsed.ok || !('request' in parsed) || parsed.request.kind !== 'mountCloudStorage') {
@@ -79,6 +93,8 @@ describe('the DPI schema', () => {
     [{ host_port: 65535, dpi: 10_001 }, 'bad field dpi: expected an integer from 1 to 10000'],
     [{ host_port: 1, dpi: 96.5 }, 'bad field dpi: expected an integer from 1 to 10000'],
     [{ host_port: null, dpi: 96 }, 'bad field host_port: expected an integer from 1 to 65535'],
+    [{ dpi: 96 }, 'missing field host_port: expected an integer from 1 to 65535'],
+    [{ host_port: 4000 }, 'missing field dpi: expected an integer from 1 to 10000'],
   ])('%j is refused', (body, text) => {
     expect(setDpi.parse(body, known)).toEqual({ ok: false, status: 400, text });
   });
