@@ -164,7 +164,7 @@ describe('the HTTPS API', () => {
     }
   });
 
-  it('answers 400 naming the field of the wrong type or range', async () => {
+  it('answers 400 naming the field that is missing, of the wrong type or out of range', async () => {
     const cases: [Record<string, unknown>, string][] = [
       [{ host_port: -1, dpi: 96 }, 'bad field host_port: expected an integer from 1 to 65535'],
       [{ host_port: 65536, dpi: 96 }, 'bad field host_port: expected an integer from 1 to 65535'],
@@ -184,7 +184,7 @@ describe('the HTTPS API', () => {
     const { access_token: _omitted, ...noToken } = mountFields(4000, 'google_drive');
     expect(await api.mount(noToken)).toMatchObject({
       status: 400,
-      body: 'bad field access_token: expected a string',
+      body: 'missing field access_token: expected a string',
     });
     expect(await api.mount({ ...mountFields(4000, 'google_drive'), expiry: 5 })).toMatchObject({
       status: 400,
