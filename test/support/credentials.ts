@@ -1,4 +1,4 @@
-/** Cloud-storage credentials for machine tests, whose mounts are fakes: no value is ever used. */
+/** Cloud-storage credentials for machine tests, whose mounts are fakes: no value is used but to check it never shows. */
 import { Sealed, type CloudCredentials } from '../../machines/events.js';
 
 export const TEST_CREDENTIALS = new Sealed<CloudCredentials>({

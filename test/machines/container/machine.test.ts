@@ -15,7 +15,6 @@ import {
 import type { ContainerInspection, FolderRecord } from '../../../machines/events.js';
 import { allTransitions, transitionRecorder } from '../../support/transitionCoverage.js';
 import { mountMachine } from '../../../machines/mount/machine.js';
-import { Sealed, type CloudCredentials } from '../../../machines/events.js';
 import { TEST_CREDENTIALS } from '../../support/credentials.js';
 import { waitFor } from '../../support/wait.js';
 import { API_SERVER_SYSTEM_ID, type ApiReplyEvent } from '../../../machines/shared.js';
@@ -636,14 +635,7 @@ describe('containerMachine', () => {
   it('forgets a mount that failed or ended on its own', async () => {
     const failing = runContainer({ mount: 'fails' });
     await failing.reachJson({ ttyAssigned: 'waiting' });
-    const credentials = new Sealed<CloudCredentials>({
-      accessToken: '',
-      refreshToken: '',
-      expiry: '',
-      tokenType: '',
-      clientId: '',
-      clientSecret: '',
-    });
+    const credentials = TEST_CREDENTIALS;
     failing.send({ type: 'cloudStorage.mount', requestId: 'bad', provider: 'dropbox', credentials });
     await waitFor('the refusal', () => failing.replies().length === 1);
     expect(failing.replies()[0]).toMatchObject({ requestId: 'bad', status: 406 });

@@ -1,17 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { createActor, createMachine, fromPromise, sendTo, type AnyEventObject } from 'xstate';
-import { Sealed } from '../../../machines/events.js';
 import { mountMachine } from '../../../machines/mount/machine.js';
 import { API_SERVER_SYSTEM_ID } from '../../../machines/shared.js';
+import { TEST_CREDENTIALS } from '../../support/credentials.js';
 
-const credentials = new Sealed({
-  accessToken: 'a',
-  refreshToken: 'r',
-  expiry: 'e',
-  tokenType: 'Bearer',
-  clientId: 'i',
-  clientSecret: 's',
-});
+const credentials = TEST_CREDENTIALS;
 
 /** Runs one mount under a parent that records what the mount sends it, and (registered as the API server) its answers. */
 function runMount(impl: { start: () => Promise<void>; ended: () => Promise<string> }) {
