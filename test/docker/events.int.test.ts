@@ -4,12 +4,13 @@
  * the stream's order (list first) on the first connect and the reconnect,
  * and its event times to the nanosecond.
  */
+import type { Readable } from 'node:stream';
 import Docker from 'dockerode';
 import { firstValueFrom } from 'rxjs';
 import { describe, expect, it, vi } from 'vitest';
 import type { DockerObservation } from '../../machines/events.js';
 import { createDockerClient } from '../../src/docker/client.js';
-import { dockerEvents$, engineSourceOf } from '../../src/docker/events.js';
+import { dockerEvents$, engineSourceOf, eventLines$ } from '../../src/docker/events.js';
 import { inspectContainer } from '../../src/docker/inspect.js';
 import { removeAllContainers, startContainer, startEngine, stopEngine } from '../support/engine.js';
 import { sleep, waitFor } from '../support/wait.js';
@@ -132,13 +133,10 @@ describe('the event stream', () => {
     const written = new Map<string, string>();
     const raw = (await new Docker().getEvents({
       filters: { type: ['container'], event: ['start'] },
-    })) as unknown as NodeJS.ReadableStream;
-    raw.setEncoding('utf8');
-    raw.on('data', (chunk: string) => {
-      for (const line of chunk.split('\n').filter((l) => l.trim() !== '')) {
-        const id = (JSON.parse(line) as { id: string }).id;
-        written.set(id, /^\d+/.exec(line.slice(line.lastIndexOf('"timeNano":') + '"timeNano":'.length))![0]);
-      }
+    })) as unknown as Readable;
+    const rawLines = eventLines$(raw).subscribe((line) => {
+      const digits = /^\d+/.exec(line.slice(line.lastIndexOf('"timeNano":') + '"timeNano":'.length));
+      written.set((JSON.parse(line) as { id: string }).id, digits![0]);
     });
     const seen: DockerObservation[] = [];
     const subscription = dockerEvents$(createDockerClient(), {
@@ -158,7 +156,7 @@ describe('the event stream', () => {
       }
     } finally {
       subscription.unsubscribe();
-      (raw as unknown as { destroy(): void }).destroy();
+      rawLines.unsubscribe();
       await removeAllContainers();
     }
   });
