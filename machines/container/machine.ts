@@ -1,7 +1,7 @@
 /**
  * One container on the host, from the engine's `start` to its removal.
  *
- *   requested (inspecting ⇄ waitingToInspectAgain → claiming → writingFiles)
+ *   requested (inspecting ⇄ waitingToInspectAgain → [claiming →] writingFiles)
  *     → ttyAssigned (waiting → overdue) ⇄ mounted → running (idle ⇄ updatingDpi)
  *     → draining (unmounting → cleaningUp) → removed, or → rejected → removed
  *   any state but draining → detaching → detached   the service stops, the container runs on
@@ -47,7 +47,7 @@ import { draining } from './draining.js';
 import type { InspectionVerdict } from './inspection.js';
 import { requested } from './requested.js';
 import { containerContext, containerSetup, writingDpi } from './setup.js';
-import type { ContainerContext, ContainerIoEvent, ContainerOutput } from './types.js';
+import type { ContainerContext, ContainerIoEvent, ContainerOutput, ContainerToHostEvent } from './types.js';
 
 export const containerMachine = containerSetup.createMachine({
   id: 'container',
@@ -167,7 +167,7 @@ export function containerFacts(context: ContainerContext) {
 export * from './types.js';
 export * from './inspection.js';
 
-/** The container's own I/O calls; each settles with its pair of ContainerIoEvents. */
+/** The container's own I/O calls; each settles with its pair of ContainerIoEvents (an inspection, by way of the host). */
 export interface ContainerIo {
   inspectContainer(containerId: string): Promise<InspectionVerdict>;
   /** Makes the folder and writes `hostPort_for_my_32262_tcp`, then `tty`. */
@@ -184,31 +184,47 @@ export interface ContainerImplementations extends ContainerIo {
   voice: MachineVoice<ContainerContext>;
 }
 
-type IoSelf = { send(event: ContainerIoEvent): void; getSnapshot(): { status: string } };
+type IoSelf = {
+  send(event: ContainerIoEvent): void;
+  getSnapshot(): { status: string };
+  /** The host, whose child every container is. */
+  _parent?: { send(event: ContainerToHostEvent): void };
+};
 type IoFailure = Extract<ContainerIoEvent, { error: unknown }>['type'];
+/** Where a call's success goes: to the container, or to the host, which sends it on. */
+type IoOutcome = { to: 'container'; event: ContainerIoEvent } | { to: 'host'; event: ContainerToHostEvent };
 
 /**
  * One I/O action: starts `call` with the container's context; its outcome
- * comes back to the container as an event when it settles, unless the actor
- * has ended meanwhile (a container that died and was removed while its
- * inspection was in flight): nobody is left to tell.
+ * comes back as an event when it settles, unless the actor has ended
+ * meanwhile (a container that died and was removed while its inspection was
+ * in flight): nobody is left to tell, and a host must not take an old life's
+ * verdict for a new actor of the same id. A failure always goes to the
+ * container.
  */
 function ioAction<T>(
   call: (context: ContainerContext) => Promise<T>,
-  done: (value: T) => ContainerIoEvent,
+  done: (value: T, context: ContainerContext) => IoOutcome,
   failed: IoFailure,
 ) {
   return ({ context, self }: { context: ContainerContext; self: IoSelf }): void => {
-    const tell = (event: ContainerIoEvent) => {
-      if (self.getSnapshot().status === 'active') self.send(event);
-    };
+    const active = () => self.getSnapshot().status === 'active';
     // The executor turns a call that throws before it returns a promise into a rejection: an event too.
     new Promise<T>((resolve) => resolve(call(context))).then(
-      (value) => tell(done(value)),
-      (error: unknown) => tell({ type: failed, error }),
+      (value) => {
+        if (!active()) return;
+        const outcome = done(value, context);
+        if (outcome.to === 'host') self._parent?.send(outcome.event);
+        else self.send(outcome.event);
+      },
+      (error: unknown) => {
+        if (active()) self.send({ type: failed, error });
+      },
     );
   };
 }
+
+const toContainer = (event: ContainerIoEvent): IoOutcome => ({ to: 'container', event });
 
 /**
  * The machine's I/O actions (./setup.ts), each starting one of `io`'s calls:
@@ -220,30 +236,34 @@ export function containerIoActions(
   const { inspectContainer, writeStartFiles, writeDpi, cleanUpContainer } = io;
   return {
     ...(inspectContainer && {
+      // The verdict goes to the host, which decides a ready container's claim before it sends it on.
       inspectContainer: ioAction(
         (c) => inspectContainer(c.containerId),
-        (verdict) => ({ type: 'inspection.done', verdict }),
+        (verdict, c) => ({
+          to: 'host',
+          event: { type: 'container.inspected', containerId: c.containerId, verdict },
+        }),
         'inspection.failed',
       ),
     }),
     ...(writeStartFiles && {
       writeStartFiles: ioAction(
         (c) => writeStartFiles(c.containerId, c.hostPort!, c.tty!),
-        () => ({ type: 'startFiles.written' }),
+        () => toContainer({ type: 'startFiles.written' }),
         'startFiles.failed',
       ),
     }),
     ...(writeDpi && {
       writeDpi: ioAction(
         (c) => writeDpi(c.containerId, c.dpi!),
-        () => ({ type: 'dpi.written' }),
+        () => toContainer({ type: 'dpi.written' }),
         'dpi.failed',
       ),
     }),
     ...(cleanUpContainer && {
       cleanUpContainer: ioAction(
         (c) => cleanUpContainer(c.containerId),
-        () => ({ type: 'cleanUp.done' }),
+        () => toContainer({ type: 'cleanUp.done' }),
         'cleanUp.failed',
       ),
     }),

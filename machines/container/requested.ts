@@ -1,7 +1,9 @@
 /**
  * `requested`: from the engine's start to a container with its folder, host
  * port and TTY. It is inspected (again, with backoff, for as long as the
- * engine fails), claims its TTY from the host, and writes its start files,
+ * engine fails); the verdict comes back through the host with the answer to
+ * its claim on a TTY, or it waits in `claiming` for that answer when the
+ * claim must wait; then it writes its start files,
  * unless its files from an earlier run are already right. Whatever is not a
  * streaming container, or cannot be set up, goes to `draining` (or straight
  * to `removed`, for the ECS agent).
@@ -9,7 +11,63 @@
 import { assign } from 'xstate';
 import { errorMessage } from '../shared.js';
 import { containerSetup } from './setup.js';
-import { INSPECTION_FAILURES_REPORTED } from './types.js';
+import {
+  INSPECTION_FAILURES_REPORTED,
+  type ContainerContext,
+  type ContainerEvent,
+  type GrantFacts,
+} from './types.js';
+
+type InspectionDone = Extract<ContainerEvent, { type: 'inspection.done' }>;
+type Granted = Extract<ContainerEvent, { type: 'resources.granted' }>;
+
+/** The grant that came with a ready verdict, if the host granted one. */
+const grantOnInspection = ({ event }: { event: InspectionDone }): GrantFacts | undefined =>
+  event.verdict.kind === 'ready' && event.claim?.type === 'resources.granted'
+    ? { tty: event.claim.tty, hostPort: event.verdict.hostPort, verdict: event.verdict }
+    : undefined;
+
+/** A grant that came on its own, after the claim waited: the verdict is taken already. */
+const grantAfterWait = ({ context, event }: { context: ContainerContext; event: Granted }): GrantFacts => ({
+  tty: event.tty,
+  hostPort: context.hostPort!,
+});
+
+/**
+ * Where a grant leads, the same whether it came with the verdict or after a
+ * wait: `facts` reads it from the event (undefined: none was granted).
+ */
+function grantedThen<Args>(facts: (args: Args) => GrantFacts | undefined) {
+  const take = { type: 'takeGrant', params: facts } as const;
+  return [
+    {
+      // Two folders of an earlier run claimed the same TTY and this one lost it.
+      guard: { type: 'lostAdoptedTty', params: facts },
+      target: 'writingFiles',
+      actions: [
+        take,
+        {
+          type: 'reportError',
+          params: ({ context }: { context: ContainerContext }) => ({
+            message: `TTY ${context.adopted?.tty} is held by another container; moved to TTY ${context.tty}`,
+          }),
+        },
+      ],
+    },
+    // Adopted with its files already right: nothing to rewrite, so a restart costs no fsyncs.
+    {
+      guard: { type: 'adoptedFilesAndDpiCurrent', params: facts },
+      target: '#container.running',
+      actions: [take, 'takeAdoptedDpi'],
+    },
+    {
+      guard: { type: 'adoptedFilesCurrent', params: facts },
+      target: '#container.ttyAssigned',
+      actions: take,
+    },
+    { guard: { type: 'isGranted', params: facts }, target: 'writingFiles', actions: take },
+  ] as const;
+}
 
 export const requested = containerSetup.createStateConfig({
   initial: 'inspecting',
@@ -41,23 +99,27 @@ export const requested = containerSetup.createStateConfig({
               { type: 'logStep', params: { message: 'the container is not running; cleaning up' } },
             ],
           },
+          // Ready, and the host decided the claim with the verdict (machines/host/setup.ts, `answerInspection`).
+          ...grantedThen(grantOnInspection),
           {
+            guard: { type: 'claimDenied', params: ({ event }) => event },
+            target: '#container.draining',
+            actions: [
+              { type: 'takeVerdict', params: ({ event }) => event },
+              assign({
+                error: ({ event }) => (event.claim?.type === 'resources.denied' ? event.claim.reason : ''),
+              }),
+              { type: 'reportError', params: ({ context }) => ({ message: context.error ?? '' }) },
+            ],
+          },
+          {
+            // The claim waits for a TTY or host port that a dead container gives back, or the host is stopping.
             guard: {
               type: 'inspectionSays',
               params: ({ event }) => ({ verdict: event.verdict, kind: 'ready' as const }),
             },
             target: 'claiming',
-            actions: assign(({ event }) =>
-              event.verdict.kind === 'ready'
-                ? {
-                    name: event.verdict.name,
-                    startedAtMs: event.verdict.startedAtMs,
-                    hostPort: event.verdict.hostPort,
-                    // A reported run of failed inspections is over.
-                    error: undefined,
-                  }
-                : {},
-            ),
+            actions: { type: 'takeVerdict', params: ({ event }) => event },
           },
           {
             target: '#container.draining',
@@ -116,40 +178,10 @@ export const requested = containerSetup.createStateConfig({
     waitingToInspectAgain: {
       after: { inspectionRetry: 'inspecting' },
     },
+    // The host's answer comes on its own once what the claim waits for is given back.
     claiming: {
-      entry: 'claimResources',
       on: {
-        'resources.granted': [
-          {
-            // Two folders of an earlier run claimed the same TTY and this one lost it.
-            guard: { type: 'lostAdoptedTty', params: ({ event }) => event },
-            target: 'writingFiles',
-            actions: [
-              assign({ tty: ({ event }) => event.tty }),
-              {
-                type: 'reportError',
-                params: ({ context, event }) => ({
-                  message: `TTY ${context.adopted?.tty} is held by another container; moved to TTY ${event.tty}`,
-                }),
-              },
-            ],
-          },
-          // Adopted with its files already right: nothing to rewrite, so a restart costs no fsyncs.
-          {
-            guard: { type: 'adoptedFilesAndDpiCurrent', params: ({ event }) => event },
-            target: '#container.running',
-            actions: assign({
-              tty: ({ event }) => event.tty,
-              dpi: ({ context }) => context.adopted?.dpi,
-            }),
-          },
-          {
-            guard: { type: 'adoptedFilesCurrent', params: ({ event }) => event },
-            target: '#container.ttyAssigned',
-            actions: assign({ tty: ({ event }) => event.tty }),
-          },
-          { target: 'writingFiles', actions: assign({ tty: ({ event }) => event.tty }) },
-        ],
+        'resources.granted': grantedThen(grantAfterWait),
         'resources.denied': {
           target: '#container.draining',
           actions: [
@@ -172,7 +204,7 @@ export const requested = containerSetup.createStateConfig({
           {
             guard: 'hadDpi',
             target: '#container.running',
-            actions: assign({ dpi: ({ context }) => context.adopted?.dpi }),
+            actions: 'takeAdoptedDpi',
           },
           { target: '#container.ttyAssigned' },
         ],

@@ -18,6 +18,7 @@ import {
   type ContainerEvent,
   type ContainerInput,
   type ContainerOutput,
+  type GrantFacts,
 } from './types.js';
 
 /**
@@ -26,6 +27,17 @@ import {
  * start while the start files are written; it does not use the folder.
  */
 const MOUNTABLE_STATES = [{ requested: 'writingFiles' }, 'ttyAssigned', 'mounted', 'running'] as const;
+
+/** What a ready verdict tells the container; a reported run of failed inspections is over. */
+function readyFacts(verdict: InspectionVerdict): Partial<ContainerContext> {
+  if (verdict.kind !== 'ready') return {};
+  return {
+    name: verdict.name,
+    startedAtMs: verdict.startedAtMs,
+    hostPort: verdict.hostPort,
+    error: undefined,
+  };
+}
 
 function describeState(value: unknown): string {
   return typeof value === 'string' ? value : JSON.stringify(value);
@@ -62,12 +74,12 @@ export const containerSetup = setup({
     logStep: (_, _params: { message: string }) => {},
     /** One warn line: worth knowing, nothing for a person to do. */
     logWarning: (_, _params: { message: string }) => {},
-    claimResources: sendParent(({ context }) => ({
-      type: 'resources.claim' as const,
-      containerId: context.containerId,
-      hostPort: context.hostPort!,
-      startedAtMs: context.startedAtMs!,
-    })),
+    takeVerdict: assign((_, params: { verdict: InspectionVerdict }) => readyFacts(params.verdict)),
+    /** The TTY granted, with the verdict it came with. */
+    takeGrant: assign((_, params: GrantFacts | undefined) =>
+      params === undefined ? {} : { ...(params.verdict && readyFacts(params.verdict)), tty: params.tty },
+    ),
+    takeAdoptedDpi: assign({ dpi: ({ context }) => context.adopted?.dpi }),
     announceDraining: sendParent(({ context }) => ({
       type: 'container.draining' as const,
       containerId: context.containerId,
@@ -193,13 +205,20 @@ export const containerSetup = setup({
       context.startedAtMs === undefined || timeNanoToMs(event.timeNano) >= context.startedAtMs,
     ended: ({ context }) => context.ended,
     leaving: ({ context }) => context.leaving,
-    lostAdoptedTty: ({ context }, event: { tty: number }) =>
-      context.adopted?.tty !== undefined && context.adopted.tty !== event.tty,
-    adoptedFilesCurrent: ({ context }, event: { tty: number }) =>
-      context.adopted?.tty === event.tty && context.adopted.hostPort === context.hostPort,
-    adoptedFilesAndDpiCurrent: ({ context }, event: { tty: number }) =>
-      context.adopted?.tty === event.tty &&
-      context.adopted.hostPort === context.hostPort &&
+    isGranted: (_, grant: GrantFacts | undefined) => grant !== undefined,
+    /** The host refused the claim it decided with the verdict. */
+    claimDenied: (_, event: { verdict: InspectionVerdict; claim?: { type: string } }) =>
+      event.verdict.kind === 'ready' && event.claim?.type === 'resources.denied',
+    lostAdoptedTty: ({ context }, grant: GrantFacts | undefined) =>
+      grant !== undefined && context.adopted?.tty !== undefined && context.adopted.tty !== grant.tty,
+    adoptedFilesCurrent: ({ context }, grant: GrantFacts | undefined) =>
+      grant !== undefined &&
+      context.adopted?.tty === grant.tty &&
+      context.adopted.hostPort === grant.hostPort,
+    adoptedFilesAndDpiCurrent: ({ context }, grant: GrantFacts | undefined) =>
+      grant !== undefined &&
+      context.adopted?.tty === grant.tty &&
+      context.adopted.hostPort === grant.hostPort &&
       context.adopted.ready &&
       context.adopted.dpi !== undefined,
     hadDpi: ({ context }) => context.adopted?.ready === true && context.adopted.dpi !== undefined,

@@ -65,9 +65,29 @@ export interface ContainerContext {
   mounts: Record<string, MountActorRef>;
 }
 
+/**
+ * A granted claim as the container takes it: its TTY, the host port it was
+ * claimed for, and the verdict when the grant came with it.
+ */
+export interface GrantFacts {
+  tty: number;
+  hostPort: number;
+  verdict?: Extract<InspectionVerdict, { kind: 'ready' }>;
+}
+
+/** The host's answer to a claim: a TTY for the container's host port, or why not. */
+export type ClaimAnswer =
+  { type: 'resources.granted'; tty: number } | { type: 'resources.denied'; reason: string };
+
 export type ContainerEvent =
-  | { type: 'resources.granted'; tty: number }
-  | { type: 'resources.denied'; reason: string }
+  /**
+   * The inspection's verdict, by way of the host (`container.inspected`). For a
+   * container that is ready, the host decides its claim in the same step and
+   * sends the answer with it; without one the claim waits, and the answer
+   * comes later on its own.
+   */
+  | { type: 'inspection.done'; verdict: InspectionVerdict; claim?: ClaimAnswer }
+  | ClaimAnswer
   | { type: 'dpi.set'; requestId: string; dpi: number }
   | { type: 'container.died'; timeNano: string }
   /** The service stops and the container still runs: keep everything, end the actor. */
@@ -83,12 +103,13 @@ export type ContainerEvent =
 
 /**
  * How each of the container's own I/O calls ends, sent by the call to its
- * container (./machine.ts, `containerIoActions`). Each kind is handled only
- * in the state that started it, so an answer that comes after the container
- * moved on (a die during the inspection) is ignored.
+ * container (./machine.ts, `containerIoActions`); an inspection's verdict
+ * goes to the host first (`container.inspected`), which sends it on as
+ * `inspection.done`. Each kind is handled only in the state that started it,
+ * so an answer that comes after the container moved on (a die during the
+ * inspection) is ignored.
  */
 export type ContainerIoEvent =
-  | { type: 'inspection.done'; verdict: InspectionVerdict }
   | { type: 'inspection.failed'; error: unknown }
   | { type: 'startFiles.written' }
   | { type: 'startFiles.failed'; error: unknown }
@@ -99,8 +120,13 @@ export type ContainerIoEvent =
 
 /** Events the container sends to its parent, the host. */
 export type ContainerToHostEvent =
-  /** Inspected and running since `startedAtMs` (engine clock): asks for a TTY and its host port. */
-  | { type: 'resources.claim'; containerId: string; hostPort: number; startedAtMs: number }
+  /**
+   * Its inspection's verdict, sent by the inspection itself: a `ready` one
+   * (running since `startedAtMs`, engine clock) claims a TTY for its host port.
+   * The host sends the verdict on to the container with its answer, one step
+   * for the container instead of two.
+   */
+  | { type: 'container.inspected'; containerId: string; verdict: InspectionVerdict }
   /** Died or set-up failed: it is cleaning up and holds its resources only until its folder is gone. */
   | { type: 'container.draining'; containerId: string }
   /** Drained and still running (`rejected`): its folder is gone, its TTY and host port go back. */

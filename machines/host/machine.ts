@@ -15,9 +15,11 @@
  * a crash: what still runs keeps its folder, TTY and mounts for the next start
  * to adopt.
  *
- * It is the single writer of shared state: container actors ask for
- * resources (`resources.claim`) and give them back (`resources.release`); they
- * never touch the table themselves. Engine observations and API requests
+ * It is the single writer of shared state: a container's inspection tells
+ * the host first (`container.inspected`), which decides the claim on a TTY
+ * and the host port and sends the verdict on with the answer; containers give
+ * them back (`resources.release`, or at their end) and never touch the table
+ * themselves. Engine observations and API requests
  * arrive as events from invoked actors that src/ provides.
  *
  * The actions, guards, delays and placeholders named here are in ./setup.ts,
@@ -63,6 +65,8 @@ export const hostMachine = hostSetup.createMachine({
       actions: { type: 'forgetContainer', params: ({ event }) => event.output },
     },
     'container.draining': { actions: { type: 'markDraining', params: ({ event }) => event } },
+    // Claims are decided while serving (./serving.ts); otherwise the verdict only goes on.
+    'container.inspected': { actions: { type: 'forwardVerdict', params: ({ event }) => event } },
   },
   states: {
     booting: {

@@ -2,8 +2,8 @@
  * `serving`: three regions side by side. `engine` follows the Docker event
  * stream's connection (it reconnects by itself; a loss is reported once),
  * `api` runs the HTTPS server, `heartbeats` beats with the handshake's token.
- * The engine's observations, the containers' claims and the API's requests
- * are handled here only; what must go on while stopping (releases and
+ * The engine's observations, the containers' claims (with their inspections'
+ * verdicts) and the API's requests are handled here only; what must go on while stopping (releases and
  * removals) is handled on the machine's root. Answers to requests do not pass
  * through the host: whoever answers sends to `apiServer` by its system id.
  */
@@ -23,7 +23,7 @@ export const serving = hostSetup.createStateConfig({
     'docker.start': { actions: { type: 'trackStart', params: ({ event }) => event } },
     'docker.die': { actions: { type: 'trackDeath', params: ({ event }) => event } },
     'docker.listed': { actions: { type: 'reconcileWithList', params: ({ event }) => event } },
-    'resources.claim': { actions: { type: 'grantResources', params: ({ event }) => event } },
+    'container.inspected': { actions: { type: 'answerInspection', params: ({ event }) => event } },
     'api.request': { actions: { type: 'routeRequest', params: ({ event }) => event } },
     'api.request.expired': { actions: { type: 'expireRequest', params: ({ event }) => event } },
   },

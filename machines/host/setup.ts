@@ -136,29 +136,49 @@ export const hostSetup = setup({
     reserveAdoptedResources: assign(({ context }, params: { folders: FolderRecord[] }) =>
       reserveFolders(context.ttyTable, context.hostPorts, params.folders),
     ),
-    grantResources: enqueueActions(
-      ({ context, enqueue }, event: Extract<HostEvent, { type: 'resources.claim' }>) => {
-        if (!context.containers.has(event.containerId)) return;
-        const containers = withTrackedChange(context, event.containerId, { startedAtMs: event.startedAtMs });
-        const claim = { containerId: event.containerId, hostPort: event.hostPort };
+    /**
+     * A container's inspection, heard before the container hears it: the
+     * verdict goes on to it (`inspection.done`), and for a ready one with the
+     * answer to its claim, decided in this step. One that is draining (it died
+     * while it was inspected) claims nothing; it ignores the verdict.
+     */
+    answerInspection: enqueueActions(
+      ({ context, enqueue }, event: Extract<HostEvent, { type: 'container.inspected' }>) => {
+        const { containerId, verdict } = event;
+        const tracked = context.containers.get(containerId);
+        if (tracked === undefined) return;
+        if (verdict.kind !== 'ready' || tracked.draining) {
+          enqueue.sendTo(tracked.ref, { type: 'inspection.done', verdict });
+          return;
+        }
+        const containers = withTrackedChange(context, containerId, { startedAtMs: verdict.startedAtMs });
+        const claim = { containerId, hostPort: verdict.hostPort };
         const superseded = supersededHolder(
           context,
           claim,
-          event.startedAtMs,
+          verdict.startedAtMs,
           (id) => context.containers.get(id)?.startedAtMs,
         );
-        if (superseded === undefined) {
-          applyClaimResult(context, claimResources(context, claim), enqueue, { containers });
-          return;
+        if (superseded !== undefined) {
+          // Dead as surely as by a list: it drains, and the claim waits for the port it gives back.
+          enqueue.sendTo(context.containers.get(superseded)!.ref, {
+            type: 'container.died',
+            timeNano: timeNanoOf(verdict.startedAtMs),
+          });
         }
-        // Dead as surely as by a list: it drains, and the claim waits for the port it gives back.
-        enqueue.sendTo(context.containers.get(superseded)!.ref, {
-          type: 'container.died',
-          timeNano: timeNanoOf(event.startedAtMs),
+        const claimState = superseded === undefined ? context : markDiedByList(context, [superseded]);
+        applyClaimResult(context, claimResources(claimState, claim), enqueue, {
+          alongside: { containers },
+          inspected: event,
         });
-        applyClaimResult(context, claimResources(markDiedByList(context, [superseded]), claim), enqueue, {
-          containers,
-        });
+      },
+    ),
+    /** While stopping, a verdict goes on without a claim: the container waits for its `host.leaving` or death. */
+    forwardVerdict: enqueueActions(
+      ({ context, enqueue }, event: Extract<HostEvent, { type: 'container.inspected' }>) => {
+        const tracked = context.containers.get(event.containerId);
+        if (tracked !== undefined)
+          enqueue.sendTo(tracked.ref, { type: 'inspection.done', verdict: event.verdict });
       },
     ),
     /**
@@ -186,7 +206,9 @@ export const hostSetup = setup({
       // keeps its TTY and host port (the service is stopping): nothing goes back.
       const containers = withoutKey(context.containers, ended.containerId);
       if (ended.end === 'removed') {
-        applyClaimResult(context, releaseResources(context, ended.containerId), enqueue, { containers });
+        applyClaimResult(context, releaseResources(context, ended.containerId), enqueue, {
+          alongside: { containers },
+        });
       } else {
         enqueue.assign({ containers });
       }

@@ -2,7 +2,12 @@
  * How the host's context follows its container actors: pure helpers that the
  * actions of ./setup.ts use to compute what they assign and whom they answer.
  */
-import type { ContainerActorRef } from '../container/machine.js';
+import type {
+  ClaimAnswer,
+  ContainerActorRef,
+  ContainerEvent,
+  InspectionVerdict,
+} from '../container/machine.js';
 import type { FolderRecord } from '../events.js';
 import { withEntry, withoutKey } from '../shared.js';
 import type { ClaimResult } from './resourceClaims.js';
@@ -88,19 +93,29 @@ function withTrackedChangeIn(
  * container. A container granted its TTY and host port takes the requests for
  * that port from then on, those already waiting for it included: it holds
  * them until its folder is complete (machines/container/requested.ts), so the
- * host needs no word from it that it is ready. `alongside` is assigned in the
- * same step: every assign clones the snapshot.
+ * host needs no word from it that it is ready.
+ *
+ * `alongside` is assigned in the same step: every assign clones the snapshot.
+ * `inspected`: the claim came with this inspection's verdict, which goes on to
+ * its container with the answer, or without one when the claim waits.
  */
 export function applyClaimResult(
   context: HostContext,
   result: ClaimResult,
   enqueue: {
     assign: (values: Partial<HostContext>) => void;
-    sendTo: (ref: ContainerActorRef, event: ClaimAnswerEvent | ReturnType<typeof toContainerEvent>) => void;
+    sendTo: (
+      ref: ContainerActorRef,
+      event: ClaimAnswer | InspectionDone | ReturnType<typeof toContainerEvent>,
+    ) => void;
     cancel: (id: string) => void;
   },
-  alongside: Partial<HostContext> = {},
+  options: {
+    alongside?: Partial<HostContext>;
+    inspected?: { containerId: string; verdict: InspectionVerdict };
+  } = {},
 ): void {
+  const { alongside = {}, inspected } = options;
   const { ttyTable, hostPorts, diedByList, deferredClaims } = result.state;
   const granted = new Set<string>();
   for (const answer of result.answers)
@@ -130,9 +145,22 @@ export function applyClaimResult(
     Object.assign(values, { ttyTable, hostPorts, diedByList, deferredClaims });
   }
   if (Object.keys(values).length > 0) enqueue.assign(values);
+  const inspectedRef = inspected && context.containers.get(inspected.containerId)?.ref;
+  let claim: ClaimAnswer | undefined;
   for (const { containerId, ...answer } of result.answers) {
+    if (containerId === inspected?.containerId) {
+      claim = answer;
+      continue;
+    }
     const tracked = context.containers.get(containerId);
     if (tracked !== undefined) enqueue.sendTo(tracked.ref, answer);
+  }
+  if (inspectedRef !== undefined) {
+    enqueue.sendTo(inspectedRef, {
+      type: 'inspection.done',
+      verdict: inspected!.verdict,
+      ...(claim && { claim }),
+    });
   }
   // After the grant, in the order they came: the container takes them once it holds its TTY.
   for (const { pending, to } of delivered) {
@@ -141,5 +169,4 @@ export function applyClaimResult(
   }
 }
 
-type ClaimAnswerEvent =
-  { type: 'resources.granted'; tty: number } | { type: 'resources.denied'; reason: string };
+type InspectionDone = Extract<ContainerEvent, { type: 'inspection.done' }>;

@@ -28,7 +28,7 @@ export interface TrackedContainer {
   ref: ContainerActorRef;
   /** Set when it is granted its TTY and host port: requests for that port go to it from then on (it holds them until its folder is complete). */
   acceptsRequests: boolean;
-  /** When the engine started it, once its inspection said so (`resources.claim`); engine clock, ms. */
+  /** When the engine started it, once its inspection said so (`container.inspected`); engine clock, ms. */
   startedAtMs: number | undefined;
   /** It said it is cleaning up (`container.draining`): it died or could not be set up. */
   draining: boolean;

@@ -1,12 +1,13 @@
 import { inspectWith } from '../../support/inspection.js';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { createActor, fromPromise, sendTo, setup, type AnyEventObject } from 'xstate';
+import { createActor, enqueueActions, fromPromise, setup, type AnyEventObject } from 'xstate';
 import {
   containerIoActions,
   containerMachine,
   INSPECTION_FAILURES_REPORTED,
   MAX_QUEUED_DPI,
   publishedHostPort,
+  type ClaimAnswer,
   type ContainerContext,
   type ContainerEvent,
   type ContainerOutput,
@@ -27,6 +28,8 @@ interface Fakes {
   /** This many inspections fail before the others answer. */
   failedInspections?: number;
   claim?: 'granted' | 'denied';
+  /** The claim waits (for what a dead container gives back): the answer comes after the verdict, on its own. */
+  claimWaits?: boolean;
   writeStartFiles?: Error;
   /** Results of successive writeDpi calls: undefined = success. */
   writeDpi?: (Error | undefined)[];
@@ -146,13 +149,21 @@ function runContainer(fakes: Fakes = {}) {
               toHost.push(event as ContainerToHostEvent | ApiReplyEvent);
             }
           },
-          sendTo('container', ({ event }: { event: AnyEventObject }) =>
-            event.type === 'resources.claim'
-              ? fakes.claim === 'denied'
+          // As the host does: a verdict goes back to the container, a ready one with the answer to its claim.
+          enqueueActions(({ event, enqueue }) => {
+            if (event.type !== 'container.inspected') return;
+            const { verdict } = event as Extract<ContainerToHostEvent, { type: 'container.inspected' }>;
+            const claim: ClaimAnswer =
+              fakes.claim === 'denied'
                 ? { type: 'resources.denied', reason: 'all 246 assignable TTYs are taken' }
-                : { type: 'resources.granted', tty: fakes.grantedTty ?? 10 }
-              : { type: 'noop' },
-          ),
+                : { type: 'resources.granted', tty: fakes.grantedTty ?? 10 };
+            if (verdict.kind !== 'ready' || fakes.claimWaits) {
+              enqueue.sendTo('container', { type: 'inspection.done', verdict });
+              if (verdict.kind === 'ready') enqueue.sendTo('container', claim);
+            } else {
+              enqueue.sendTo('container', { type: 'inspection.done', verdict, claim });
+            }
+          }),
         ],
       },
     },
@@ -187,7 +198,7 @@ describe('containerMachine', () => {
     const c = runContainer({ writeDpi: [undefined, undefined, new Error('disk full')] });
     await c.reachJson({ ttyAssigned: 'waiting' });
     // The host routes requests to it from the grant on: it has nothing more to tell the host.
-    expect(c.toHost.map((e) => e.type)).toEqual(['resources.claim']);
+    expect(c.toHost.map((e) => e.type)).toEqual(['container.inspected']);
     expect(c.context()).toMatchObject({ hostPort: 40001, tty: 10 });
 
     c.send({ type: 'dpi.set', requestId: 'r1', dpi: 192 });
@@ -312,9 +323,12 @@ describe('containerMachine', () => {
     await agent.reach('removed');
     const stopped = runContainer({ inspection: { running: false } });
     await stopped.reach('removed');
-    expect(agent.toHost).toEqual([{ type: 'ended', containerId: ID, end: 'removed' }]);
+    expect(agent.toHost).toEqual([
+      { type: 'container.inspected', containerId: ID, verdict: { kind: 'ignored' } },
+      { type: 'ended', containerId: ID, end: 'removed' },
+    ]);
     // A stopped one may be an adopted folder whose container died meanwhile: it is cleaned up.
-    expect(stopped.toHost.map((e) => e.type)).toEqual(['container.draining', 'ended']);
+    expect(stopped.toHost.map((e) => e.type)).toEqual(['container.inspected', 'container.draining', 'ended']);
   });
 
   it.each([
@@ -336,6 +350,11 @@ describe('containerMachine', () => {
 
   it.each([
     ['no free TTY', { claim: 'denied' as const }, 'all 246 assignable TTYs are taken'],
+    [
+      'no free TTY once its claim waited',
+      { claim: 'denied' as const, claimWaits: true },
+      'all 246 assignable TTYs are taken',
+    ],
     ['a failed write', { writeStartFiles: new Error('EROFS') }, 'writing the start files failed: EROFS'],
   ])('is rejected after %s, holding nothing, until it dies', async (_, fakes, message) => {
     const c = runContainer(fakes);
@@ -474,14 +493,15 @@ describe('containerMachine', () => {
     if (drainHeld) await c.reachJson({ draining: 'cleaningUp' });
     else await c.reach('removed');
     answerInspection();
-    // The answer says "ready": taken, it would claim a TTY for a dead container.
+    // The answer says "ready", and the stand-in host grants a TTY with it: taken, the dead container would be set up.
     await new Promise((resolve) => setTimeout(resolve, 20));
+    // Only a live actor's verdict reaches the host, which must not take an old life's verdict for a new actor.
+    expect(c.toHost.some((e) => e.type === 'container.inspected')).toBe(drainHeld);
     if (drainHeld) {
       expect(c.state()).toBe(JSON.stringify({ draining: 'cleaningUp' }));
       finishCleanUp();
       await c.reach('removed');
     }
-    expect(c.toHost.map((e) => e.type)).not.toContain('resources.claim');
     expect(c.reported).toEqual([]);
     expect(warnings.mock.calls.flat().join(' ')).not.toContain('inspection.done');
     warnings.mockRestore();
@@ -561,17 +581,27 @@ describe('containerMachine', () => {
     expect(dying.replies().filter((r) => r.requestId === 'mid-write')).toHaveLength(1);
   });
 
-  it('adopts a folder of an earlier run in the state its files show', async () => {
+  it.each([
+    ['with the verdict', false],
+    ['after its claim waited', true],
+  ])('adopts a folder of an earlier run in the state its files show, granted %s', async (_, claimWaits) => {
     const folder = { containerId: ID, hostPort: 40001, ready: true, dpi: 144, ttyWrittenAtMs: 1 };
-    const ready = runContainer({ adopted: { ...folder, tty: 10 } });
+    const ready = runContainer({ adopted: { ...folder, tty: 10 }, claimWaits });
     await ready.reachJson({ running: 'idle' });
     expect(ready.context()).toMatchObject({ tty: 10, dpi: 144 });
     expect(ready.reported).toEqual([]);
 
-    const waiting = runContainer({ adopted: { ...folder, tty: 10, ready: false, dpi: undefined } });
+    const waiting = runContainer({
+      adopted: { ...folder, tty: 10, ready: false, dpi: undefined },
+      claimWaits,
+    });
     await waiting.reachJson({ ttyAssigned: 'waiting' });
 
-    const moved = runContainer({ adopted: { ...folder, tty: 12 }, grantedTty: 13 });
+    const fresh = runContainer({ claimWaits });
+    await fresh.reachJson({ ttyAssigned: 'waiting' });
+    expect(fresh.context()).toMatchObject({ hostPort: 40001, tty: 10, startedAtMs: 1_000 });
+
+    const moved = runContainer({ adopted: { ...folder, tty: 12 }, grantedTty: 13, claimWaits });
     await moved.reachJson({ running: 'idle' });
     expect(moved.reported).toEqual(['TTY 12 is held by another container; moved to TTY 13']);
   });

@@ -26,6 +26,10 @@ function runHost(
     folders?: FolderRecord[];
     /** How the engine answers at stop: by default it lists the fake engine's containers. */
     listAtStop?: Error;
+    /** Holds each inspection's answer until it settles. */
+    inspectionGate?: (containerId: string) => Promise<void>;
+    /** Holds the engine's answer at stop until it settles. */
+    listGate?: () => Promise<void>;
   } = {},
 ) {
   const engine = new Subject<DockerObservation>();
@@ -37,9 +41,12 @@ function runHost(
   /** The container I/O in the order it was done: `files <id>`, `dpi <id> <dpi>`. */
   const written: string[] = [];
   let sendToHost: (event: HostEvent) => void = () => {};
+  /** Events the host received that a test waits for. */
+  const heard: string[] = [];
 
   const container = fakeContainerMachine(
     async (input) => {
+      await options.inspectionGate?.(input.containerId);
       const fake = containers.get(input.containerId);
       // As src/docker/inspect.ts does: a container the engine no longer has is not running.
       if (!fake)
@@ -86,6 +93,7 @@ function runHost(
         receive((event) => replies.push(withoutType(event as EventObject & ApiReply)));
       }),
       listRunningContainers: fromPromise(async () => {
+        await options.listGate?.();
         if (options.listAtStop) throw options.listAtStop;
         return { running: [...containers.keys()], listedAtMs: Date.now() };
       }),
@@ -103,7 +111,11 @@ function runHost(
       requestWaitMs: options.requestWaitMs ?? 1_000,
       drainTimeoutMs: 2_000,
     },
-    inspect: recorder.inspect,
+    inspect: (inspection) => {
+      recorder.inspect(inspection);
+      const event = inspection.type === '@xstate.event' ? (inspection.event as HostEvent) : undefined;
+      if (event?.type === 'container.inspected') heard.push(`container.inspected ${event.containerId}`);
+    },
   }).start();
   const context = () => actor.getSnapshot().context as HostContext;
   const stateOf = (containerId: string) =>
@@ -117,6 +129,7 @@ function runHost(
     warnings,
     cleanedUp,
     written,
+    heard,
     context,
     stateOf,
     /** A container the engine runs, without telling us (as a missed event). */
@@ -339,6 +352,44 @@ describe('hostMachine', () => {
     // The running one keeps its TTY (its folder was not touched); the dead one gave its back.
     expect(Object.fromEntries(h.context().ttyTable.holders)).toEqual({ 10: id(10) });
     expect(h.cleanedUp).toEqual([id(12)]);
+  });
+
+  it('claims nothing for a verdict that comes while the container drains, or while the host stops', async () => {
+    const gate = () => {
+      let open!: () => void;
+      const opened = new Promise<void>((resolve) => (open = resolve));
+      return { open, wait: () => opened };
+    };
+    const inspections = new Map([15, 16].map((n) => [id(n), gate()]));
+    const cleanUp = gate();
+    const list = gate();
+    const h = runHost({
+      inspectionGate: (containerId) => inspections.get(containerId)!.wait(),
+      cleanUpGate: cleanUp.wait,
+      listGate: list.wait,
+    });
+    await h.serving();
+    // Dies while it is inspected: it drains, and the verdict that says "running" comes after.
+    h.start(15, { hostPort: 40015, startedAtMs: 1_000 });
+    await h.waitState(id(15), 'inspecting');
+    h.engine.next({ type: 'docker.die', containerId: id(15), timeNano: '2000000000' });
+    await h.waitState(id(15), 'cleaningUp');
+    inspections.get(id(15))!.open();
+    await waitFor('the verdict heard', () => h.heard.includes(`container.inspected ${id(15)}`));
+    expect(h.stateOf(id(15))).toContain('cleaningUp');
+    // Inspected while the host stops: the verdict goes on, the claim waits for the host's word.
+    h.start(16, { hostPort: 40016, startedAtMs: 1_000 });
+    await h.waitState(id(16), 'inspecting');
+    h.actor.send({ type: 'host.stop', reason: { fatal: false, message: 'SIGTERM' } });
+    inspections.get(id(16))!.open();
+    await h.waitState(id(16), 'claiming');
+    expect(h.context().ttyTable.holders.size).toBe(0);
+    expect(h.context().hostPorts.size).toBe(0);
+    cleanUp.open();
+    list.open();
+    await waitFor('stopped', () => h.actor.getSnapshot().status === 'done');
+    expect(h.actor.getSnapshot().output?.leftoverContainers).toEqual([]);
+    expect(h.cleanedUp).toEqual([id(15)]);
   });
 
   it('ignores a second start of a container it rejected: it holds nothing and only waits for its death', async () => {
