@@ -54,8 +54,8 @@ export const containerMachine = containerSetup.createMachine({
   context: containerContext,
   initial: 'requested',
   on: {
+    // Sent by the host only for this life's death (machines/host/tracking.ts, `isCurrentDeath`).
     'container.died': {
-      guard: { type: 'isCurrentDeath', params: ({ event }) => event },
       target: '.draining',
       actions: assign({ ended: true }),
     },

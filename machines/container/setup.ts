@@ -5,7 +5,6 @@
  * each state means, are in ./machine.ts.
  */
 import { assign, enqueueActions, sendParent, setup } from 'xstate';
-import { timeNanoToMs } from '../events.js';
 import { mountMachine } from '../mount/machine.js';
 import { enqueueApiReply, errorMessage, notProvided } from '../shared.js';
 import type { InspectionVerdict } from './inspection.js';
@@ -80,10 +79,15 @@ export const containerSetup = setup({
       params === undefined ? {} : { ...(params.verdict && readyFacts(params.verdict)), tty: params.tty },
     ),
     takeAdoptedDpi: assign({ dpi: ({ context }) => context.adopted?.dpi }),
-    announceDraining: sendParent(({ context }) => ({
-      type: 'container.draining' as const,
-      containerId: context.containerId,
-    })),
+    /**
+     * Tells the host that it drains, unless its death started the drain: the
+     * host sent the death, and marked it draining then (one host step fewer a
+     * lifecycle).
+     */
+    announceDraining: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type === 'container.died') return;
+      enqueue.sendParent({ type: 'container.draining', containerId: context.containerId });
+    }),
     releaseResources: sendParent(({ context }) => ({
       type: 'resources.release' as const,
       containerId: context.containerId,
@@ -200,9 +204,6 @@ export const containerSetup = setup({
   guards: {
     inspectionSays: (_, params: { verdict: InspectionVerdict; kind: InspectionVerdict['kind'] }) =>
       params.verdict.kind === params.kind,
-    /** A die older than this container's start belongs to an earlier life of the same id. */
-    isCurrentDeath: ({ context }, event: { timeNano: string }) =>
-      context.startedAtMs === undefined || timeNanoToMs(event.timeNano) >= context.startedAtMs,
     ended: ({ context }) => context.ended,
     leaving: ({ context }) => context.leaving,
     isGranted: (_, grant: GrantFacts | undefined) => grant !== undefined,

@@ -30,8 +30,10 @@ import { nextRequestWait, pendingTimerId, toContainerEvent } from './routing.js'
 import {
   applyClaimResult,
   containerForHostPort,
+  isCurrentDeath,
   requestWaitFacts,
   withContainerSpawned,
+  withDraining,
   withoutAdoptable,
   withTrackedChange,
 } from './tracking.js';
@@ -92,11 +94,13 @@ export const hostSetup = setup({
       },
     ),
     trackDeath: enqueueActions(({ context, enqueue }, event: Extract<HostEvent, { type: 'docker.die' }>) => {
-      enqueue.assign({
-        deathsSeen: withEntry(context.deathsSeen, event.containerId, timeNanoToMs(event.timeNano)),
-      });
+      const deathsSeen = withEntry(context.deathsSeen, event.containerId, timeNanoToMs(event.timeNano));
       const tracked = context.containers.get(event.containerId);
-      if (tracked === undefined) return;
+      if (tracked === undefined || !isCurrentDeath(tracked, event.timeNano)) {
+        enqueue.assign({ deathsSeen });
+        return;
+      }
+      enqueue.assign({ deathsSeen, containers: withDraining(context.containers, [event.containerId]) });
       enqueue.sendTo(tracked.ref, { type: 'container.died', timeNano: event.timeNano });
     }),
     /**
@@ -129,7 +133,10 @@ export const hostSetup = setup({
         }
         // What these hold comes back soon: claims wait for it rather than take higher numbers.
         const died = [...decision.adoptedButGone, ...decision.died];
-        enqueue.assign({ diedByList: ({ context }) => markDiedByList(context, died).diedByList });
+        enqueue.assign({
+          diedByList: ({ context }) => markDiedByList(context, died).diedByList,
+          containers: ({ context }) => withDraining(context.containers, decision.died),
+        });
       },
     ),
     /** Reserves what the folders of an earlier run hold (./reconciliation.ts). */
@@ -151,7 +158,7 @@ export const hostSetup = setup({
           enqueue.sendTo(tracked.ref, { type: 'inspection.done', verdict });
           return;
         }
-        const containers = withTrackedChange(context, containerId, { startedAtMs: verdict.startedAtMs });
+        let containers = withTrackedChange(context, containerId, { startedAtMs: verdict.startedAtMs });
         const claim = { containerId, hostPort: verdict.hostPort };
         const superseded = supersededHolder(
           context,
@@ -161,6 +168,7 @@ export const hostSetup = setup({
         );
         if (superseded !== undefined) {
           // Dead as surely as by a list: it drains, and the claim waits for the port it gives back.
+          containers = withDraining(containers, [superseded]);
           enqueue.sendTo(context.containers.get(superseded)!.ref, {
             type: 'container.died',
             timeNano: timeNanoOf(verdict.startedAtMs),
@@ -182,8 +190,9 @@ export const hostSetup = setup({
       },
     ),
     /**
-     * Draining from its `container.draining` until it gives its resources
-     * back; then it is removed at once, or parked as rejected holding nothing.
+     * Draining from its `container.draining` (a death the host sent marked it
+     * already) until it gives its resources back; then it is removed at once,
+     * or parked as rejected holding nothing.
      */
     markDraining: assign(
       ({ context }, event: Extract<HostEvent, { type: 'container.draining' | 'resources.release' }>) => {
@@ -288,6 +297,7 @@ export const hostSetup = setup({
     letGoOfContainers: enqueueActions(
       ({ context, enqueue }, params: { running: string[] | undefined; listedAtMs: number }) => {
         const decision = decideStop(context.containers, params.running, params.listedAtMs);
+        enqueue.assign({ containers: withDraining(context.containers, decision.dead) });
         for (const id of decision.leaving)
           enqueue.sendTo(context.containers.get(id)!.ref, { type: 'host.leaving' });
         for (const id of decision.dead) {

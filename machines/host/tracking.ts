@@ -8,7 +8,7 @@ import type {
   ContainerEvent,
   InspectionVerdict,
 } from '../container/machine.js';
-import type { FolderRecord } from '../events.js';
+import { timeNanoToMs, type FolderRecord } from '../events.js';
 import { withEntry, withoutKey } from '../shared.js';
 import type { ClaimResult } from './resourceClaims.js';
 import { pendingTimerId, toContainerEvent, type RequestWaitFacts } from './routing.js';
@@ -67,6 +67,29 @@ export function withoutAdoptable(
   containerId: string,
 ): ReadonlyMap<string, FolderRecord> {
   return withoutKey(context.adoptable, containerId);
+}
+
+/** A die older than the start its inspection found belongs to an earlier life of the same id (engine clock). */
+export function isCurrentDeath(tracked: TrackedContainer, timeNano: string): boolean {
+  return tracked.startedAtMs === undefined || timeNanoToMs(timeNano) >= tracked.startedAtMs;
+}
+
+/**
+ * `containers` with each of `containerIds` marked draining: the host marks a
+ * container when it sends it its death, and the container drains without a
+ * word back (machines/container/setup.ts, `announceDraining`).
+ */
+export function withDraining(
+  containers: ReadonlyMap<string, TrackedContainer>,
+  containerIds: readonly string[],
+): ReadonlyMap<string, TrackedContainer> {
+  let marked = containers;
+  for (const containerId of containerIds) {
+    if (marked.get(containerId)?.draining === false) {
+      marked = withTrackedChangeIn(marked, containerId, { draining: true });
+    }
+  }
+  return marked;
 }
 
 /** `containers` with what the host knows of one tracked container changed. */

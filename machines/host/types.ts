@@ -30,7 +30,7 @@ export interface TrackedContainer {
   acceptsRequests: boolean;
   /** When the engine started it, once its inspection said so (`container.inspected`); engine clock, ms. */
   startedAtMs: number | undefined;
-  /** It said it is cleaning up (`container.draining`): it died or could not be set up. */
+  /** It is cleaning up: the host sent it its death, or it said so (`container.draining`) when it could not be set up. */
   draining: boolean;
   /** The engine started the same id again while the old life was still draining. */
   restartPending: boolean;

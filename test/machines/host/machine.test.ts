@@ -114,7 +114,9 @@ function runHost(
     inspect: (inspection) => {
       recorder.inspect(inspection);
       const event = inspection.type === '@xstate.event' ? (inspection.event as HostEvent) : undefined;
-      if (event?.type === 'container.inspected') heard.push(`container.inspected ${event.containerId}`);
+      if (event?.type === 'container.inspected' || event?.type === 'container.draining') {
+        heard.push(`${event.type} ${event.containerId}`);
+      }
     },
   }).start();
   const context = () => actor.getSnapshot().context as HostContext;
@@ -390,6 +392,24 @@ describe('hostMachine', () => {
     await waitFor('stopped', () => h.actor.getSnapshot().status === 'done');
     expect(h.actor.getSnapshot().output?.leftoverContainers).toEqual([]);
     expect(h.cleanedUp).toEqual([id(15)]);
+  });
+
+  it('sends a container only its own life’s death, and marks it draining as it sends it', async () => {
+    let finishCleanUp!: () => void;
+    const h = runHost({ cleanUpGate: () => new Promise<void>((resolve) => (finishCleanUp = resolve)) });
+    await h.serving();
+    h.start(17, { hostPort: 40017, startedAtMs: 5_000 });
+    await h.waitState(id(17), 'ttyAssigned');
+    // An earlier life of the same id died at 1 s: not this one's death.
+    h.engine.next({ type: 'docker.die', containerId: id(17), timeNano: '1000000000' });
+    expect(h.stateOf(id(17))).toContain('ttyAssigned');
+    expect(h.context().containers.get(id(17))?.draining).toBe(false);
+    h.engine.next({ type: 'docker.die', containerId: id(17), timeNano: '6000000000' });
+    await h.waitState(id(17), 'cleaningUp');
+    expect(h.context().containers.get(id(17))?.draining).toBe(true);
+    expect(h.heard).not.toContain(`container.draining ${id(17)}`);
+    finishCleanUp();
+    await waitFor('17 gone', () => h.stateOf(id(17)) === '"untracked"');
   });
 
   it('ignores a second start of a container it rejected: it holds nothing and only waits for its death', async () => {
