@@ -111,7 +111,7 @@ async function writeInline(files: readonly FileToWrite[], temps: TempFile[], fol
   for (const [i, f] of files.entries()) {
     const temp = temps[i]!;
     if (temp.fd === undefined) {
-      const mode = f.mode ?? 0o644;
+      const mode = f.mode ?? DEFAULT_FILE_MODE;
       temp.fd = fs.openSync(temp.temp, 'w', mode);
       // Before any byte: open() applies the umask, and a leftover temp keeps its old mode.
       fs.fchmodSync(temp.fd, mode);
@@ -129,8 +129,21 @@ async function writeInline(files: readonly FileToWrite[], temps: TempFile[], fol
   for (const [i, f] of files.entries()) fs.renameSync(temps[i]!.temp, f.file);
 }
 
-/** Opens `temp` with exactly `mode`, on the thread pool: the umask applies at open, and a leftover keeps its old mode. */
-async function openOnThreadPool(temp: TempFile, mode: number): Promise<number> {
+/**
+ * Opens `temp` with exactly `mode`, on the thread pool: the umask applies at
+ * open, and a leftover keeps its old mode, so the mode is set again. With
+ * `modeAsAsked` (a new file gets exactly the mode asked for here), a file
+ * made new needs no more; only a leftover of the same name does.
+ */
+async function openOnThreadPool(temp: TempFile, mode: number, modeAsAsked = false): Promise<number> {
+  if (modeAsAsked) {
+    try {
+      temp.fd = await open(temp.temp, 'wx', mode);
+      return temp.fd;
+    } catch (error) {
+      tolerateExisting(error);
+    }
+  }
   const fd = await open(temp.temp, 'w', mode);
   temp.fd = fd;
   await fchmod(fd, mode);
@@ -144,7 +157,7 @@ async function writeOnThreadPool(files: readonly FileToWrite[], temps: TempFile[
     await chmod(folder, folderMode);
   }
   const writeOne = async (f: FileToWrite, temp: TempFile) => {
-    temp.fd ??= await openOnThreadPool(temp, f.mode ?? 0o644);
+    temp.fd ??= await openOnThreadPool(temp, f.mode ?? DEFAULT_FILE_MODE);
     const bytes = Buffer.from(f.content);
     let written = 0;
     while (written < bytes.length) {
@@ -206,19 +219,29 @@ export async function writeFilesAtomic(
   }
 }
 
+/** The mode of the files written here unless one is given: the containers read them as another user. */
+export const DEFAULT_FILE_MODE = 0o644;
+
 /**
  * Makes, on the thread pool, one empty temp file in `folder` for each of
  * `names`, open and with `mode`: for a later `writeFilesAtomic` that then
  * makes no file. A temp's name is the one `writeFilesAtomic` would give it.
- * On failure, those made are closed and removed.
+ * `modeAsAsked`: the caller knows that a new file gets exactly `mode` here
+ * (the umask keeps its bits, and no default ACL decides otherwise), so each
+ * is made new and its mode not set again: one round trip to the thread pool
+ * fewer. On failure, those made are closed and removed.
  */
-export async function openTemps(folder: string, names: readonly string[], mode = 0o644): Promise<OpenTemp[]> {
+export async function openTemps(
+  folder: string,
+  names: readonly string[],
+  { mode = DEFAULT_FILE_MODE, modeAsAsked = false }: { mode?: number; modeAsAsked?: boolean } = {},
+): Promise<OpenTemp[]> {
   const temps: TempFile[] = names.map((name) => ({
     temp: tempNameFor(path.join(folder, name)),
     fd: undefined,
   }));
   try {
-    await allSettledOrThrow(temps.map((t) => openOnThreadPool(t, mode)));
+    await allSettledOrThrow(temps.map((t) => openOnThreadPool(t, mode, modeAsAsked)));
   } catch (error) {
     discard(temps);
     throw error;

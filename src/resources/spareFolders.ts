@@ -21,7 +21,13 @@
 import fs from 'node:fs/promises';
 import { closeSync, renameSync } from 'node:fs';
 import path from 'node:path';
-import { currentStrategy, openTemps, type OpenTemp, type WriteStrategy } from './atomicFile.js';
+import {
+  currentStrategy,
+  DEFAULT_FILE_MODE,
+  openTemps,
+  type OpenTemp,
+  type WriteStrategy,
+} from './atomicFile.js';
 
 /** Enough for starts a few at a time; a burst falls back to making folders as it goes. */
 export const SPARE_FOLDER_COUNT = 2;
@@ -38,6 +44,7 @@ export class SpareFolders {
   private made = 0;
   private stopped = false;
   private leftoversGone: Promise<void> | undefined;
+  private newModesAsAsked: boolean | undefined;
 
   /**
    * @param fileNames the files a start writes, in order: one temp each
@@ -50,6 +57,17 @@ export class SpareFolders {
     private readonly onFailure: (error: unknown) => void,
     private readonly count = SPARE_FOLDER_COUNT,
   ) {}
+
+  /**
+   * Whether a new folder and file in the root get exactly the modes asked for
+   * (undefined until the first spare is made): then a spare's folder and
+   * temps are made with their modes and not set again, two round trips to
+   * the thread pool fewer a spare, each a wake-up of the event loop and of a
+   * pool thread.
+   */
+  get modesAsAsked(): boolean | undefined {
+    return this.newModesAsAsked;
+  }
 
   /** How many are ready to be taken now. */
   get readyCount(): number {
@@ -117,13 +135,34 @@ export class SpareFolders {
     await this.leftoversGone;
     this.made += 1;
     const folder = path.join(this.root, `${SPARE_PREFIX}${process.pid}-${this.made}`);
+    // A spare's name is new to the root: mkdir makes the folder, or fails.
     await fs.mkdir(folder, { mode: this.folderMode });
-    await fs.chmod(folder, this.folderMode);
     try {
-      return { folder, temps: await openTemps(folder, this.fileNames) };
+      this.newModesAsAsked ??= await this.madeWithModesAsAsked(folder);
+      if (!this.newModesAsAsked) await fs.chmod(folder, this.folderMode);
+      const temps = await openTemps(folder, this.fileNames, { modeAsAsked: this.newModesAsAsked });
+      return { folder, temps };
     } catch (error) {
       await fs.rm(folder, { recursive: true, force: true }).catch(() => {});
       throw error;
+    }
+  }
+
+  /**
+   * Asked once, of the first spare's folder and a file made in it: whether
+   * they came out with exactly the modes asked for. The umask may take bits
+   * away, and a default ACL on the root decides in its place; the service
+   * never changes its umask, so the answer holds for the process.
+   */
+  private async madeWithModesAsAsked(folder: string): Promise<boolean> {
+    const probe = `${folder}/.mode-probe`;
+    const handle = await fs.open(probe, 'wx', DEFAULT_FILE_MODE);
+    try {
+      const [folderStat, fileStat] = await Promise.all([fs.stat(folder), handle.stat()]);
+      return (folderStat.mode & 0o7777) === this.folderMode && (fileStat.mode & 0o7777) === DEFAULT_FILE_MODE;
+    } finally {
+      await handle.close();
+      await fs.unlink(probe);
     }
   }
 

@@ -124,6 +124,23 @@ describe.each<WriteStrategy>(['inline', 'threadPool'])(
       }
     });
 
+    it('made new with the mode as asked, gives a leftover of the same name its mode and empties it', async () => {
+      // Temp names count up in this process: the next two are these, as a crashed run with our pid left them.
+      const counted = await openTemps(dir, names);
+      for (const t of counted) fs.closeSync(t.fd);
+      const next = counted.map((t) =>
+        t.temp.replace(/\.(\d+)\.tmp$/, (_, n: string) => `.${Number(n) + 2}.tmp`),
+      );
+      fs.writeFileSync(next[1]!, 'stale', { mode: 0o600 });
+      const temps = await openTemps(dir, names, { modeAsAsked: true });
+      expect(temps.map((t) => t.temp)).toEqual(next);
+      for (const t of temps) {
+        expect(modeOf(t.temp)).toBe(0o644);
+        expect(fs.fstatSync(t.fd).size).toBe(0);
+        fs.closeSync(t.fd);
+      }
+    });
+
     it('fills those temps: each file is its temp, renamed, and no file is made', async () => {
       const temps = await openTemps(dir, names);
       const inodes = temps.map((t) => fs.statSync(t.temp).ino);

@@ -39,6 +39,25 @@ const openUnderRoot = () =>
   }).length;
 
 describe('folders made ahead', () => {
+  it('makes them with their modes and sets them no more where a new folder and file get the mode asked for', async () => {
+    const previous = process.umask(0o022);
+    try {
+      spares.fill();
+      await allMade();
+    } finally {
+      process.umask(previous);
+    }
+    expect(spares.modesAsAsked).toBe(true);
+    for (const name of spareNames()) {
+      const folder = path.join(root, name);
+      expect(modeOf(folder)).toBe(0o755);
+      // The probe of the first one is gone: only the temps are left.
+      const temps = fs.readdirSync(folder);
+      expect(temps).toHaveLength(NAMES.length);
+      for (const t of temps) expect(modeOf(path.join(folder, t))).toBe(0o644);
+    }
+  });
+
   it('makes hidden folders of the exact mode, each with an empty open temp per file, whatever the umask', async () => {
     const previous = process.umask(0o077);
     try {
@@ -47,6 +66,8 @@ describe('folders made ahead', () => {
     } finally {
       process.umask(previous);
     }
+    // The umask takes bits away: each folder's and file's mode is set again after it is made.
+    expect(spares.modesAsAsked).toBe(false);
     for (const name of spareNames()) {
       const folder = path.join(root, name);
       expect(name).toMatch(new RegExp(`^\\.spare-${process.pid}-\\d+$`));
