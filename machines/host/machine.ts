@@ -19,8 +19,8 @@
  * the host first (`container.inspected`), which decides the claim on a TTY
  * and the host port and sends the verdict on with the answer; containers give
  * them back (`resources.release`, or at their end) and never touch the table
- * themselves. Engine observations and API requests
- * arrive as events from invoked actors that src/ provides.
+ * themselves. Engine observations and API requests arrive as events from
+ * invoked actors that src/ provides.
  *
  * The actions, guards, delays and placeholders named here are in ./setup.ts,
  * the types in ./types.ts; src/ supplies the side effects through

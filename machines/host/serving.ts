@@ -2,9 +2,10 @@
  * `serving`: three regions side by side. `engine` follows the Docker event
  * stream's connection (it reconnects by itself; a loss is reported once),
  * `api` runs the HTTPS server, `heartbeats` beats with the handshake's token.
- * The engine's observations, the containers' claims (with their inspections'
- * verdicts) and the API's requests are handled here only; what must go on while stopping (releases and
- * removals) is handled on the machine's root. Answers to requests do not pass
+ * The engine's observations, the containers' claims (with their
+ * inspections' verdicts) and the API's requests are handled here only; what
+ * must go on while stopping (releases and removals, and verdicts without a
+ * claim) is handled on the machine's root. Answers to requests do not pass
  * through the host: whoever answers sends to `apiServer` by its system id.
  */
 import { API_SERVER_SYSTEM_ID } from '../shared.js';

@@ -297,7 +297,9 @@ export const hostSetup = setup({
     letGoOfContainers: enqueueActions(
       ({ context, enqueue }, params: { running: string[] | undefined; listedAtMs: number }) => {
         const decision = decideStop(context.containers, params.running, params.listedAtMs);
-        enqueue.assign({ containers: withDraining(context.containers, decision.dead) });
+        if (decision.dead.length > 0) {
+          enqueue.assign({ containers: withDraining(context.containers, decision.dead) });
+        }
         for (const id of decision.leaving)
           enqueue.sendTo(context.containers.get(id)!.ref, { type: 'host.leaving' });
         for (const id of decision.dead) {
