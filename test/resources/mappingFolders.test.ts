@@ -11,7 +11,7 @@ import {
   READY_FILE,
   TTY_FILE,
 } from '../../src/resources/mappingFolders.js';
-import { SPARE_FOLDER_COUNT } from '../../src/resources/spareFolders.js';
+import { SPARE_FOLDER_COUNT, SPARE_REFILL_BATCH } from '../../src/resources/spareFolders.js';
 import { FSYNCED_WORK_WAIT_MS, waitFor } from '../support/wait.js';
 
 const ID = 'a'.repeat(64);
@@ -230,9 +230,12 @@ describe('mapping folders: start files in a folder made ahead', () => {
     expect(fs.readFileSync(path.join(root, OTHER, HOST_PORT_FILE), 'utf8')).toBe('40001');
     expect(fs.statSync(path.join(root, OTHER)).mode & 0o777).toBe(0o755);
     expect(fs.statSync(path.join(root, OTHER, TTY_FILE)).mode & 0o777).toBe(0o644);
-    // Another is made once the write is done.
-    await sparesReady('a spare made again');
+    // Made again once as many as a refill makes are gone, after the write that took the last of them.
+    for (let i = 1; i < SPARE_REFILL_BATCH; i++)
+      await ahead.writeStartFiles(String(i).repeat(64), 40001 + i, 11 + i);
+    await sparesReady('the spares made again');
     expect(spareFolders()).toHaveLength(SPARE_FOLDER_COUNT);
+    expect(spareFolders().some((n) => inodes.has(fs.statSync(path.join(root, n)).ino))).toBe(true);
   });
 
   it('a folder that already holds files (an adopted container) is written where it is', async () => {

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { WriteStrategy } from '../../src/resources/atomicFile.js';
-import { SPARE_FOLDER_COUNT, SpareFolders } from '../../src/resources/spareFolders.js';
+import { SPARE_FOLDER_COUNT, SPARE_REFILL_BATCH, SpareFolders } from '../../src/resources/spareFolders.js';
 import { FSYNCED_WORK_WAIT_MS, waitFor } from '../support/wait.js';
 
 const NAMES = ['hostPort_for_my_32262_tcp', 'tty'];
@@ -84,7 +84,7 @@ describe('folders made ahead', () => {
   });
 
   it.each<WriteStrategy>(['inline', 'threadPool'])(
-    'a start takes one under its own name, with its temps open there; fill makes another (%s)',
+    'a start takes one under its own name, with its temps open there; fill makes them again by twos (%s)',
     async (strategy) => {
       spares.fill();
       await allMade();
@@ -104,9 +104,21 @@ describe('folders made ahead', () => {
         expect(fs.readFileSync(t.temp, 'utf8')).toBe('x');
       }
       expect(spareNames()).toHaveLength(SPARE_FOLDER_COUNT - 1);
+      // One gone is not a refill: they are made again SPARE_REFILL_BATCH at a time.
+      spares.fill();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(spareNames()).toHaveLength(SPARE_FOLDER_COUNT - 1);
+      expect(spares.readyCount).toBe(SPARE_FOLDER_COUNT - 1);
+      const takenToo = [taken];
+      for (let i = 1; i < SPARE_REFILL_BATCH; i++) {
+        const other = path.join(root, String(i).repeat(64));
+        expect(await spares.takeAs(other, strategy)).toBeDefined();
+        takenToo.push(before.get(fs.statSync(other).ino));
+      }
       spares.fill();
       await allMade();
-      expect(spareNames()).not.toContain(taken);
+      expect(spareNames()).toHaveLength(SPARE_FOLDER_COUNT);
+      for (const name of takenToo) expect(spareNames()).not.toContain(name);
     },
   );
 
@@ -130,8 +142,9 @@ describe('folders made ahead', () => {
     spares.fill();
     await allMade();
     for (const name of spareNames()) fs.rmSync(path.join(root, name), { recursive: true });
-    expect(await spares.takeAs(path.join(root, 'a'.repeat(64)))).toBeUndefined();
-    expect(await spares.takeAs(path.join(root, 'a'.repeat(64)))).toBeUndefined();
+    for (let i = 0; i < SPARE_FOLDER_COUNT; i++) {
+      expect(await spares.takeAs(path.join(root, 'a'.repeat(64)))).toBeUndefined();
+    }
     expect(spares.readyCount).toBe(0);
     spares.fill();
     await allMade();
