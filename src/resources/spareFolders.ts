@@ -42,6 +42,12 @@ export const SPARE_FOLDER_COUNT = 4;
 export const SPARE_REFILL_BATCH = 2;
 const SPARE_PREFIX = '.spare-';
 
+/**
+ * Counted for the process, not for each SpareFolders: two on one root (the
+ * tests make them) never make the same name while one removes the other's.
+ */
+let sparesMade = 0;
+
 interface SpareFolder {
   folder: string;
   temps: readonly OpenTemp[];
@@ -50,7 +56,6 @@ interface SpareFolder {
 export class SpareFolders {
   private readonly ready: SpareFolder[] = [];
   private making = 0;
-  private made = 0;
   private stopped = false;
   private leftoversGone: Promise<void> | undefined;
   private newModesAsAsked: boolean | undefined;
@@ -146,8 +151,8 @@ export class SpareFolders {
 
   private async makeOne(): Promise<SpareFolder> {
     await this.leftoversGone;
-    this.made += 1;
-    const folder = path.join(this.root, `${SPARE_PREFIX}${process.pid}-${this.made}`);
+    sparesMade += 1;
+    const folder = path.join(this.root, `${SPARE_PREFIX}${process.pid}-${sparesMade}`);
     // A spare's name is new to the root: mkdir makes the folder, or fails.
     await fs.mkdir(folder, { mode: this.folderMode });
     try {
