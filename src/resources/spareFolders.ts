@@ -9,10 +9,10 @@
  * So a few folders wait under hidden names in the mapping root, each with a
  * temp file made and open for each start file. A start renames one to the
  * container's id and fills its temps, which are then fsynced and renamed as
- * any others: the files' guarantees are those of `writeFilesAtomic`. What a
- * start takes is made again afterwards, on the thread pool. When none is
- * ready (a burst took them, or making one failed) the start makes its folder
- * itself, as before.
+ * any others: the files' guarantees are those of `writeFilesAtomic`. What
+ * starts take is made again afterwards on the thread pool, two at a time
+ * (SPARE_REFILL_BATCH). When none is ready (a burst took them, or making one
+ * failed) the start makes its folder itself, as before.
  *
  * The names start with a dot and are not container ids, so nothing that
  * reads the folders (adoption, clean-up, the containers) sees them. Those an
@@ -58,7 +58,9 @@ export class SpareFolders {
   private making = 0;
   private stopped = false;
   private leftoversGone: Promise<void> | undefined;
-  private newModesAsAsked: boolean | undefined;
+  /** The probe of the modes, shared by the spares made while it runs; forgotten if it fails. */
+  private modesProbe: Promise<boolean> | undefined;
+  private probedModesAsAsked: boolean | undefined;
 
   /**
    * @param fileNames the files a start writes, in order: one temp each
@@ -80,7 +82,7 @@ export class SpareFolders {
    * pool thread.
    */
   get modesAsAsked(): boolean | undefined {
-    return this.newModesAsAsked;
+    return this.probedModesAsAsked;
   }
 
   /** How many are ready to be taken now. */
@@ -156,9 +158,17 @@ export class SpareFolders {
     // A spare's name is new to the root: mkdir makes the folder, or fails.
     await fs.mkdir(folder, { mode: this.folderMode });
     try {
-      this.newModesAsAsked ??= await this.madeWithModesAsAsked(folder);
-      if (!this.newModesAsAsked) await fs.chmod(folder, this.folderMode);
-      const temps = await openTemps(folder, this.fileNames, { modeAsAsked: this.newModesAsAsked });
+      // The first fill makes several side by side: one probe answers them all.
+      this.modesProbe ??= this.madeWithModesAsAsked(folder).then(
+        (asAsked) => (this.probedModesAsAsked = asAsked),
+        (error: unknown) => {
+          this.modesProbe = undefined;
+          throw error;
+        },
+      );
+      const modeAsAsked = await this.modesProbe;
+      if (!modeAsAsked) await fs.chmod(folder, this.folderMode);
+      const temps = await openTemps(folder, this.fileNames, { modeAsAsked });
       return { folder, temps };
     } catch (error) {
       await fs.rm(folder, { recursive: true, force: true }).catch(() => {});
