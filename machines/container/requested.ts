@@ -20,6 +20,7 @@ import {
 
 type InspectionDone = Extract<ContainerEvent, { type: 'inspection.done' }>;
 type Granted = Extract<ContainerEvent, { type: 'resources.granted' }>;
+type Denied = Extract<ContainerEvent, { type: 'resources.denied' }>;
 
 /** The grant that came with a ready verdict, if the host granted one. */
 const grantOnInspection = ({ event }: { event: InspectionDone }): GrantFacts | undefined =>
@@ -32,6 +33,21 @@ const grantAfterWait = ({ context, event }: { context: ContainerContext; event: 
   tty: event.tty,
   hostPort: context.hostPort!,
 });
+
+/** Why the host refused the claim it decided with a ready verdict, if it refused it. */
+const denialOnInspection = ({ event }: { event: InspectionDone }): string | undefined =>
+  event.verdict.kind === 'ready' && event.claim?.type === 'resources.denied' ? event.claim.reason : undefined;
+
+/** What a refused claim does, whether the refusal came with the verdict or after a wait: kept and reported. */
+function deniedThen<Args>(reason: (args: Args) => string | undefined) {
+  return [
+    { type: 'takeDenial', params: reason },
+    {
+      type: 'reportError',
+      params: ({ context }: { context: ContainerContext }) => ({ message: context.error ?? '' }),
+    },
+  ] as const;
+}
 
 /**
  * Where a grant leads, the same whether it came with the verdict or after a
@@ -102,14 +118,11 @@ export const requested = containerSetup.createStateConfig({
           // Ready, and the host decided the claim with the verdict (machines/host/setup.ts, `answerInspection`).
           ...grantedThen(grantOnInspection),
           {
-            guard: { type: 'claimDenied', params: ({ event }) => event },
+            guard: { type: 'isDenied', params: denialOnInspection },
             target: '#container.draining',
             actions: [
               { type: 'takeVerdict', params: ({ event }) => event },
-              assign({
-                error: ({ event }) => (event.claim?.type === 'resources.denied' ? event.claim.reason : ''),
-              }),
-              { type: 'reportError', params: ({ context }) => ({ message: context.error ?? '' }) },
+              ...deniedThen(denialOnInspection),
             ],
           },
           {
@@ -184,10 +197,7 @@ export const requested = containerSetup.createStateConfig({
         'resources.granted': grantedThen(grantAfterWait),
         'resources.denied': {
           target: '#container.draining',
-          actions: [
-            assign({ error: ({ event }) => event.reason }),
-            { type: 'reportError', params: ({ event }) => ({ message: event.reason }) },
-          ],
+          actions: deniedThen(({ event }: { event: Denied }) => event.reason),
         },
       },
     },

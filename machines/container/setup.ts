@@ -79,6 +79,8 @@ export const containerSetup = setup({
       params === undefined ? {} : { ...(params.verdict && readyFacts(params.verdict)), tty: params.tty },
     ),
     takeAdoptedDpi: assign({ dpi: ({ context }) => context.adopted?.dpi }),
+    /** Why the host refused the claim, shown in snapshots. */
+    takeDenial: assign((_, reason: string | undefined) => ({ error: reason })),
     /**
      * Tells the host that it drains, unless its death started the drain: the
      * host sent the death, and marked it draining then (one host step fewer a
@@ -207,9 +209,8 @@ export const containerSetup = setup({
     ended: ({ context }) => context.ended,
     leaving: ({ context }) => context.leaving,
     isGranted: (_, grant: GrantFacts | undefined) => grant !== undefined,
-    /** The host refused the claim it decided with the verdict. */
-    claimDenied: (_, event: { verdict: InspectionVerdict; claim?: { type: string } }) =>
-      event.verdict.kind === 'ready' && event.claim?.type === 'resources.denied',
+    /** The host refused the claim (the reason it gave; undefined when it did not refuse it). */
+    isDenied: (_, reason: string | undefined) => reason !== undefined,
     lostAdoptedTty: ({ context }, grant: GrantFacts | undefined) =>
       grant !== undefined && context.adopted?.tty !== undefined && context.adopted.tty !== grant.tty,
     adoptedFilesCurrent: ({ context }, grant: GrantFacts | undefined) =>
