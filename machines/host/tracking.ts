@@ -168,7 +168,6 @@ export function applyClaimResult(
     Object.assign(values, { ttyTable, hostPorts, diedByList, deferredClaims });
   }
   if (Object.keys(values).length > 0) enqueue.assign(values);
-  const inspectedRef = inspected && context.containers.get(inspected.containerId)?.ref;
   let claim: ClaimAnswer | undefined;
   for (const { containerId, ...answer } of result.answers) {
     if (containerId === inspected?.containerId) {
@@ -178,10 +177,11 @@ export function applyClaimResult(
     const tracked = context.containers.get(containerId);
     if (tracked !== undefined) enqueue.sendTo(tracked.ref, answer);
   }
-  if (inspectedRef !== undefined) {
+  const inspectedRef = inspected && context.containers.get(inspected.containerId)?.ref;
+  if (inspected !== undefined && inspectedRef !== undefined) {
     enqueue.sendTo(inspectedRef, {
       type: 'inspection.done',
-      verdict: inspected!.verdict,
+      verdict: inspected.verdict,
       ...(claim && { claim }),
     });
   }

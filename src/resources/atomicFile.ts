@@ -36,6 +36,9 @@ const link = promisify(fs.link);
 const utimes = promisify(fs.utimes);
 const unlink = promisify(fs.unlink);
 
+/** The mode of the files written here unless one is given: the containers read them as another user. */
+export const DEFAULT_FILE_MODE = 0o644;
+
 export interface FileToWrite {
   file: string;
   /** Small: it may be written in one call on the event loop. */
@@ -218,9 +221,6 @@ export async function writeFilesAtomic(
     writesInFlight -= 1;
   }
 }
-
-/** The mode of the files written here unless one is given: the containers read them as another user. */
-export const DEFAULT_FILE_MODE = 0o644;
 
 /**
  * Makes, on the thread pool, one empty temp file in `folder` for each of

@@ -27,6 +27,16 @@ const spareNames = () =>
     .sort();
 const allMade = () =>
   waitFor('the spares made', () => spares.readyCount === SPARE_FOLDER_COUNT, FSYNCED_WORK_WAIT_MS, 5);
+/** Fills with the process's umask set to `mask` until every spare is made. */
+async function allMadeUnderUmask(mask: number): Promise<void> {
+  const previous = process.umask(mask);
+  try {
+    spares.fill();
+    await allMade();
+  } finally {
+    process.umask(previous);
+  }
+}
 const modeOf = (p: string) => fs.statSync(p).mode & 0o777;
 /** This process's open descriptors on files under the root. */
 const openUnderRoot = () =>
@@ -40,13 +50,7 @@ const openUnderRoot = () =>
 
 describe('folders made ahead', () => {
   it('makes them with their modes and sets them no more where a new folder and file get the mode asked for', async () => {
-    const previous = process.umask(0o022);
-    try {
-      spares.fill();
-      await allMade();
-    } finally {
-      process.umask(previous);
-    }
+    await allMadeUnderUmask(0o022);
     expect(spares.modesAsAsked).toBe(true);
     for (const name of spareNames()) {
       const folder = path.join(root, name);
@@ -59,13 +63,7 @@ describe('folders made ahead', () => {
   });
 
   it('makes hidden folders of the exact mode, each with an empty open temp per file, whatever the umask', async () => {
-    const previous = process.umask(0o077);
-    try {
-      spares.fill();
-      await allMade();
-    } finally {
-      process.umask(previous);
-    }
+    await allMadeUnderUmask(0o077);
     // The umask takes bits away: each folder's and file's mode is set again after it is made.
     expect(spares.modesAsAsked).toBe(false);
     for (const name of spareNames()) {
