@@ -114,8 +114,9 @@ image="<image>"
 } >&2
 
 # The environment hosts get from the systemd unit (Node options, glibc's settings), so development
-# runs the service as they do; APP_ENV is development's own, chosen above.
-while IFS= read -r setting; do export "${setting?}"; done < <(sed -n '/^Environment=APP_ENV=/d; s/^Environment=//p' deploy/ecs-host-service.service)
+# runs the service as they do; APP_ENV is development's own, chosen above. A quoted setting
+# (a value with spaces) loses its quotes, as systemd takes them.
+while IFS= read -r setting; do export "${setting?}"; done < <(sed -n '/^Environment=APP_ENV=/d; s/^Environment="\(.*\)"$/\1/p; t; s/^Environment=//p' deploy/ecs-host-service.service)
 build/ecs-host-service &
 service=$!
 mkdir -p .run && echo "$service" >"$service_pid_file"

@@ -77,6 +77,25 @@ describe('deploy/ecs-host-service.service', () => {
     ).rejects.toThrow(/not allowed in NODE_OPTIONS/);
   });
 
+  it("gives V8's background work one thread, not Node's default four", async () => {
+    const options = unitNodeOptions();
+    expect(options).toMatch(/--v8-pool-size=1(\s|$)/);
+    // V8 starts its workers with the process; libuv's pool only at its first call, which this makes none of.
+    const threads = async (nodeOptions: string) => {
+      const { stdout } = await run(
+        process.execPath,
+        [
+          '-e',
+          "setTimeout(() => console.log(require('node:fs').readdirSync('/proc/self/task').length), 200)",
+        ],
+        { env: { PATH: process.env['PATH'] ?? '', NODE_OPTIONS: nodeOptions } },
+      );
+      return Number(stdout);
+    };
+    const withoutPoolSize = options.replace(/--v8-pool-size=\d+/, '').trim();
+    expect(await threads(options)).toBe((await threads(withoutPoolSize)) - 3);
+  });
+
   // glibc ignores a variable it does not know, so a misspelt one would change nothing, silently.
   it("pins glibc's mmap threshold, which a large block freed would otherwise raise", async () => {
     const settings = unitMallocSettings();

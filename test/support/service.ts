@@ -22,8 +22,9 @@ export const serviceExecutable = path.join(repoRoot, 'build/ecs-host-service');
  */
 export function unitEnvironment(): Record<string, string> {
   const unit = fs.readFileSync(path.join(repoRoot, 'deploy/ecs-host-service.service'), 'utf8');
-  const settings = [...unit.matchAll(/^Environment=(\w+)=(.*)$/gm)]
-    .map((match) => [match[1]!, match[2]!.trim()] as const)
+  // A value with spaces is quoted whole, as systemd needs: `Environment="NAME=a b"`.
+  const settings = [...unit.matchAll(/^Environment=(?:"(\w+)=([^"]*)"|(\w+)=(.*))$/gm)]
+    .map((match) => [(match[1] ?? match[3])!, (match[2] ?? match[4])!.trim()] as const)
     .filter(([name]) => name !== 'APP_ENV');
   return Object.fromEntries(settings);
 }
