@@ -215,6 +215,16 @@ describe('mapping folders: start files in a folder made ahead', () => {
   const sparesReady = (what: string) =>
     waitFor(what, () => ahead.foldersReadyAhead === SPARE_FOLDER_COUNT, FSYNCED_WORK_WAIT_MS, 5);
   beforeEach(async () => {
+    // The outer set-up's writer makes spares of its own in this root after its write. Made while
+    // `ahead` removed leftovers, one could outlive the removal and be counted here: let them be
+    // made and closed first, so that `ahead` removes every one of them.
+    await waitFor(
+      "the outer writer's spares made",
+      () => folders.foldersReadyAhead === SPARE_FOLDER_COUNT,
+      FSYNCED_WORK_WAIT_MS,
+      5,
+    );
+    folders.close();
     ahead = new MappingFolders(root);
     await ahead.ensureRoot();
     await sparesReady('the spares made');
