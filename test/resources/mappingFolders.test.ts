@@ -22,7 +22,11 @@ beforeEach(async () => {
   folders = new MappingFolders(root);
   await folders.writeStartFiles(ID, 40000, 10);
 });
-afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
+afterEach(() => {
+  // Its spares hold their temps open; closed, the ones still being made close theirs when done.
+  folders.close();
+  fs.rmSync(root, { recursive: true, force: true });
+});
 
 // A rename puts a new inode in place: an unchanged inode means the file was not written again.
 const inode = (name: string) => fs.statSync(path.join(root, ID, name)).ino;
