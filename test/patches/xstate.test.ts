@@ -6,12 +6,15 @@
  *   of a child) keeps its state value and tags instead of computing them again;
  * - a state node memoizes its transitions only for the event types it has
  *   one for: the memo kept every `xstate.done.actor.<id>` that reached it,
- *   one a container lifecycle for each of the host's state nodes, for good.
+ *   one a container lifecycle for each of the host's state nodes, for good;
+ * - the search for eventless (`always`) transitions after every microstep
+ *   walks each atomic node's ancestors without making an array of them, and
+ *   stops when none is enabled: the same transitions, fewer allocations.
  *
  * These tests fail if `npm ci` did not apply the patch, or if an XState
  * upgrade left a build of it unpatched.
  */
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -62,6 +65,46 @@ function endChildren(x: typeof XState, prefix: string, count: number): void {
   actor.stop();
 }
 
+/** Eventless transitions at two levels, with guards, in parallel regions, and one never enabled. */
+function eventless(x: typeof XState) {
+  return x.createMachine({
+    types: {} as { context: { n: number }; events: { type: 'go' } | { type: 'split' } | { type: 'bump' } },
+    context: { n: 0 },
+    initial: 'idle',
+    states: {
+      idle: { on: { go: 'outer', split: 'both', bump: 'counting' } },
+      outer: {
+        always: { target: 'fromOuter' },
+        initial: 'inner',
+        states: {
+          inner: {
+            always: [
+              { guard: () => false, target: '#eventless.refused' },
+              { guard: () => true, target: '#eventless.fromInner' },
+            ],
+          },
+        },
+      },
+      fromOuter: {},
+      fromInner: {},
+      refused: {},
+      both: {
+        type: 'parallel',
+        states: {
+          left: { initial: 'l1', states: { l1: { always: 'l2' }, l2: {} } },
+          right: { initial: 'r1', states: { r1: { always: 'r2' }, r2: {} } },
+        },
+      },
+      counting: {
+        on: { bump: { actions: x.assign({ n: ({ context }) => context.n + 1 }) } },
+        always: { guard: ({ context }) => context.n >= 2, target: 'enough' },
+      },
+      enough: {},
+    },
+    id: 'eventless',
+  });
+}
+
 /** Machines the memo searches below must find alive: a memo lives as long as its machine's state nodes. */
 const liveMachines: XState.AnyStateMachine[] = [];
 
@@ -87,7 +130,34 @@ describe('the xstate patch', () => {
     ]);
   });
 
+  it('walks the eventless transitions without an array of ancestors in every build', () => {
+    const raise = readdirSync(dist).filter((name) => /^raise-.*\.js$/.test(name));
+    expect(raise).toHaveLength(4);
+    for (const name of raise) {
+      expect(readFileSync(path.join(dist, name), 'utf8')).toContain(
+        'for (let s = stateNode; s; s = s.parent)',
+      );
+    }
+  });
+
   describe.each(builds)('in %s', (build) => {
+    it('takes eventless transitions as XState defines them', async () => {
+      const x = await load(build);
+      const settle = (...events: ('go' | 'split' | 'bump')[]) => {
+        const actor = x.createActor(eventless(x)).start();
+        for (const type of events) actor.send({ type });
+        return actor.getSnapshot().value;
+      };
+      // The atomic node's own first enabled one, before its ancestor's.
+      expect(settle('go')).toBe('fromInner');
+      // One in each parallel region, in the same macrostep.
+      expect(settle('split')).toEqual({ both: { left: 'l2', right: 'r2' } });
+      // None while the guard fails; then the one the new context enables.
+      expect(settle('bump')).toBe('counting');
+      expect(settle('bump', 'bump')).toBe('counting');
+      expect(settle('bump', 'bump', 'bump')).toBe('enough');
+    });
+
     it('keeps the value and the tags when only the context changes', async () => {
       const x = await load(build);
       const actor = x.createActor(counter(x)).start();
