@@ -216,22 +216,17 @@ describe('mapping folders: start files in a folder made ahead', () => {
   const OTHER = 'b'.repeat(64);
   const spareFolders = () => fs.readdirSync(root).filter((n) => n.startsWith('.spare-'));
   let ahead: MappingFolders;
-  const sparesReady = (what: string) =>
-    waitFor(what, () => ahead.foldersReadyAhead === SPARE_FOLDER_COUNT, FSYNCED_WORK_WAIT_MS, 5);
+  const sparesReady = (writer: MappingFolders, what: string) =>
+    waitFor(what, () => writer.foldersReadyAhead === SPARE_FOLDER_COUNT, FSYNCED_WORK_WAIT_MS, 5);
   beforeEach(async () => {
     // The outer set-up's writer makes spares of its own in this root after its write. Made while
     // `ahead` removed leftovers, one could outlive the removal and be counted here: let them be
     // made and closed first, so that `ahead` removes every one of them.
-    await waitFor(
-      "the outer writer's spares made",
-      () => folders.foldersReadyAhead === SPARE_FOLDER_COUNT,
-      FSYNCED_WORK_WAIT_MS,
-      5,
-    );
+    await sparesReady(folders, "the outer writer's spares made");
     folders.close();
     ahead = new MappingFolders(root);
     await ahead.ensureRoot();
-    await sparesReady('the spares made');
+    await sparesReady(ahead, 'the spares made');
   });
   afterEach(() => ahead.close());
 
@@ -247,7 +242,7 @@ describe('mapping folders: start files in a folder made ahead', () => {
     // Made again once as many as a refill makes are gone, after the write that took the last of them.
     for (let i = 1; i < SPARE_REFILL_BATCH; i++)
       await ahead.writeStartFiles(String(i).repeat(64), 40001 + i, 11 + i);
-    await sparesReady('the spares made again');
+    await sparesReady(ahead, 'the spares made again');
     expect(spareFolders()).toHaveLength(SPARE_FOLDER_COUNT);
     expect(spareFolders().some((n) => inodes.has(fs.statSync(path.join(root, n)).ino))).toBe(true);
   });
