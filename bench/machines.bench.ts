@@ -7,11 +7,16 @@
  * one container lifecycle (start, claim, start files, die, clean-up, gone).
  * What the built service spends above these, in `BENCH=api` and
  * `BENCH=containers`, is I/O, HTTP and the engine client. No engine needed.
+ *
+ * After each round the engine's list comes, as the service's re-list does:
+ * the host forgets the deaths it no longer needs then, and without it the
+ * deaths it remembers would grow by a round's worth every round.
  */
 import { Subject } from 'rxjs';
 import { createActor, fromCallback, fromPromise, type EventObject } from 'xstate';
 import type { ApiReply, DockerObservation } from '../machines/events.js';
 import type { HostContext, HostEvent } from '../machines/host/machine.js';
+import { LIST_LAG_MS } from '../machines/host/reconciliation.js';
 import { createStateClock } from '../src/observability/stateSnapshot.js';
 import { fakeContainerMachine, fakeHostMachine } from '../test/support/fakeMachines.js';
 import { percentile } from './lib.js';
@@ -70,6 +75,14 @@ async function until(check: () => boolean): Promise<void> {
   }
 }
 
+// The engine's clock for deaths and lists: a list forgets the deaths older than LIST_LAG_MS before it.
+let engineClockMs = Date.now();
+function listRunning(): void {
+  engineClockMs += LIST_LAG_MS + 1;
+  const running = [...hostPorts.keys()].map((containerId) => ({ containerId, name: 'desktop' }));
+  engine.next({ type: 'docker.listed', running, listedAtMs: engineClockMs });
+}
+
 let started = 0;
 async function startContainers(count: number): Promise<string[]> {
   const ids = Array.from({ length: count }, () => idOf(++started));
@@ -114,10 +127,12 @@ for (let round = 0; round < ROUNDS; round++) {
   for (const containerId of ids) {
     hostPorts.delete(containerId);
     // After the start the inspection reported (1000 ms): an older death would be a stale one.
-    engine.next({ type: 'docker.die', containerId, timeNano: `${Date.now()}000000` });
+    engine.next({ type: 'docker.die', containerId, timeNano: `${engineClockMs}000000` });
   }
   await until(() => ids.every((id) => trackedRef(id) === undefined));
   perLifecycleUs.push(((cpuMs() - beforeLifecycles) / LIFECYCLES_PER_ROUND) * 1000);
+  listRunning();
+  await until(() => (actor.getSnapshot().context as HostContext).deathsSeen.size === 0);
 }
 actor.stop();
 
