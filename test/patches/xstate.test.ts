@@ -14,7 +14,10 @@
  *   without computing the states to exit and enter (there are none), and one
  *   transition is not checked for conflicts with itself;
  * - `enqueueActions` hands every `collect` the same `enqueue`, pointed at
- *   that call's own list while it runs, instead of ten new closures a call.
+ *   that call's own list while it runs, instead of ten new closures a call;
+ * - fewer allocations on every step: index loops over a state node's
+ *   candidates and over a step's actions, the new context of an `assign`
+ *   made in one copy, and no list of actions that nothing read.
  *
  * These tests fail if `npm ci` did not apply the patch, or if an XState
  * upgrade left a build of it unpatched.
@@ -185,6 +188,36 @@ function nestedEnqueues(x: typeof XState) {
   return { innerActor, outerActor: x.createActor(outer).start(), kept };
 }
 
+/** Guarded candidates for one event at two levels, an assign that spawns and one that does not. */
+function guardedAndSpawning(x: typeof XState) {
+  const child = x.createMachine({ initial: 'idle', states: { idle: {} } });
+  return x.createMachine({
+    types: {} as {
+      context: { level: number; note: string; extra?: string };
+      events: { type: 'pick' } | { type: 'note' } | { type: 'spawn' };
+    },
+    context: { level: 1, note: '' },
+    initial: 'a',
+    on: { pick: { target: '.fromParent' } },
+    states: {
+      a: {
+        on: {
+          pick: [
+            { guard: ({ context }) => context.level > 5, target: 'never' },
+            { guard: ({ context }) => context.level === 1, target: 'second' },
+            { target: 'never' },
+          ],
+          note: { actions: x.assign({ note: 'noted', extra: 'added' }) },
+          spawn: { actions: x.assign({ note: ({ spawn }) => spawn(child, { id: 'kid' }).id }) },
+        },
+      },
+      second: { on: { pick: { guard: () => false, target: 'never' } } },
+      never: {},
+      fromParent: {},
+    },
+  });
+}
+
 /** Machines the memo searches below must find alive: a memo lives as long as its machine's state nodes. */
 const liveMachines: XState.AnyStateMachine[] = [];
 
@@ -230,6 +263,22 @@ describe('the xstate patch', () => {
     expect(log).toHaveLength(4);
     for (const name of log) {
       expect(readFileSync(path.join(dist, name), 'utf8')).toContain('enqueue: sharedEnqueue,');
+    }
+  });
+
+  it('loops over candidates and actions by index and assigns in one copy in every build', () => {
+    const files = (pattern: RegExp) => readdirSync(dist).filter((name) => pattern.test(name));
+    expect(files(/^(StateMachine|assign)-.*\.js$/)).toHaveLength(8);
+    for (const name of files(/^StateMachine-.*\.js$/)) {
+      expect(readFileSync(path.join(dist, name), 'utf8')).toContain(
+        'for (let i = 0; i < candidates.length; i++) {',
+      );
+    }
+    for (const name of files(/^raise-.*\.js$/)) {
+      expect(readFileSync(path.join(dist, name), 'utf8')).toContain('const actionList = actions;');
+    }
+    for (const name of files(/^assign-.*\.js$/)) {
+      expect(readFileSync(path.join(dist, name), 'utf8')).toContain('children: spawnedAny ? {');
     }
   });
 
@@ -279,6 +328,32 @@ describe('the xstate patch', () => {
       innerActor.send({ type: 'poke' });
       expect(outerActor.getSnapshot().context.got).toEqual(['before', 'after']);
       expect(innerActor.getSnapshot().context.got).toEqual(['inner']);
+    });
+
+    it('picks the first candidate whose guard passes, else the parent transition', async () => {
+      const x = await load(build);
+      const actor = x.createActor(guardedAndSpawning(x)).start();
+      actor.send({ type: 'pick' });
+      expect(actor.getSnapshot().value).toBe('second');
+      // None of the state's own passes: the parent's transition is taken.
+      actor.send({ type: 'pick' });
+      expect(actor.getSnapshot().value).toBe('fromParent');
+    });
+
+    it('assigns every key into a new context, the children kept unless one is spawned', async () => {
+      const x = await load(build);
+      const actor = x.createActor(guardedAndSpawning(x)).start();
+      const before = actor.getSnapshot();
+      actor.send({ type: 'note' });
+      const noted = actor.getSnapshot();
+      expect(noted.context).toEqual({ level: 1, note: 'noted', extra: 'added' });
+      expect(before.context).toEqual({ level: 1, note: '' });
+      expect(noted.children).toBe(before.children);
+      actor.send({ type: 'spawn' });
+      const spawned = actor.getSnapshot();
+      expect(spawned.context.note).toBe('kid');
+      expect(Object.keys(spawned.children)).toEqual(['kid']);
+      expect(spawned.children['kid']?.getSnapshot().value).toBe('idle');
     });
 
     it('keeps the value and the tags when only the context changes', async () => {
