@@ -17,7 +17,9 @@
  *   that call's own list while it runs, instead of ten new closures a call;
  * - fewer allocations on every step: index loops over a state node's
  *   candidates and over a step's actions, the new context of an `assign`
- *   made in one copy, and no list of actions that nothing read.
+ *   made in one copy, no list of actions that nothing read, results read by
+ *   index instead of destructured, and the nearest common ancestor of a
+ *   transition's states found by walking up through `parent`.
  *
  * These tests fail if `npm ci` did not apply the patch, or if an XState
  * upgrade left a build of it unpatched.
@@ -218,6 +220,36 @@ function guardedAndSpawning(x: typeof XState) {
   });
 }
 
+/** Exits and entries logged across nested states: a transition leaves and enters up to the nearest common ancestor. */
+function nested(x: typeof XState) {
+  const order: string[] = [];
+  const logged = (name: string) => ({
+    entry: () => order.push(`enter ${name}`),
+    exit: () => order.push(`exit ${name}`),
+  });
+  const machine = x.createMachine({
+    types: {} as { events: { type: 'sibling' } | { type: 'away' } },
+    id: 'nested',
+    initial: 'p',
+    states: {
+      p: {
+        ...logged('p'),
+        initial: 'a',
+        states: {
+          a: {
+            ...logged('a'),
+            initial: 'a1',
+            states: { a1: { ...logged('a1'), on: { sibling: '#nested.p.b' } } },
+          },
+          b: { ...logged('b'), on: { away: '#nested.q' } },
+        },
+      },
+      q: { ...logged('q') },
+    },
+  });
+  return { machine, order };
+}
+
 /** Machines the memo searches below must find alive: a memo lives as long as its machine's state nodes. */
 const liveMachines: XState.AnyStateMachine[] = [];
 
@@ -275,7 +307,12 @@ describe('the xstate patch', () => {
       );
     }
     for (const name of files(/^raise-.*\.js$/)) {
-      expect(readFileSync(path.join(dist, name), 'utf8')).toContain('const actionList = actions;');
+      const text = readFileSync(path.join(dist, name), 'utf8');
+      expect(text).toContain('const actionList = actions;');
+      expect(text).toContain('const resolved = builtinAction.resolve(');
+      expect(text).toContain(
+        'for (let ancestor = stateNodes[0].parent; ancestor; ancestor = ancestor.parent) {',
+      );
     }
     for (const name of files(/^assign-.*\.js$/)) {
       expect(readFileSync(path.join(dist, name), 'utf8')).toContain('children: spawnedAny ? {');
@@ -328,6 +365,27 @@ describe('the xstate patch', () => {
       innerActor.send({ type: 'poke' });
       expect(outerActor.getSnapshot().context.got).toEqual(['before', 'after']);
       expect(innerActor.getSnapshot().context.got).toEqual(['inner']);
+    });
+
+    it('leaves and enters states up to the nearest common ancestor', async () => {
+      const x = await load(build);
+      const { machine, order } = nested(x);
+      const actor = x.createActor(machine).start();
+      actor.send({ type: 'sibling' });
+      expect(actor.getSnapshot().value).toEqual({ p: 'b' });
+      actor.send({ type: 'away' });
+      expect(actor.getSnapshot().value).toBe('q');
+      expect(order).toEqual([
+        'enter p',
+        'enter a',
+        'enter a1',
+        'exit a1',
+        'exit a',
+        'enter b',
+        'exit b',
+        'exit p',
+        'enter q',
+      ]);
     });
 
     it('picks the first candidate whose guard passes, else the parent transition', async () => {
