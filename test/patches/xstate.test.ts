@@ -253,6 +253,16 @@ function nested(x: typeof XState) {
 /** Machines the memo searches below must find alive: a memo lives as long as its machine's state nodes. */
 const liveMachines: XState.AnyStateMachine[] = [];
 
+/**
+ * The text of each patched file of one kind (`raise-<hash>.js` and the like):
+ * one per build, four in all, or a build was left out of the patch.
+ */
+function chunkTexts(kind: 'raise' | 'log' | 'StateMachine' | 'assign'): string[] {
+  const names = readdirSync(dist).filter((name) => name.startsWith(`${kind}-`) && name.endsWith('.js'));
+  expect(names).toHaveLength(4);
+  return names.map((name) => readFileSync(path.join(dist, name), 'utf8'));
+}
+
 /** Whether a string made of `parts` is anywhere in this process's heap; the parts are never joined into one. */
 async function heapHolds(parts: string[]): Promise<boolean> {
   const needle = Buffer.concat(parts.map((part) => Buffer.from(part)));
@@ -276,46 +286,34 @@ describe('the xstate patch', () => {
   });
 
   it('walks the eventless transitions without an array of ancestors in every build', () => {
-    const raise = readdirSync(dist).filter((name) => /^raise-.*\.js$/.test(name));
-    expect(raise).toHaveLength(4);
-    for (const name of raise) {
-      expect(readFileSync(path.join(dist, name), 'utf8')).toContain(
-        'for (let s = stateNode; s; s = s.parent)',
-      );
+    for (const text of chunkTexts('raise')) {
+      expect(text).toContain('for (let s = stateNode; s; s = s.parent)');
     }
   });
 
   it('runs transitions without a target and enqueued actions through the patched paths in every build', () => {
-    for (const name of readdirSync(dist).filter((n) => /^raise-.*\.js$/.test(n))) {
-      const text = readFileSync(path.join(dist, name), 'utf8');
+    for (const text of chunkTexts('raise')) {
       expect(text).toContain('if (!isInitial && transitions.every(hasNoTarget)) {');
       expect(text).toContain('if (enabledTransitions.length === 1) {');
     }
-    const log = readdirSync(dist).filter((name) => /^log-.*\.js$/.test(name));
-    expect(log).toHaveLength(4);
-    for (const name of log) {
-      expect(readFileSync(path.join(dist, name), 'utf8')).toContain('enqueue: sharedEnqueue,');
+    for (const text of chunkTexts('log')) {
+      expect(text).toContain('enqueue: sharedEnqueue,');
     }
   });
 
   it('loops over candidates and actions by index and assigns in one copy in every build', () => {
-    const files = (pattern: RegExp) => readdirSync(dist).filter((name) => pattern.test(name));
-    expect(files(/^(StateMachine|assign)-.*\.js$/)).toHaveLength(8);
-    for (const name of files(/^StateMachine-.*\.js$/)) {
-      expect(readFileSync(path.join(dist, name), 'utf8')).toContain(
-        'for (let i = 0; i < candidates.length; i++) {',
-      );
+    for (const text of chunkTexts('StateMachine')) {
+      expect(text).toContain('for (let i = 0; i < candidates.length; i++) {');
     }
-    for (const name of files(/^raise-.*\.js$/)) {
-      const text = readFileSync(path.join(dist, name), 'utf8');
+    for (const text of chunkTexts('raise')) {
       expect(text).toContain('const actionList = actions;');
       expect(text).toContain('const resolved = builtinAction.resolve(');
       expect(text).toContain(
         'for (let ancestor = stateNodes[0].parent; ancestor; ancestor = ancestor.parent) {',
       );
     }
-    for (const name of files(/^assign-.*\.js$/)) {
-      expect(readFileSync(path.join(dist, name), 'utf8')).toContain('children: spawnedAny ? {');
+    for (const text of chunkTexts('assign')) {
+      expect(text).toContain('children: spawnedAny ? {');
     }
   });
 
