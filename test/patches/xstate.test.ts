@@ -19,7 +19,13 @@
  *   candidates and over a step's actions, the new context of an `assign`
  *   made in one copy, no list of actions that nothing read, results read by
  *   index instead of destructured, and the nearest common ancestor of a
- *   transition's states found by walking up through `parent`.
+ *   transition's states found by walking up through `parent`;
+ * - a new snapshot's state value read from its nodes when they are a whole
+ *   configuration (no Set, Maps or lists of children), a lone target that is
+ *   not a history node taken as it is, history nodes found without two
+ *   arrays, index loops over the states entered and exited, the set of
+ *   completed parallel nodes made only when a final node is entered, and a
+ *   state node's `invoke` and `initial` read from its memo without a closure.
  *
  * These tests fail if `npm ci` did not apply the patch, or if an XState
  * upgrade left a build of it unpatched.
@@ -250,6 +256,70 @@ function nested(x: typeof XState) {
   return { machine, order };
 }
 
+/**
+ * History (shallow and deep), an invocation stopped on exit, two targets in
+ * parallel regions at once, and regions that all reach a final node.
+ */
+function histories(x: typeof XState) {
+  const order: string[] = [];
+  const machine = x.createMachine({
+    types: {} as {
+      events:
+        | { type: 'shallow' }
+        | { type: 'deep' }
+        | { type: 'next' }
+        | { type: 'leave' }
+        | { type: 'pair' }
+        | { type: 'split' }
+        | { type: 'finish' };
+    },
+    id: 'histories',
+    initial: 'idle',
+    states: {
+      idle: {
+        on: {
+          shallow: 'outer.hist',
+          deep: 'outer.deepHist',
+          pair: { target: ['#histories.both.left.l2', '#histories.both.right.r2'] },
+          split: 'both',
+        },
+      },
+      outer: {
+        exit: () => order.push('exit outer'),
+        invoke: {
+          src: x.fromCallback(() => {
+            order.push('child started');
+            return () => order.push('child stopped');
+          }),
+        },
+        initial: 'one',
+        states: {
+          one: { initial: 'x', states: { x: { on: { next: 'y' } }, y: {} } },
+          hist: { type: 'history' },
+          deepHist: { type: 'history', history: 'deep' },
+        },
+        on: { leave: '#histories.idle' },
+      },
+      both: {
+        type: 'parallel',
+        states: {
+          left: {
+            initial: 'l1',
+            states: { l1: { on: { finish: 'lDone' } }, l2: {}, lDone: { type: 'final' } },
+          },
+          right: {
+            initial: 'r1',
+            states: { r1: { on: { finish: 'rDone' } }, r2: {}, rDone: { type: 'final' } },
+          },
+        },
+        onDone: 'finished',
+      },
+      finished: { type: 'final' },
+    },
+  });
+  return { machine, order };
+}
+
 /** Machines the memo searches below must find alive: a memo lives as long as its machine's state nodes. */
 const liveMachines: XState.AnyStateMachine[] = [];
 
@@ -314,6 +384,21 @@ describe('the xstate patch', () => {
     }
     for (const text of chunkTexts('assign')) {
       expect(text).toContain('children: spawnedAny ? {');
+    }
+  });
+
+  it('reads state values, targets, history nodes and memos through the patched paths in every build', () => {
+    for (const text of chunkTexts('raise')) {
+      expect(text).toContain('if (Array.isArray(stateNodes) && isWholeConfiguration(stateNodes)) {');
+      expect(text).toContain('if (transition.target.length === 1 && !isHistoryNode(transition.target[0])) {');
+      expect(text).toContain('const historyNodes = [];');
+      expect(text).toContain('const sortedStatesToEnter = [...statesToEnter].sort(');
+      expect(text).toContain('completedNodes ??= new Set();');
+      expect(text).toContain('s.invoke.length === 0 ? s.exit : [');
+    }
+    for (const text of chunkTexts('StateMachine')) {
+      expect(text).toContain("return cache.get(this)?.invoke ?? memo(this, 'invoke',");
+      expect(text).toContain("return cache.get(this)?.initial ?? memo(this, 'initial',");
     }
   });
 
@@ -438,6 +523,66 @@ describe('the xstate patch', () => {
       expect(after.context.count).toBe(1);
       expect(before.value).toEqual({ a: 'inner' });
       expect([...before.tags]).toEqual(['first']);
+    });
+
+    it('restores shallow and deep history and stops an invoked child on exit', async () => {
+      const x = await load(build);
+      const { machine, order } = histories(x);
+      const actor = x.createActor(machine).start();
+      // No history yet: the deep history's default is its parent's initial state.
+      actor.send({ type: 'deep' });
+      expect(actor.getSnapshot().value).toEqual({ outer: { one: 'x' } });
+      actor.send({ type: 'next' });
+      actor.send({ type: 'leave' });
+      expect(actor.getSnapshot().value).toBe('idle');
+      // Shallow: the child state only, entered at its own initial state.
+      actor.send({ type: 'shallow' });
+      expect(actor.getSnapshot().value).toEqual({ outer: { one: 'x' } });
+      actor.send({ type: 'next' });
+      actor.send({ type: 'leave' });
+      // Deep: the atomic state itself.
+      actor.send({ type: 'deep' });
+      expect(actor.getSnapshot().value).toEqual({ outer: { one: 'y' } });
+      actor.send({ type: 'leave' });
+      expect(order).toEqual([
+        'child started',
+        'exit outer',
+        'child stopped',
+        'child started',
+        'exit outer',
+        'child stopped',
+        'child started',
+        'exit outer',
+        'child stopped',
+      ]);
+      const outer = machine.root.states['outer']!;
+      expect(outer.invoke).toBe(outer.invoke);
+      expect(outer.initial).toBe(outer.initial);
+      expect(outer.initial.target.map((node) => node.key)).toEqual(['one']);
+    });
+
+    it('enters two targets in parallel regions and finishes when every region is final', async () => {
+      const x = await load(build);
+      const paired = x.createActor(histories(x).machine).start();
+      paired.send({ type: 'pair' });
+      expect(paired.getSnapshot().value).toEqual({ both: { left: 'l2', right: 'r2' } });
+      const split = x.createActor(histories(x).machine).start();
+      split.send({ type: 'split' });
+      expect(split.getSnapshot().value).toEqual({ both: { left: 'l1', right: 'r1' } });
+      split.send({ type: 'finish' });
+      expect(split.getSnapshot().value).toBe('finished');
+      expect(split.getSnapshot().status).toBe('done');
+    });
+
+    it('resolves partial and whole state values alike', async () => {
+      const x = await load(build);
+      const { machine } = histories(x);
+      expect(machine.resolveState({ value: 'both' }).value).toEqual({ both: { left: 'l1', right: 'r1' } });
+      expect(machine.resolveState({ value: { both: { right: 'r2' } } }).value).toEqual({
+        both: { left: 'l1', right: 'r2' },
+      });
+      expect(machine.resolveState({ value: 'outer' }).value).toEqual({ outer: { one: 'x' } });
+      expect(x.createActor(machine).getSnapshot().value).toBe('idle');
     });
 
     it('keeps nothing of the done events of children that ended', async () => {
