@@ -25,7 +25,8 @@
  *   not a history node taken as it is, history nodes found without two
  *   arrays, index loops over the states entered and exited, the set of
  *   completed parallel nodes made only when a final node is entered, and a
- *   state node's `invoke` and `initial` read from its memo without a closure.
+ *   state node's `invoke`, `initial` and candidates for an event read from
+ *   its memo without a closure.
  *
  * These tests fail if `npm ci` did not apply the patch, or if an XState
  * upgrade left a build of it unpatched.
@@ -399,6 +400,7 @@ describe('the xstate patch', () => {
     for (const text of chunkTexts('StateMachine')) {
       expect(text).toContain("return cache.get(this)?.invoke ?? memo(this, 'invoke',");
       expect(text).toContain("return cache.get(this)?.initial ?? memo(this, 'initial',");
+      expect(text).toContain('candidates = memoized?.[key] ?? memo(this, key, () =>');
     }
   });
 
