@@ -22,7 +22,9 @@
  *   transition's states found by walking up through `parent`;
  * - a new snapshot's state value read from its nodes when they are a whole
  *   configuration (no Set, Maps or lists of children), a lone target that is
- *   not a history node taken as it is, history nodes found without two
+ *   not a history node taken as it is, the root alone (a new actor's
+ *   pre-initial snapshots) given a copy of a value computed once a machine,
+ *   history nodes found without two
  *   arrays, index loops over the states entered and exited, the set of
  *   completed parallel nodes made only when a final node is entered, and a
  *   state node's `invoke`, `initial` and candidates for an event read from
@@ -390,9 +392,10 @@ describe('the xstate patch', () => {
 
   it('reads state values, targets, history nodes and memos through the patched paths in every build', () => {
     for (const text of chunkTexts('raise')) {
-      expect(text).toContain('if (Array.isArray(stateNodes) && isWholeConfiguration(stateNodes)) {');
+      expect(text).toContain('if (isWholeConfiguration(stateNodes)) {');
       expect(text).toContain('if (transition.target.length === 1 && !isHistoryNode(transition.target[0])) {');
       expect(text).toContain('const historyNodes = [];');
+      expect(text).toContain('const rootAloneValues = new WeakMap();');
       expect(text).toContain('const sortedStatesToEnter = [...statesToEnter].sort(');
       expect(text).toContain('completedNodes ??= new Set();');
       expect(text).toContain('s.invoke.length === 0 ? s.exit : [');
@@ -585,6 +588,39 @@ describe('the xstate patch', () => {
       });
       expect(machine.resolveState({ value: 'outer' }).value).toEqual({ outer: { one: 'x' } });
       expect(x.createActor(machine).getSnapshot().value).toBe('idle');
+    });
+
+    it('gives the snapshots made before the first step the initial value, each its own copy', async () => {
+      const x = await load(build);
+      // A context that cannot be made leaves the actor at its pre-initial snapshot, with an error.
+      const machine = x.createMachine({
+        context: (): Record<string, never> => {
+          throw new Error('no context');
+        },
+        type: 'parallel',
+        states: {
+          left: { initial: 'l1', states: { l1: {} } },
+          right: { initial: 'r1', states: { r1: { initial: 'deep', states: { deep: {} } } } },
+          flag: {},
+        },
+      });
+      const first = x.createActor(machine).getSnapshot();
+      const second = x.createActor(machine).getSnapshot();
+      expect(first.status).toBe('error');
+      expect(first.value).toEqual({ left: 'l1', right: { r1: 'deep' }, flag: {} });
+      expect(second.value).toEqual(first.value);
+      expect(second.value).not.toBe(first.value);
+      expect((second.value as Record<string, unknown>)['right']).not.toBe(
+        (first.value as Record<string, unknown>)['right'],
+      );
+      const atomic = x.createMachine({
+        context: (): Record<string, never> => {
+          throw new Error('no context');
+        },
+        initial: 'only',
+        states: { only: {} },
+      });
+      expect(x.createActor(atomic).getSnapshot().value).toBe('only');
     });
 
     it('keeps nothing of the done events of children that ended', async () => {
