@@ -21,14 +21,13 @@
  *   index instead of destructured, and the nearest common ancestor of a
  *   transition's states found by walking up through `parent`;
  * - a new snapshot's state value read from its nodes when they are a whole
- *   configuration (no Set, Maps or lists of children), a lone target that is
- *   not a history node taken as it is, the root alone (a new actor's
- *   pre-initial snapshots) given a copy of a value computed once a machine,
- *   history nodes found without two
- *   arrays, index loops over the states entered and exited, the set of
- *   completed parallel nodes made only when a final node is entered, and a
- *   state node's `invoke`, `initial` and candidates for an event read from
- *   its memo without a closure.
+ *   configuration (no Set, Maps or lists of children), and the root alone
+ *   (a new actor's pre-initial snapshots) given a copy of a value computed
+ *   once a machine; a lone target that is not a history node taken as it
+ *   is, history nodes found without two arrays, index loops over the states
+ *   entered and exited, the set of completed parallel nodes made only when a
+ *   final node is entered, and a state node's `invoke`, `initial` and
+ *   candidates for an event read from its memo without a closure.
  *
  * These tests fail if `npm ci` did not apply the patch, or if an XState
  * upgrade left a build of it unpatched.
