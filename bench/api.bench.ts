@@ -11,7 +11,7 @@
  * from /proc/<pid>/stat): far steadier than latency on a shared machine; and
  * its split between the main thread and the other threads (TLS, V8's
  * compiler and GC helpers, the thread pool's file calls), from each thread's
- * schedstat, as in the containers benchmark.
+ * schedstat, with the page faults it took, as in the containers benchmark.
  *
  * Then, in the same run, what a minimal Node implementation does
  * (bench/bareHttps.ts, its own process, the service's certificate): a fixed
@@ -29,7 +29,7 @@ import { performance } from 'node:perf_hooks';
 import readline from 'node:readline';
 import { apiClient, send } from '../test/support/api.js';
 import { writeDurablySync } from './durableWrite.js';
-import { cpuPer, cpuSince, type CpuMs, printTargets, repoRoot } from './lib.js';
+import { cpuPer, cpuSince, type CpuSpent, printTargets, repoRoot } from './lib.js';
 import { publishedPort, removeAllContainers, startContainer } from '../test/support/engine.js';
 import { readFolder } from '../test/support/mappings.js';
 import { startService, TEST_AUTH_SECRET } from '../test/support/service.js';
@@ -42,7 +42,7 @@ interface Figures {
   p99: number;
   perSecond: number;
   /** CPU of the answering process per request, ms; undefined for the in-process disk floor. */
-  cpuPerRequest?: CpuMs;
+  cpuPerRequest?: CpuSpent;
 }
 
 function figures(latencies: number[], wallMs: number): Figures {
@@ -197,7 +197,7 @@ const line = (name: string, f: Figures, original: string | undefined) =>
   `${f.perSecond.toFixed(0).padStart(5)} req/s` +
   (f.cpuPerRequest === undefined
     ? ''
-    : `  CPU ${f.cpuPerRequest.total.toFixed(3)} ms/req (main thread ${f.cpuPerRequest.main.toFixed(3)}, other threads ${f.cpuPerRequest.others.toFixed(3)})`) +
+    : `  CPU ${f.cpuPerRequest.total.toFixed(3)} ms/req (main thread ${f.cpuPerRequest.main.toFixed(3)}, other threads ${f.cpuPerRequest.others.toFixed(3)}; ${f.cpuPerRequest.faults.toFixed(1)} page faults)`) +
   (original === undefined ? '' : `   (original: ${original})`);
 
 async function main(): Promise<void> {

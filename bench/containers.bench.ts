@@ -8,8 +8,9 @@
  * files, die, clean-up; user + system from /proc/<pid>/stat), far steadier
  * than latency on a shared machine, and the same split between the main
  * thread (the JavaScript) and the other threads (V8's compiler and GC
- * helpers, the thread pool), from each thread's schedstat; a batch's figure
- * includes one full GC (`serviceBatch`). The batch is
+ * helpers, the thread pool), from each thread's schedstat, with the page
+ * faults it took (which follow its bytes: `CpuSpent` in ./lib.ts); a batch's
+ * figure includes one full GC (`serviceBatch`). The batch is
  * measured twice: on a fresh service, and again after the lifecycles of the
  * RSS check, when V8 has compiled much of what a lifecycle runs (its
  * optimizing compiler alone took about a sixth of the CPU of the first 300
@@ -33,7 +34,7 @@ import type { Readable } from 'node:stream';
 import {
   cpuPer,
   cpuSince,
-  type CpuMs,
+  type CpuSpent,
   rssMb,
   rssPartsMb,
   repoRoot,
@@ -141,7 +142,7 @@ async function oneAtATime(
   pid: number,
   /** The service's mapping root, to wait for its clean-up; the floor has none. */
   mappings: string | undefined,
-): Promise<{ latencies: number[]; cpuPerContainer: CpuMs; msPerContainer: number }> {
+): Promise<{ latencies: number[]; cpuPerContainer: CpuSpent; msPerContainer: number }> {
   const latencies: number[] = [];
   const n = 20;
   const began = performance.now();
@@ -175,7 +176,7 @@ const IDLE_MS = 60_000;
  * stand-in that answers it runs in the same process). The one-at-a-time
  * figure holds this for every second a lifecycle took, so it is shown beside it.
  */
-async function idleCpuPerSecond(pid: number): Promise<CpuMs> {
+async function idleCpuPerSecond(pid: number): Promise<CpuSpent> {
   const spent = cpuSince(pid);
   await sleep(IDLE_MS);
   return cpuPer(IDLE_MS / 1000, spent());
@@ -344,8 +345,9 @@ async function main() {
   const exitCode = await service.stop();
 
   const pct = (a: number, b: number) => `${Math.round((a / b - 1) * 1000) / 10}%`;
-  const cpu = ({ total, main, others }: CpuMs) =>
-    `CPU ${total.toFixed(2)} ms per container (main thread ${main.toFixed(2)}, other threads ${others.toFixed(2)})`;
+  const cpu = ({ total, main, others, faults }: CpuSpent) =>
+    `CPU ${total.toFixed(2)} ms per container (main thread ${main.toFixed(2)}, other threads ${others.toFixed(2)}; ` +
+    `${faults.toFixed(1)} page faults)`;
   console.log(
     `start event → tty complete, one container at a time: ${summary(single.latencies)}; ${cpu(single.cpuPerContainer)} (start to clean-up)`,
   );

@@ -95,29 +95,45 @@ export function printTimeline(lines: Record<string, unknown>[], startedAtMs: num
 
 /** User plus system CPU time the process has used so far, in ms (from /proc/<pid>/stat). */
 export function cpuMsOf(pid: number): number {
+  return readStat(pid).cpuMs;
+}
+
+/** From one read of `/proc/<pid>/stat`: user plus system CPU (ms) and minor page faults so far. */
+function readStat(pid: number): { cpuMs: number; minorFaults: number } {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the command name, which may hold spaces: utime and stime are the 12th and 13th.
+  // Fields after the command name, which may hold spaces: minflt is the 8th, utime and stime the 12th and 13th.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const ticksPerSecond = 100;
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / ticksPerSecond;
+  return {
+    cpuMs: ((Number(fields[11]) + Number(fields[12])) * 1000) / ticksPerSecond,
+    minorFaults: Number(fields[7]),
+  };
 }
 
 /**
- * CPU a process spent, in ms: `total` from `/proc/<pid>/stat` (10 ms ticks;
- * what the targets are read against, as on every earlier day), and the same
- * split between the main thread (the JavaScript) and the other threads (the
- * compiler, GC helpers, the thread pool) from each thread's
+ * What a process spent: CPU in ms, `total` from `/proc/<pid>/stat` (10 ms
+ * ticks; what the targets are read against, as on every earlier day), and
+ * the same split between the main thread (the JavaScript) and the other
+ * threads (the compiler, GC helpers, the thread pool) from each thread's
  * `/proc/<pid>/task/<tid>/schedstat` (nanoseconds). The service's threads
  * live as long as it does; one that ended would drop out of the split.
+ *
+ * `faults`: the minor page faults it took. On this machine each costs about
+ * 12.4 µs of the CPU above, and a lifecycle takes about one for every 4 kB
+ * it allocates, because V8 gives its young generation's pages back while a
+ * process allocates slowly (bench/MEASUREMENTS.md, "The young generation's
+ * pages"): the count shows a change in bytes that CPU alone is too noisy to.
  */
-export interface CpuMs {
+export interface CpuSpent {
   total: number;
   main: number;
   others: number;
+  faults: number;
 }
 
-function cpuNow(pid: number): CpuMs {
-  const spent = { total: cpuMsOf(pid), main: 0, others: 0 };
+function spentSoFar(pid: number): CpuSpent {
+  const stat = readStat(pid);
+  const spent = { total: stat.cpuMs, main: 0, others: 0, faults: stat.minorFaults };
   for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
     let ns: number;
     try {
@@ -131,23 +147,24 @@ function cpuNow(pid: number): CpuMs {
   return spent;
 }
 
-/** Starts counting `pid`'s CPU; the function returned gives what it spent since. */
-export function cpuSince(pid: number): () => CpuMs {
-  const before = cpuNow(pid);
+/** Starts counting what `pid` spends; the function returned gives what it spent since. */
+export function cpuSince(pid: number): () => CpuSpent {
+  const before = spentSoFar(pid);
   return () => {
-    const now = cpuNow(pid);
+    const now = spentSoFar(pid);
     return {
       total: now.total - before.total,
       main: now.main - before.main,
       others: now.others - before.others,
+      faults: now.faults - before.faults,
     };
   };
 }
 
 /** What `parts` spent together, per one of `n` units of work. */
-export function cpuPer(n: number, ...parts: CpuMs[]): CpuMs {
-  const sum = (key: keyof CpuMs) => parts.reduce((s, p) => s + p[key], 0) / n;
-  return { total: sum('total'), main: sum('main'), others: sum('others') };
+export function cpuPer(n: number, ...parts: CpuSpent[]): CpuSpent {
+  const sum = (key: keyof CpuSpent) => parts.reduce((s, p) => s + p[key], 0) / n;
+  return { total: sum('total'), main: sum('main'), others: sum('others'), faults: sum('faults') };
 }
 
 /**
