@@ -23,12 +23,12 @@
  * - a new snapshot's state value read from its nodes when they are a whole
  *   configuration (no Set, Maps or lists of children), the root alone (a
  *   new actor's pre-initial snapshots) read through the machine's initial
- *   configuration, found once a machine; a lone target that is not a history node taken as it
- *   is, history nodes found without two arrays, index loops over the states
- *   entered and exited, the set of completed parallel nodes made only when a
- *   final node is entered, and a state node's `invoke`, `initial` and
- *   candidates for an event memoized through functions made once instead of
- *   a closure a call.
+ *   configuration, found once a machine; a lone target that is not a
+ *   history node taken as it is, history nodes found without two arrays,
+ *   index loops over the states entered and exited, the set of completed
+ *   parallel nodes made only when a final node is entered, and a state
+ *   node's `invoke`, `initial`, delayed transitions and candidates for an
+ *   event memoized through functions made once instead of a closure a call.
  *
  * These tests fail if `npm ci` did not apply the patch, or if an XState
  * upgrade left a build of it unpatched.
@@ -341,8 +341,9 @@ const patchedText: Record<PatchedKind, string[]> = {
     'const resolved = builtinAction.resolve(',
     'for (let ancestor = stateNodes[0].parent; ancestor; ancestor = ancestor.parent) {',
     // state values, targets, history nodes, entered and exited states
-    'if (isWholeConfiguration(configuration)) {',
+    'if (isWholeConfiguration(stateNodes)) {',
     'const initialConfigurations = new WeakMap();',
+    'return getValueFromConfiguration(rootNode, getInitialConfiguration(rootNode));',
     'if (transition.target.length === 1 && !isHistoryNode(transition.target[0])) {',
     'const historyNodes = [];',
     'const sortedStatesToEnter = [...statesToEnter].sort(',
@@ -356,6 +357,7 @@ const patchedText: Record<PatchedKind, string[]> = {
     'function memo(object, key, fn, arg) {',
     "return memo(this, 'invoke', getInvokeDefinitions);",
     "return memo(this, 'initial', getInitialTransition);",
+    'getDelayedTransitions);',
     'getCandidates, eventType) :',
   ],
   assign: ['children: spawnedAny ? {'],
@@ -572,6 +574,28 @@ describe('the xstate patch', () => {
       split.send({ type: 'finish' });
       expect(split.getSnapshot().value).toBe('finished');
       expect(split.getSnapshot().status).toBe('done');
+    });
+
+    it('takes a delayed transition after its delay, and none once its state is left', async () => {
+      const x = await load(build);
+      const machine = x.createMachine({
+        types: {} as { events: { type: 'leave' } },
+        initial: 'waiting',
+        states: {
+          waiting: { after: { 20: 'late' }, on: { leave: 'left' } },
+          late: {},
+          left: {},
+        },
+      });
+      const waited = x.createActor(machine).start();
+      const left = x.createActor(machine).start();
+      left.send({ type: 'leave' });
+      await new Promise((resolve) => setTimeout(resolve, 80));
+      expect(waited.getSnapshot().value).toBe('late');
+      expect(left.getSnapshot().value).toBe('left');
+      const waiting = machine.root.states['waiting']!;
+      expect(waiting.after).toHaveLength(1);
+      expect(waiting.after[0]!.delay).toBe(20);
     });
 
     it('resolves partial and whole state values alike', async () => {
