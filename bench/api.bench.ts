@@ -29,7 +29,7 @@ import { performance } from 'node:perf_hooks';
 import readline from 'node:readline';
 import { apiClient, send } from '../test/support/api.js';
 import { writeDurablySync } from './durableWrite.js';
-import { cpuPer, cpuSince, type CpuSpent, printTargets, repoRoot } from './lib.js';
+import { cpuPer, cpuSince, type CpuSpent, printTargets, repoRoot, spentText } from './lib.js';
 import { publishedPort, removeAllContainers, startContainer } from '../test/support/engine.js';
 import { readFolder } from '../test/support/mappings.js';
 import { startService, TEST_AUTH_SECRET } from '../test/support/service.js';
@@ -195,9 +195,7 @@ async function diskFloor(folder: string, n: number, pauseMs: number): Promise<Fi
 const line = (name: string, f: Figures, original: string | undefined) =>
   `  ${name.padEnd(34)} p50 ${f.p50.toFixed(2).padStart(6)} ms  p99 ${f.p99.toFixed(2).padStart(6)} ms  ` +
   `${f.perSecond.toFixed(0).padStart(5)} req/s` +
-  (f.cpuPerRequest === undefined
-    ? ''
-    : `  CPU ${f.cpuPerRequest.total.toFixed(3)} ms/req (main thread ${f.cpuPerRequest.main.toFixed(3)}, other threads ${f.cpuPerRequest.others.toFixed(3)}; ${f.cpuPerRequest.faults.toFixed(1)} page faults)`) +
+  (f.cpuPerRequest === undefined ? '' : `  ${spentText(f.cpuPerRequest, 'per request', 3)}`) +
   (original === undefined ? '' : `   (original: ${original})`);
 
 async function main(): Promise<void> {

@@ -46,6 +46,7 @@ import {
   percentile,
   printTargets,
   startOne,
+  spentText,
 } from './lib.js';
 
 const BATCH = Number(process.env['BENCH_BATCH'] ?? 100);
@@ -345,9 +346,7 @@ async function main() {
   const exitCode = await service.stop();
 
   const pct = (a: number, b: number) => `${Math.round((a / b - 1) * 1000) / 10}%`;
-  const cpu = ({ total, main, others, faults }: CpuSpent) =>
-    `CPU ${total.toFixed(2)} ms per container (main thread ${main.toFixed(2)}, other threads ${others.toFixed(2)}; ` +
-    `${faults.toFixed(1)} page faults)`;
+  const cpu = (spent: CpuSpent) => spentText(spent, 'per container', 2);
   console.log(
     `start event → tty complete, one container at a time: ${summary(single.latencies)}; ${cpu(single.cpuPerContainer)} (start to clean-up)`,
   );

@@ -161,6 +161,14 @@ export function cpuSince(pid: number): () => CpuSpent {
   };
 }
 
+/** `spent` as the benchmarks print it: "CPU 1.23 ms per container (main thread …, other threads …; … page faults)". */
+export function spentText(spent: CpuSpent, unit: string, digits: number): string {
+  return (
+    `CPU ${spent.total.toFixed(digits)} ms ${unit} (main thread ${spent.main.toFixed(digits)}, ` +
+    `other threads ${spent.others.toFixed(digits)}; ${spent.faults.toFixed(1)} page faults)`
+  );
+}
+
 /** What `parts` spent together, per one of `n` units of work. */
 export function cpuPer(n: number, ...parts: CpuSpent[]): CpuSpent {
   const sum = (key: keyof CpuSpent) => parts.reduce((s, p) => s + p[key], 0) / n;
