@@ -93,7 +93,8 @@ destroy() {
   local dir; dir=$(realpath -m "$1")
   [ -d "$dir" ] || return 0
   # Containers outlive a stopped engine (live-restore): bring it back to remove them properly.
-  engine_pid "$dir" >/dev/null || start "$dir" >/dev/null 2>&1 || true
+  # Where no engine ever started there is no data folder, and nothing to remove.
+  [ ! -d "$dir/data" ] || engine_pid "$dir" >/dev/null || start "$dir" >/dev/null 2>&1 || true
   if engine_pid "$dir" >/dev/null; then
     local ids
     ids=$(DOCKER_HOST="unix://$dir/docker.sock" docker ps -aq 2>/dev/null || true)
@@ -105,6 +106,14 @@ destroy() {
   pkill -f -- "$dir/" 2>/dev/null || true
   sleep 0.2
   pkill -9 -f -- "$dir/" 2>/dev/null || true
+  # A container whose start the engine never finished (stopped under it) leaves a `runc init`
+  # waiting for good; it names the engine only in its environment, where pkill does not look.
+  local proc
+  for proc in /proc/[0-9]*; do
+    if grep -qaF -- "_LIBCONTAINER_STATEDIR=$dir/" "$proc/environ" 2>/dev/null; then
+      kill -9 "${proc#/proc/}" 2>/dev/null || true
+    fi
+  done
   { grep -F -- "$dir/" /proc/mounts || true; } | awk '{print $2}' | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
   local bridge; bridge=$(bridge_name "$dir")
   ip link del "$bridge" 2>/dev/null || true

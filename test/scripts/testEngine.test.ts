@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -29,5 +29,24 @@ describe('scripts/test-engine.sh', () => {
     const why = process.getuid?.() === 0 ? 'dockerd is missing' : 'a private Docker engine needs root';
     expect(run.stderr).toContain(`test-engine: ${why}`);
     expect([...engineFolders()].filter((name) => !before.has(name))).toEqual([]);
+  });
+
+  it('destroy ends what the engine left that names it only in its environment, and removes its folder', async () => {
+    // As a `runc init` does whose container the engine never finished starting: it waits for good.
+    const dir = fs.mkdtempSync('/tmp/hs-engine.');
+    const leftover = spawn('sleep', ['300'], {
+      env: { PATH: process.env['PATH'], _LIBCONTAINER_STATEDIR: path.join(dir, 'exec/runtime-runc/moby/c1') },
+      stdio: 'ignore',
+    });
+    const ended = new Promise<NodeJS.Signals | null>((resolve) =>
+      leftover.on('exit', (_code, signal) => resolve(signal)),
+    );
+    const destroy = spawnSync('bash', [path.join(repoRoot, 'scripts/test-engine.sh'), 'destroy', dir], {
+      encoding: 'utf8',
+      timeout: 15_000,
+    });
+    expect(destroy.status).toBe(0);
+    expect(await ended).toBe('SIGKILL');
+    expect(fs.existsSync(dir)).toBe(false);
   });
 });
