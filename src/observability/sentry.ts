@@ -12,10 +12,15 @@
  * shutdown path; Sentry's own handler would keep the process alive in its
  * default mode), no console or HTTP breadcrumbs (informational logs are not
  * sent), no sessions.
+ *
+ * Nothing here may run an AsyncLocalStorage (`withScope`, the SDK's own
+ * transport): on Node 20 that leaves async hooks on for good, and every
+ * promise, timer and socket of the process pays for them (./sentryTransport.ts).
  */
 import * as Sentry from '@sentry/node-core/light';
 import type { InstanceMetadata } from '../metadata/instanceMetadata.js';
 import type { ErrorReporter } from './reporter.js';
+import { makeSentryTransport } from './sentryTransport.js';
 
 export interface SentryOptions {
   dsn: string;
@@ -40,15 +45,19 @@ export function createSentryReporter(options: SentryOptions): ErrorReporter & {
       Sentry.nodeContextIntegration({ culture: false }),
     ],
     sendDefaultPii: false,
+    transport: makeSentryTransport,
   });
   return {
     report(error, context) {
-      Sentry.withScope((scope) => {
-        const about = Object.fromEntries(Object.entries(context).filter(([, v]) => v !== undefined));
-        if (Object.keys(about).length > 0) scope.setContext('container', about);
-        if (context['containerId'] !== undefined) scope.setTag('containerId', String(context['containerId']));
-        if (context['hostPort'] !== undefined) scope.setTag('hostPort', String(context['hostPort']));
-        Sentry.captureException(error);
+      // The container's context and tags go with the event itself, not through
+      // `Sentry.withScope`, which runs an AsyncLocalStorage (see above).
+      const about = Object.fromEntries(Object.entries(context).filter(([, v]) => v !== undefined));
+      const tags: Record<string, string> = {};
+      if (context['containerId'] !== undefined) tags['containerId'] = String(context['containerId']);
+      if (context['hostPort'] !== undefined) tags['hostPort'] = String(context['hostPort']);
+      Sentry.captureException(error, {
+        tags,
+        ...(Object.keys(about).length > 0 && { contexts: { container: about } }),
       });
     },
     flush: (timeoutMs) => Sentry.flush(timeoutMs),

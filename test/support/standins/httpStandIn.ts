@@ -23,6 +23,8 @@ export interface Answer {
   hang?: boolean;
   /** Answer only after this long. */
   delayMs?: number;
+  /** Headers beside its Content-Type. */
+  headers?: Record<string, string>;
 }
 
 export type Handler = (request: RecordedRequest) => Answer;
@@ -59,6 +61,7 @@ export async function startHttpStandIn(handler: Handler, port = 0): Promise<Http
       const send = () => {
         res.writeHead(answer.status, {
           'Content-Type': typeof answer.body === 'string' ? 'text/plain' : 'application/json',
+          ...answer.headers,
         });
         res.end(text);
       };
