@@ -12,6 +12,7 @@
  * its split between the main thread and the other threads (TLS, V8's
  * compiler and GC helpers, the thread pool's file calls), from each thread's
  * schedstat, with the page faults it took, as in the containers benchmark.
+ * Sentry is on, as on hosts, against a local stand-in.
  *
  * Then, in the same run, what a minimal Node implementation does
  * (bench/bareHttps.ts, its own process, the service's certificate): a fixed
@@ -33,6 +34,7 @@ import { cpuPer, cpuSince, type CpuSpent, printTargets, repoRoot, spentText } fr
 import { publishedPort, removeAllContainers, startContainer } from '../test/support/engine.js';
 import { readFolder } from '../test/support/mappings.js';
 import { startService, TEST_AUTH_SECRET } from '../test/support/service.js';
+import { startSentryStandIn } from '../test/support/standins/sentry.js';
 import { waitFor } from '../test/support/wait.js';
 
 const CONTAINERS = 100;
@@ -200,7 +202,11 @@ const line = (name: string, f: Figures, original: string | undefined) =>
 
 async function main(): Promise<void> {
   await removeAllContainers();
-  const service = await startService({ env: { LOG_LEVEL: 'info' } });
+  // Sentry on, as on hosts; a local stand-in takes its events.
+  const sentry = await startSentryStandIn();
+  const service = await startService({
+    env: { LOG_LEVEL: 'info', USE_PROD_SENTRY: 'true', SENTRY_DSN: sentry.dsn },
+  });
   try {
     const containers = await Promise.all(Array.from({ length: CONTAINERS }, () => startContainer()));
     await waitFor(
@@ -282,9 +288,13 @@ async function main(): Promise<void> {
       ['new connection p50 <= 2.7 ms', newConnections.p50 <= 2.7],
     ] as const;
     printTargets(checks);
+    const reports = sentry.events().map((e) => e.exception?.values?.[0]?.value ?? '?');
+    if (reports.length > 0)
+      process.stdout.write(`errors the service reported to Sentry: ${reports.join('; ')}\n`);
   } finally {
     await removeAllContainers();
     await service.stop();
+    await sentry.close();
   }
 }
 

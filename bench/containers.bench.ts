@@ -21,6 +21,8 @@
  * rate with no container, read for a minute before, is shown beside. Both
  * the floor and the service are first left to finish their start (SETTLE_MS).
  *
+ * The service runs with Sentry on, as hosts do, against a local stand-in.
+ *
  * Before the service, the same figures for bench/floorReactor.ts, a minimal
  * Node implementation (inspect, two fsynced files, no clean-up), measured the
  * same way in the same run: a yardstick, not a limit.
@@ -48,6 +50,7 @@ import {
   startOne,
   spentText,
 } from './lib.js';
+import { startSentryStandIn } from '../test/support/standins/sentry.js';
 
 const BATCH = Number(process.env['BENCH_BATCH'] ?? 100);
 const LIFECYCLES = Number(process.env['BENCH_LIFECYCLES'] ?? 1000);
@@ -312,7 +315,12 @@ async function main() {
   await removeAll();
   const floor = await floorFigures(starts);
 
-  const service = await startBenchService({ HOST_SERVICE_RELIST_INTERVAL_MS: '10000' }, ['--expose-gc']);
+  // Sentry on, as on hosts (its client holds 1.3-2.5 MB when idle); a local stand-in takes its events.
+  const sentry = await startSentryStandIn();
+  const service = await startBenchService(
+    { HOST_SERVICE_RELIST_INTERVAL_MS: '10000', USE_PROD_SENTRY: 'true', SENTRY_DSN: sentry.dsn },
+    ['--expose-gc'],
+  );
   await service.waitFor('engine connected');
   const { seen: ttys } = await watchTtyFiles(service.mappings);
   await sleep(500);
@@ -385,6 +393,10 @@ async function main() {
     `  the RSS a second after each: file-backed ${rssParts.map((p) => p.file).join(', ')} MB, anonymous ${rssParts.map((p) => p.anon).join(', ')} MB`,
   );
   console.log(`service exit code ${exitCode}`);
+  // A report means something went wrong during the run: its figures are not a normal host's.
+  const reports = sentry.events().map((e) => e.exception?.values?.[0]?.value ?? '?');
+  if (reports.length > 0) console.log(`errors the service reported to Sentry: ${reports.join('; ')}`);
+  await sentry.close();
 
   // The performance issue's targets. The lifecycles of the leak check run after the batch is removed,
   // so the last RSS is a warmed service's with no container tracked: idle, as a host is most of its life.
