@@ -1,8 +1,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { STAND_IN_METADATA, startStandIns, type StandIns } from '../support/standins/index.js';
-import { startService, type RunningService } from '../support/service.js';
+import { repoRoot, startService, type RunningService } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
 
 let standIns: StandIns;
@@ -171,6 +172,15 @@ describe('the one shutdown path', () => {
     expect(dying!.at).toBeGreaterThanOrEqual(lastEnvelopeAt);
     expect(fs.existsSync(service.mappings)).toBe(true);
     expect(fs.existsSync(service.privateDir)).toBe(false);
+  });
+  it('reports to Sentry without running an AsyncLocalStorage, which would leave async hooks on for good', async () => {
+    service = await startService({
+      env: { ...standIns.env, USE_PROD_SENTRY: 'true', HOST_SERVICE_DEBUG_FATAL_AFTER_MS: '300' },
+      nodeFlags: ['--import', path.join(repoRoot, 'test/support/asyncLocalStorageProbe.mjs')],
+    });
+    expect(await service.exited).not.toBe(0);
+    expect(standIns.sentry.events().length).toBeGreaterThan(0);
+    expect(service.otherOutput.filter((line) => line.startsWith('AsyncLocalStorage.'))).toEqual([]);
   });
 });
 
