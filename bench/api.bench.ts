@@ -30,11 +30,18 @@ import { performance } from 'node:perf_hooks';
 import readline from 'node:readline';
 import { apiClient, send } from '../test/support/api.js';
 import { writeDurablySync } from './durableWrite.js';
-import { cpuPer, cpuSince, type CpuSpent, printTargets, repoRoot, spentText } from './lib.js';
+import {
+  cpuPer,
+  cpuSince,
+  type CpuSpent,
+  printTargets,
+  repoRoot,
+  sentryAsOnHosts,
+  spentText,
+} from './lib.js';
 import { publishedPort, removeAllContainers, startContainer } from '../test/support/engine.js';
 import { readFolder } from '../test/support/mappings.js';
 import { startService, TEST_AUTH_SECRET } from '../test/support/service.js';
-import { startSentryStandIn } from '../test/support/standins/sentry.js';
 import { waitFor } from '../test/support/wait.js';
 
 const CONTAINERS = 100;
@@ -202,11 +209,8 @@ const line = (name: string, f: Figures, original: string | undefined) =>
 
 async function main(): Promise<void> {
   await removeAllContainers();
-  // Sentry on, as on hosts; a local stand-in takes its events.
-  const sentry = await startSentryStandIn();
-  const service = await startService({
-    env: { LOG_LEVEL: 'info', USE_PROD_SENTRY: 'true', SENTRY_DSN: sentry.dsn },
-  });
+  const sentry = await sentryAsOnHosts();
+  const service = await startService({ env: { LOG_LEVEL: 'info', ...sentry.env } });
   try {
     const containers = await Promise.all(Array.from({ length: CONTAINERS }, () => startContainer()));
     await waitFor(
@@ -288,9 +292,8 @@ async function main(): Promise<void> {
       ['new connection p50 <= 2.7 ms', newConnections.p50 <= 2.7],
     ] as const;
     printTargets(checks);
-    const reports = sentry.events().map((e) => e.exception?.values?.[0]?.value ?? '?');
-    if (reports.length > 0)
-      process.stdout.write(`errors the service reported to Sentry: ${reports.join('; ')}\n`);
+    const reports = sentry.reportsLine();
+    if (reports !== undefined) process.stdout.write(`${reports}\n`);
   } finally {
     await removeAllContainers();
     await service.stop();

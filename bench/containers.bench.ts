@@ -49,8 +49,8 @@ import {
   printTargets,
   startOne,
   spentText,
+  sentryAsOnHosts,
 } from './lib.js';
-import { startSentryStandIn } from '../test/support/standins/sentry.js';
 
 const BATCH = Number(process.env['BENCH_BATCH'] ?? 100);
 const LIFECYCLES = Number(process.env['BENCH_LIFECYCLES'] ?? 1000);
@@ -327,12 +327,11 @@ async function main() {
   await removeAll();
   const floor = await floorFigures(starts);
 
-  // Sentry on, as on hosts (its client holds 1.3-2.5 MB when idle); a local stand-in takes its events.
-  const sentry = await startSentryStandIn();
-  const service = await startBenchService(
-    { HOST_SERVICE_RELIST_INTERVAL_MS: '10000', USE_PROD_SENTRY: 'true', SENTRY_DSN: sentry.dsn },
-    ['--expose-gc'],
-  );
+  // Its client holds 1.3-2.5 MB when idle: the memory targets are read with it.
+  const sentry = await sentryAsOnHosts();
+  const service = await startBenchService({ HOST_SERVICE_RELIST_INTERVAL_MS: '10000', ...sentry.env }, [
+    '--expose-gc',
+  ]);
   await service.waitFor('engine connected');
   const { seen: ttys } = await watchTtyFiles(service.mappings);
   await sleep(500);
@@ -405,9 +404,8 @@ async function main() {
     `  the RSS a second after each: file-backed ${rssParts.map((p) => p.file).join(', ')} MB, anonymous ${rssParts.map((p) => p.anon).join(', ')} MB`,
   );
   console.log(`service exit code ${exitCode}`);
-  // A report means something went wrong during the run: its figures are not a normal host's.
-  const reports = sentry.events().map((e) => e.exception?.values?.[0]?.value ?? '?');
-  if (reports.length > 0) console.log(`errors the service reported to Sentry: ${reports.join('; ')}`);
+  const reports = sentry.reportsLine();
+  if (reports !== undefined) console.log(reports);
   await sentry.close();
 
   // The performance issue's targets. The lifecycles of the leak check run after the batch is removed,

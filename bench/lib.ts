@@ -7,6 +7,7 @@ import Docker from 'dockerode';
 import { loopbackServiceEnv, repoRoot, serviceCommand, serviceNodeFlags } from '../test/support/service.js';
 import { firstServicePort } from '../test/support/listening.js';
 import { temporaryRoot } from '../test/support/tempRoots.js';
+import { startSentryStandIn } from '../test/support/standins/sentry.js';
 
 export { repoRoot };
 
@@ -209,6 +210,24 @@ export function summary(values: number[]): string {
 /** One line per target of the performance issue, `met` or `MISSED`, as each benchmark ends. */
 export function printTargets(checks: readonly (readonly [what: string, met: boolean])[]): void {
   for (const [what, met] of checks) process.stdout.write(`  ${met ? 'met   ' : 'MISSED'} ${what}\n`);
+}
+
+/**
+ * Sentry as hosts have it, on, with a local stand-in taking its events: the
+ * service's environment for it, and what the service reported. A report
+ * means something went wrong during the run, so its figures are not a
+ * normal host's; the benchmark prints it.
+ */
+export async function sentryAsOnHosts() {
+  const standIn = await startSentryStandIn();
+  return {
+    env: { USE_PROD_SENTRY: 'true', SENTRY_DSN: standIn.dsn },
+    reportsLine(): string | undefined {
+      const reports = standIn.events().map((e) => e.exception?.values?.[0]?.value ?? '?');
+      return reports.length > 0 ? `errors the service reported to Sentry: ${reports.join('; ')}` : undefined;
+    },
+    close: () => standIn.close(),
+  };
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

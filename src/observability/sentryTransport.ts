@@ -23,7 +23,11 @@ type Transport = ReturnType<typeof Sentry.createTransport>;
 type TransportRequest = Parameters<Parameters<typeof Sentry.createTransport>[1]>[0];
 type TransportResponse = Awaited<ReturnType<Parameters<typeof Sentry.createTransport>[1]>>;
 
-/** A send that takes longer is abandoned: the shutdown path gives Sentry 5 s in all. */
+/**
+ * A send that takes longer is abandoned, so that no request to Sentry hangs
+ * for good. A shutdown waits for Sentry no longer than its own bound
+ * (`SHUTDOWN_FLUSH_MS`, src/composition.ts), whatever this says.
+ */
 export const SENTRY_REQUEST_TIMEOUT_MS = 5_000;
 
 const firstHeader = (value: string | string[] | undefined) =>
