@@ -45,6 +45,18 @@ export default tseslint.config(
   },
   {
     files: ['**/*.cjs'],
-    languageOptions: { sourceType: 'commonjs', globals: { module: 'writable', require: 'readonly' } },
+    languageOptions: {
+      sourceType: 'commonjs',
+      globals: {
+        module: 'writable',
+        require: 'readonly',
+        process: 'readonly',
+        Buffer: 'readonly',
+        __filename: 'readonly',
+        __dirname: 'readonly',
+      },
+    },
+    // CommonJS loads its modules with require().
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
 );

@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, chmodSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 // Its command line rather than its API: the ELF library inside warns about
 // every one of Node's many notes, and a child's output can be kept quiet.
@@ -24,6 +25,30 @@ function run(command, args, cwd) {
   }
 }
 
+// The executable's main: it runs the bundle with the code V8 compiled from it
+// here, at build time (scripts/seaMain.cjs says why and how).
+const SEA_MAIN = fileURLToPath(new URL('./seaMain.cjs', import.meta.url));
+// The asset names scripts/seaMain.cjs reads.
+const BUNDLE_ASSET = 'ecs-host-service.cjs';
+const CODE_CACHE_ASSET = `${BUNDLE_ASSET}.cache`;
+
+/**
+ * The V8 flags of the unit's NODE_OPTIONS (deploy/ecs-host-service.service),
+ * with which the code cache is made: V8 takes a cache only under flags that
+ * hash as the ones it was made with. Node's own options (`--v8-pool-size`)
+ * are not in that hash and change nothing here.
+ */
+function unitV8Flags() {
+  const unit = readFileSync(
+    fileURLToPath(new URL('../deploy/ecs-host-service.service', import.meta.url)),
+    'utf8',
+  );
+  const options = /^Environment="NODE_OPTIONS=([^"]*)"$/m.exec(unit)?.[1];
+  if (options === undefined)
+    throw new Error('build: deploy/ecs-host-service.service has no NODE_OPTIONS line');
+  return options.split(' ').filter((option) => option !== '');
+}
+
 /**
  * `secrets`: values the bundle carries that must stay on hosts; the copies
  * of the bundle and map that go to Sentry have them masked.
@@ -32,17 +57,21 @@ export function buildSingleExecutable({ bundle, outfile, secrets }) {
   const seaDir = path.dirname(bundle);
   const blob = path.join(seaDir, 'sea-prep.blob');
   const config = path.join(seaDir, 'sea-config.json');
+  const main = path.join(seaDir, path.basename(SEA_MAIN));
+  const codeCache = path.join(seaDir, CODE_CACHE_ASSET);
+  copyFileSync(SEA_MAIN, main);
+  run(process.execPath, [...unitV8Flags(), '--random-seed=1', main, bundle, codeCache], seaDir);
   writeFileSync(
     config,
     JSON.stringify({
-      // Relative: stack frames then name the bundle `ecs-host-service.cjs`, the
-      // name its map has in the Sentry release (scripts/release/sentry.ts).
-      main: path.basename(bundle),
+      main: path.basename(main),
       output: path.basename(blob),
       disableExperimentalSEAWarning: true,
-      // Both are tied to the exact V8 build and make the blob differ run to run.
+      // Both are tied to the exact V8 build and make the blob differ run to
+      // run; the main makes and takes its own code cache instead.
       useSnapshot: false,
       useCodeCache: false,
+      assets: { [BUNDLE_ASSET]: path.basename(bundle), [CODE_CACHE_ASSET]: CODE_CACHE_ASSET },
     }),
   );
   run(process.execPath, ['--experimental-sea-config', path.basename(config)], seaDir);

@@ -31,3 +31,15 @@ export function builtInWebserverUrl(appEnv: AppEnv): string | undefined {
 }
 
 export const builtInSentryDsn: string = built?.sentryDsn ?? '';
+
+/**
+ * In the single executable, whether its main (scripts/seaMain.cjs) ran the
+ * bundle with the code compiled at build time ('taken') or compiled it from
+ * its source because V8 refused that code under this process's flags
+ * ('rejected': the start is some 50 ms slower, nothing else changes).
+ * Undefined in the development build, which has no such code.
+ */
+export const codeCache: string | undefined = (() => {
+  const value: unknown = (globalThis as Record<symbol, unknown>)[Symbol.for('ecs-host-service.codeCache')];
+  return typeof value === 'string' ? value : undefined;
+})();

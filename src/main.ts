@@ -7,7 +7,7 @@
 import './v8Flags.js';
 // Then the process goes by its own name from its first moments.
 import './processName.js';
-import { gitCommit } from './buildInfo.js';
+import { codeCache, gitCommit } from './buildInfo.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createDockerClient, describeDockerHost } from './docker/client.js';
 import { HostDuties } from './hostDuties.js';
@@ -66,7 +66,13 @@ async function main(): Promise<void> {
   const config = readConfig();
   const logger = await createLogger({ level: config.logLevel, pretty: config.logFormat === 'pretty' });
   logger.info(
-    { commit: gitCommit, appEnv: config.appEnv, root: config.root, dockerHost: describeDockerHost() },
+    {
+      commit: gitCommit,
+      appEnv: config.appEnv,
+      root: config.root,
+      dockerHost: describeDockerHost(),
+      codeCache,
+    },
     'host service starting',
   );
   const { reporter, tagHost } = await createReporter(config, logger);

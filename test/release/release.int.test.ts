@@ -5,13 +5,14 @@
  * Node.js, and that a host installs it with deploy/install-from-s3.sh. The
  * production artifact is built once, by the first `make release`.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeHostRoot } from '../deploy/installScript.js';
-import { repoRoot } from '../support/service.js';
+import { firstServicePort } from '../support/listening.js';
+import { loopbackServiceEnv, repoRoot, unitNodeOptions } from '../support/service.js';
 import { temporaryRoot } from '../support/tempRoots.js';
 import { cleanEnv, runCommand, type Ran } from './run.js';
 import { startS3Server, type S3Server } from './s3Server.js';
@@ -223,6 +224,47 @@ describe('a failed release', () => {
   });
 });
 
+/**
+ * The executable run as the service in development, under `nodeOptions`,
+ * until its first log line (which says how it compiled its code), then
+ * ended: that line, and everything it wrote on stderr until then.
+ */
+async function firstLogLine(
+  nodeOptions: string,
+  port: number,
+): Promise<{ line: Record<string, unknown>; stderr: string }> {
+  const root = temporaryRoot('hs-sea-start-');
+  try {
+    const child = spawn(path.join(buildDir, 'ecs-host-service'), [], {
+      env: {
+        ...loopbackServiceEnv(),
+        NODE_OPTIONS: nodeOptions,
+        HOST_SERVICE_ROOT: root,
+        HOST_SERVICE_PORT: String(port),
+        LOG_FORMAT: 'json',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    const line = await new Promise<string>((resolve, reject) => {
+      child.stdout.on('data', (chunk: Buffer) => {
+        stdout += chunk.toString();
+        if (stdout.includes('\n')) resolve(stdout.slice(0, stdout.indexOf('\n')));
+      });
+      void exited.then((code) => reject(new Error(`exited (${code}) before a log line: ${stderr}`)));
+    });
+    // Its signal handlers may not be in place yet; nothing of it is kept but its root, removed below.
+    child.kill('SIGKILL');
+    await exited;
+    return { line: JSON.parse(line) as Record<string, unknown>, stderr };
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+}
+
 describe('the released artifact', () => {
   // A single executable runs its main as a CommonJS script, strict only if
   // its first statement says so; the development build every other test runs
@@ -230,6 +272,43 @@ describe('the released artifact', () => {
   it('runs its bundle as strict code: the directive is its first statement', () => {
     const bundle = fs.readFileSync(path.join(buildDir, 'sea/ecs-host-service.cjs'), 'utf8');
     expect(bundle.slice(0, '"use strict";'.length)).toBe('"use strict";');
+  });
+
+  // Compiling the 1.6 MB bundle from source was about 50-65 ms of every start (bench/MEASUREMENTS.md,
+  // "The bundle's code compiled at build time").
+  it("runs the code V8 compiled at build time under the unit's Node options, and compiles from source, without a word, under others", async () => {
+    const asOnHosts = await firstLogLine(unitNodeOptions(), firstServicePort());
+    expect(asOnHosts.line['msg']).toBe('host service starting');
+    expect(asOnHosts.line['codeCache']).toBe('taken');
+    expect(asOnHosts.stderr).toBe('');
+
+    const otherFlags = await firstLogLine('--max-semi-space-size=4', firstServicePort() + 1);
+    expect(otherFlags.line['msg']).toBe('host service starting');
+    expect(otherFlags.line['codeCache']).toBe('rejected');
+    expect(otherFlags.stderr).toBe('');
+  });
+
+  it('holds a code cache that the same bundle makes again byte for byte: the build stays reproducible', () => {
+    const sea = path.join(buildDir, 'sea');
+    const again = path.join(temporaryRoot('hs-code-cache-'), 'again.cache');
+    try {
+      execFileSync(
+        process.execPath,
+        [
+          ...unitNodeOptions().split(' '),
+          '--random-seed=1',
+          path.join(sea, 'seaMain.cjs'),
+          path.join(sea, 'ecs-host-service.cjs'),
+          again,
+        ],
+        { stdio: 'pipe' },
+      );
+      const built = fs.readFileSync(path.join(sea, 'ecs-host-service.cjs.cache'));
+      expect(built.length).toBeGreaterThan(100_000);
+      expect(sha256(fs.readFileSync(again))).toBe(sha256(built));
+    } finally {
+      fs.rmSync(path.dirname(again), { recursive: true, force: true });
+    }
   });
 
   it('runs with no Node.js: in an image of only what ldd names, plus busybox', async () => {
