@@ -219,6 +219,12 @@ if (buildEnv === 'production') {
     ...commonOptions,
     outfile: bundle,
     format: 'cjs',
+    // Every `import()` (Sentry's SDK has a few, of Node's own modules) as a
+    // require: the executable runs the bundle compiled with a code cache
+    // (scripts/seaMain.cjs), and Node 20 loses a dynamic import's callback
+    // for code compiled from a cache ("A dynamic import callback was not
+    // specified"), where it works in a plain main.
+    supported: { 'dynamic-import': false },
     // No sourceMappingURL comment: the map goes beside the executable and to Sentry.
     sourcemap: 'external',
     // Sentry's ESM loader hook names its module by import.meta.url (and, in

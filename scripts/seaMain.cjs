@@ -30,8 +30,9 @@ function compile(source, cachedData) {
     filename: BUNDLE,
     cachedData,
     produceCachedData: cachedData === undefined,
-    // The bundle keeps a few `import()` of Node's own modules (in Sentry's SDK).
-    importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+    // No `importModuleDynamically`: the build leaves no `import()` in the
+    // bundle (scripts/build.mjs), since Node 20 loses that callback for code
+    // compiled from a cache.
   });
 }
 

@@ -288,6 +288,15 @@ describe('the released artifact', () => {
     expect(otherFlags.stderr).toBe('');
   });
 
+  // Node 20 loses a dynamic import's callback for code compiled from a cache: an `import()` left in
+  // the bundle would fail on hosts only ("A dynamic import callback was not specified"), while the
+  // development build, an ES module compiled from source, runs it.
+  it('holds no import() in its bundle: the build turned each into a require', () => {
+    const bundle = fs.readFileSync(path.join(buildDir, 'sea/ecs-host-service.cjs'), 'utf8');
+    expect(bundle).toContain('require("node:inspector")');
+    expect(bundle).not.toMatch(/\bimport\(/);
+  });
+
   it('holds a code cache that the same bundle makes again byte for byte: the build stays reproducible', () => {
     const sea = path.join(buildDir, 'sea');
     const again = path.join(temporaryRoot('hs-code-cache-'), 'again.cache');
