@@ -6,6 +6,7 @@ import { copyFileSync, chmodSync, readFileSync, renameSync, rmSync, writeFileSyn
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { unitNodeOptions } from './unitEnvironment.mjs';
 
 // Its command line rather than its API: the ELF library inside warns about
 // every one of Node's many notes, and a child's output can be kept quiet.
@@ -33,23 +34,6 @@ const BUNDLE_ASSET = 'ecs-host-service.cjs';
 const CODE_CACHE_ASSET = `${BUNDLE_ASSET}.cache`;
 
 /**
- * The V8 flags of the unit's NODE_OPTIONS (deploy/ecs-host-service.service),
- * with which the code cache is made: V8 takes a cache only under flags that
- * hash as the ones it was made with. Node's own options (`--v8-pool-size`)
- * are not in that hash and change nothing here.
- */
-function unitV8Flags() {
-  const unit = readFileSync(
-    fileURLToPath(new URL('../deploy/ecs-host-service.service', import.meta.url)),
-    'utf8',
-  );
-  const options = /^Environment="NODE_OPTIONS=([^"]*)"$/m.exec(unit)?.[1];
-  if (options === undefined)
-    throw new Error('build: deploy/ecs-host-service.service has no NODE_OPTIONS line');
-  return options.split(' ').filter((option) => option !== '');
-}
-
-/**
  * `secrets`: values the bundle carries that must stay on hosts; the copies
  * of the bundle and map that go to Sentry have them masked.
  */
@@ -60,10 +44,26 @@ export function buildSingleExecutable({ bundle, outfile, secrets }) {
   const main = path.join(seaDir, path.basename(SEA_MAIN));
   const codeCache = path.join(seaDir, CODE_CACHE_ASSET);
   copyFileSync(SEA_MAIN, main);
-  run(process.execPath, [...unitV8Flags(), '--random-seed=1', main, bundle, codeCache], seaDir);
+  // Under the unit's options: V8 takes a cache only under V8 flags that hash as
+  // the ones it was made with (Node's own options, such as `--v8-pool-size`,
+  // are not in that hash).
+  run(
+    process.execPath,
+    [
+      ...unitNodeOptions()
+        .split(' ')
+        .filter((option) => option !== ''),
+      '--random-seed=1',
+      main,
+      bundle,
+      codeCache,
+    ],
+    seaDir,
+  );
   writeFileSync(
     config,
     JSON.stringify({
+      // By name only: the blob holds it, and must not hold the build's own path.
       main: path.basename(main),
       output: path.basename(blob),
       disableExperimentalSEAWarning: true,

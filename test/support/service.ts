@@ -3,10 +3,10 @@
  * folder and port, JSON logs collected line by line for assertions.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { unitNodeOptions, unitSettings } from '../../scripts/unitEnvironment.mjs';
 import { firstServicePort } from './listening.js';
 import { temporaryRoot } from './tempRoots.js';
 import { waitFor } from './wait.js';
@@ -21,20 +21,11 @@ export const serviceExecutable = path.join(repoRoot, 'build/ecs-host-service');
  * they run the service as hosts do.
  */
 export function unitEnvironment(): Record<string, string> {
-  const unit = fs.readFileSync(path.join(repoRoot, 'deploy/ecs-host-service.service'), 'utf8');
-  // A value with spaces is quoted whole, as systemd needs: `Environment="NAME=a b"`.
-  const settings = [...unit.matchAll(/^Environment=(?:"(\w+)=([^"]*)"|(\w+)=(.*))$/gm)]
-    .map((match) => [(match[1] ?? match[3])!, (match[2] ?? match[4])!.trim()] as const)
-    .filter(([name]) => name !== 'APP_ENV');
-  return Object.fromEntries(settings);
+  return Object.fromEntries(Object.entries(unitSettings()).filter(([name]) => name !== 'APP_ENV'));
 }
 
 /** The Node options the systemd unit gives the service on every host. */
-export function unitNodeOptions(): string {
-  const options = unitEnvironment()['NODE_OPTIONS'];
-  if (options === undefined) throw new Error('deploy/ecs-host-service.service has no NODE_OPTIONS line');
-  return options;
-}
+export { unitNodeOptions };
 
 /** The unit's settings of glibc's allocator (`MALLOC_...`). */
 export function unitMallocSettings(): Record<string, string> {
@@ -150,6 +141,8 @@ export async function startService(
     waitForEngine?: boolean;
     /** Another build of the service than build/ (a release test's scratch build). */
     executable?: string;
+    /** A single executable to run instead (a released artifact), its Node flags in NODE_OPTIONS. */
+    singleExecutable?: string;
     /** Node flags before the executable, beside BENCH_NODE_FLAGS (`--import` of a probe, say). */
     nodeFlags?: string[];
   } = {},
@@ -169,6 +162,7 @@ export async function startService(
       ...options.env,
     },
     options.executable,
+    options.singleExecutable,
   );
   const child = spawn(started.command, started.args, { env: started.env, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: LogLine[] = [];
