@@ -182,9 +182,13 @@ if (buildEnv === 'production' && isCi && buildSettings.authSecrets.production ==
 const buildDir = path.resolve(root, fromEnv('BUILD_DIR', 'build'));
 const outfile = path.join(buildDir, 'ecs-host-service');
 mkdirSync(path.dirname(outfile), { recursive: true });
-// SOURCE_DATE_EPOCH (seconds) pins the build time, for a rebuild that must match a release.
+// SOURCE_DATE_EPOCH (seconds) pins the build time, for a rebuild that must match a release. A
+// build without it takes the time in whole seconds too: a release's time, as its --version and
+// build-info.json give it, is then one that SOURCE_DATE_EPOCH can name.
 const buildTime = new Date(
-  process.env['SOURCE_DATE_EPOCH'] ? Number(process.env['SOURCE_DATE_EPOCH']) * 1000 : Date.now(),
+  (process.env['SOURCE_DATE_EPOCH']
+    ? Number(process.env['SOURCE_DATE_EPOCH'])
+    : Math.floor(Date.now() / 1000)) * 1000,
 ).toISOString();
 const commonOptions = {
   entryPoints: [path.join(root, 'src/main.ts')],

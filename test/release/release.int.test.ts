@@ -5,14 +5,13 @@
  * Node.js, and that a host installs it with deploy/install-from-s3.sh. The
  * production artifact is built once, by the first `make release`.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeHostRoot } from '../deploy/installScript.js';
-import { firstServicePort } from '../support/listening.js';
-import { loopbackServiceEnv, repoRoot, unitNodeOptions } from '../support/service.js';
+import { repoRoot, startService, unitNodeOptions, type LogLine } from '../support/service.js';
 import { temporaryRoot } from '../support/tempRoots.js';
 import { cleanEnv, runCommand, type Ran } from './run.js';
 import { startS3Server, type S3Server } from './s3Server.js';
@@ -225,43 +224,23 @@ describe('a failed release', () => {
 });
 
 /**
- * The executable run as the service in development, under `nodeOptions`,
- * until its first log line (which says how it compiled its code), then
- * ended: that line, and everything it wrote on stderr until then.
+ * The released executable run as the service in development, under
+ * `nodeOptions`, until its first log line (which says how it compiled its
+ * code), then stopped: that line, and whatever it wrote that was not a log
+ * line (stderr included) until then.
  */
-async function firstLogLine(
-  nodeOptions: string,
-  port: number,
-): Promise<{ line: Record<string, unknown>; stderr: string }> {
-  const root = temporaryRoot('hs-sea-start-');
+async function firstLogLine(nodeOptions: string): Promise<{ line: LogLine; otherOutput: string[] }> {
+  const service = await startService({
+    singleExecutable: path.join(buildDir, 'ecs-host-service'),
+    env: { NODE_OPTIONS: nodeOptions },
+    waitForEngine: false,
+  });
   try {
-    const child = spawn(path.join(buildDir, 'ecs-host-service'), [], {
-      env: {
-        ...loopbackServiceEnv(),
-        NODE_OPTIONS: nodeOptions,
-        HOST_SERVICE_ROOT: root,
-        HOST_SERVICE_PORT: String(port),
-        LOG_FORMAT: 'json',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-    const line = await new Promise<string>((resolve, reject) => {
-      child.stdout.on('data', (chunk: Buffer) => {
-        stdout += chunk.toString();
-        if (stdout.includes('\n')) resolve(stdout.slice(0, stdout.indexOf('\n')));
-      });
-      void exited.then((code) => reject(new Error(`exited (${code}) before a log line: ${stderr}`)));
-    });
-    // Its signal handlers may not be in place yet; nothing of it is kept but its root, removed below.
-    child.kill('SIGKILL');
-    await exited;
-    return { line: JSON.parse(line) as Record<string, unknown>, stderr };
+    const line = await service.waitForLog('the first line', () => true);
+    return { line, otherOutput: [...service.otherOutput] };
   } finally {
-    fs.rmSync(root, { recursive: true, force: true });
+    // Its signal handlers may not be in place yet; nothing of it is kept but its root.
+    await service.stop('SIGKILL');
   }
 }
 
@@ -277,15 +256,15 @@ describe('the released artifact', () => {
   // Compiling the 1.6 MB bundle from source was about 50-65 ms of every start (bench/MEASUREMENTS.md,
   // "The bundle's code compiled at build time").
   it("runs the code V8 compiled at build time under the unit's Node options, and compiles from source, without a word, under others", async () => {
-    const asOnHosts = await firstLogLine(unitNodeOptions(), firstServicePort());
+    const asOnHosts = await firstLogLine(unitNodeOptions());
     expect(asOnHosts.line['msg']).toBe('host service starting');
     expect(asOnHosts.line['codeCache']).toBe('taken');
-    expect(asOnHosts.stderr).toBe('');
+    expect(asOnHosts.otherOutput).toEqual([]);
 
-    const otherFlags = await firstLogLine('--max-semi-space-size=4', firstServicePort() + 1);
+    const otherFlags = await firstLogLine('--max-semi-space-size=4');
     expect(otherFlags.line['msg']).toBe('host service starting');
     expect(otherFlags.line['codeCache']).toBe('rejected');
-    expect(otherFlags.stderr).toBe('');
+    expect(otherFlags.otherOutput).toEqual([]);
   });
 
   // Node 20 loses a dynamic import's callback for code compiled from a cache: an `import()` left in
@@ -297,28 +276,34 @@ describe('the released artifact', () => {
     expect(bundle).not.toMatch(/\bimport\(/);
   });
 
-  it('holds a code cache that the same bundle makes again byte for byte: the build stays reproducible', () => {
-    const sea = path.join(buildDir, 'sea');
-    const again = path.join(temporaryRoot('hs-code-cache-'), 'again.cache');
+  it('is made again byte for byte, code cache included, from its commit and its build time', async () => {
+    const info = JSON.parse((await s3.read(BUCKET, 'latest/build-info.json')).toString()) as {
+      builtAt: string;
+    };
+    // Whole seconds, as SOURCE_DATE_EPOCH names them: the README's recipe can reproduce this release.
+    expect(Number.isInteger(Date.parse(info.builtAt) / 1000)).toBe(true);
+    const again = temporaryRoot('hs-rebuild-');
     try {
-      execFileSync(
-        process.execPath,
-        [
-          ...unitNodeOptions().split(' '),
-          '--random-seed=1',
-          path.join(sea, 'seaMain.cjs'),
-          path.join(sea, 'ecs-host-service.cjs'),
-          again,
-        ],
-        { stdio: 'pipe' },
+      const rebuilt = await runCommand('node', ['scripts/build.mjs'], {
+        cwd: repoRoot,
+        env: {
+          ...releaseEnv(BUCKET),
+          BUILD_ENV: 'production',
+          BUILD_DIR: again,
+          SOURCE_DATE_EPOCH: String(Date.parse(info.builtAt) / 1000),
+        },
+      });
+      expect(rebuilt.code).toBe(0);
+      const cache = (dir: string) => fs.readFileSync(path.join(dir, 'sea/ecs-host-service.cjs.cache'));
+      expect(cache(buildDir).length).toBeGreaterThan(100_000);
+      expect(sha256(cache(again))).toBe(sha256(cache(buildDir)));
+      expect(sha256(fs.readFileSync(path.join(again, 'ecs-host-service')))).toBe(
+        sha256(fs.readFileSync(path.join(buildDir, 'ecs-host-service'))),
       );
-      const built = fs.readFileSync(path.join(sea, 'ecs-host-service.cjs.cache'));
-      expect(built.length).toBeGreaterThan(100_000);
-      expect(sha256(fs.readFileSync(again))).toBe(sha256(built));
     } finally {
-      fs.rmSync(path.dirname(again), { recursive: true, force: true });
+      fs.rmSync(again, { recursive: true, force: true });
     }
-  });
+  }, 120_000);
 
   it('runs with no Node.js: in an image of only what ldd names, plus busybox', async () => {
     const executable = path.join(buildDir, 'ecs-host-service');
