@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { writeFilesAtomic } from '../../src/resources/atomicFile.js';
@@ -12,23 +11,23 @@ import {
   TTY_FILE,
 } from '../../src/resources/mappingFolders.js';
 import { SPARE_FOLDER_COUNT, SPARE_REFILL_BATCH } from '../../src/resources/spareFolders.js';
+import { removeUnlessMounted, temporaryRoot } from '../support/tempRoots.js';
 import { FSYNCED_WORK_WAIT_MS, waitFor } from '../support/wait.js';
 
 const ID = 'a'.repeat(64);
 let root: string;
 let folders: MappingFolders;
 beforeEach(async () => {
-  root = fs.mkdtempSync(path.join(os.tmpdir(), 'hs-folders-'));
+  root = temporaryRoot('hs-folders-');
   folders = new MappingFolders(root);
   await folders.writeStartFiles(ID, 40000, 10);
 });
 afterEach(() => {
   // Its spares hold their temps open; closed, the ones still being made close theirs when done.
   folders.close();
-  // A spare still being made on the thread pool may add its folder while the root is removed
-  // (ENOTEMPTY, seen once in a CI run): the removal is tried again. One made after it fails on
-  // the missing root, which a writer only reports to its (here silent) failure handler.
-  fs.rmSync(root, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
+  // Tried again while a spare still being made on the thread pool adds its folder (ENOTEMPTY, seen
+  // once in a CI run); one made after it fails on the missing root, reported to no one here.
+  removeUnlessMounted(root);
 });
 
 // A rename puts a new inode in place: an unchanged inode means the file was not written again.
