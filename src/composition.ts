@@ -10,6 +10,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { tap } from 'rxjs';
 import { createActor, type InspectionEvent } from 'xstate';
 import { classifyInspection, containerMachineWith } from '../machines/container/machine.js';
 import type { FolderRecord } from '../machines/events.js';
@@ -22,6 +23,7 @@ import type { Config } from './config.js';
 import type { Docker } from './docker/client.js';
 import { dockerEvents$ } from './docker/events.js';
 import { inspectContainer } from './docker/inspect.js';
+import { InspectionsAhead } from './docker/inspectionsAhead.js';
 import { runningContainerIds } from './docker/running.js';
 import type { HostDuties } from './hostDuties.js';
 import type { Logger } from './observability/logger.js';
@@ -103,10 +105,13 @@ export function composeService(deps: ServiceDependencies) {
     })),
   });
 
+  // Fed by the event stream below, before the host sees each event (./docker/inspectionsAhead.ts).
+  const inspections = new InspectionsAhead((containerId) =>
+    inspectContainer(docker, containerId, config.engineTimeoutMs),
+  );
   const container = containerMachineWith({
     mount,
-    inspectContainer: async (containerId) =>
-      classifyInspection(await inspectContainer(docker, containerId, config.engineTimeoutMs)),
+    inspectContainer: async (containerId) => classifyInspection(await inspections.inspect(containerId)),
     writeStartFiles: (containerId, hostPort, tty) => folders.writeStartFiles(containerId, hostPort, tty),
     writeDpi: (containerId, dpi) => folders.writeDpi(containerId, dpi),
     // The container's mount actors have unmounted theirs before this: only the folder is left.
@@ -166,7 +171,7 @@ export function composeService(deps: ServiceDependencies) {
       dockerEvents$(docker, {
         relistIntervalMs: config.relistIntervalMs,
         engineTimeoutMs: config.engineTimeoutMs,
-      }),
+      }).pipe(tap((event) => inspections.observe(event))),
     apiServer: apiServerActor({
       config,
       logger,
