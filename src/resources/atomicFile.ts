@@ -35,6 +35,7 @@ const chmod = promisify(fs.chmod);
 const link = promisify(fs.link);
 const utimes = promisify(fs.utimes);
 const unlink = promisify(fs.unlink);
+const ftruncate = promisify(fs.ftruncate);
 
 /** The mode of the files written here unless one is given: the containers read them as another user. */
 export const DEFAULT_FILE_MODE = 0o644;
@@ -64,12 +65,19 @@ export interface WriteOptions {
 interface TempFile {
   temp: string;
   fd: number | undefined;
+  /** Bytes it holds from an earlier use (`reuseAsTemps`): a write shorter than that cuts the rest. */
+  holds?: number;
 }
 
-/** A temp file made ahead of its write: empty, open for writing, with its final mode. */
+/**
+ * A temp file made ahead of its write, open for writing, with its final
+ * mode: empty, or holding `holds` bytes of an earlier use, which the write
+ * overwrites from the start and cuts to its own length.
+ */
 export interface OpenTemp {
   temp: string;
   fd: number;
+  holds?: number;
 }
 
 let writesInFlight = 0;
@@ -122,6 +130,7 @@ async function writeInline(files: readonly FileToWrite[], temps: TempFile[], fol
     const bytes = Buffer.from(f.content);
     let written = 0;
     while (written < bytes.length) written += fs.writeSync(temp.fd, bytes, written, bytes.length - written);
+    if ((temp.holds ?? 0) > bytes.length) fs.ftruncateSync(temp.fd, bytes.length);
   }
   // Settled, not all: no descriptor may be closed while an fsync on it is still in flight.
   await allSettledOrThrow(temps.map((t) => fsync(t.fd!)));
@@ -166,6 +175,7 @@ async function writeOnThreadPool(files: readonly FileToWrite[], temps: TempFile[
     while (written < bytes.length) {
       written += (await write(temp.fd, bytes, written, bytes.length - written)).bytesWritten;
     }
+    if ((temp.holds ?? 0) > bytes.length) await ftruncate(temp.fd, bytes.length);
     await fsync(temp.fd);
     const fd = temp.fd;
     temp.fd = undefined;
@@ -247,6 +257,36 @@ export async function openTemps(
     throw error;
   }
   return temps.map((t) => ({ temp: t.temp, fd: t.fd! }));
+}
+
+/**
+ * `openTemps` without making a file: the files `names` of `folder`, written
+ * by this service for a container that is gone, each renamed to the temp
+ * name a write would give it and opened for writing as it is. What it holds
+ * is not cut now but by the write (`OpenTemp.holds`): these files are a few
+ * bytes, so a write of about as many frees no block (freeing one costs a
+ * discard on this machine's disk: bench/MEASUREMENTS.md, "A quiet day").
+ * Blocking calls, for the event loop while no write is in flight (see
+ * above). On failure, those opened are closed; the caller removes the
+ * folder.
+ */
+export function reuseAsTemps(folder: string, names: readonly string[]): OpenTemp[] {
+  const temps: OpenTemp[] = [];
+  try {
+    for (const name of names) {
+      const temp = tempNameFor(`${folder}/${name}`);
+      fs.renameSync(`${folder}/${name}`, temp);
+      const fd = fs.openSync(temp, 'r+');
+      temps.push({ temp, fd, holds: 0 });
+      const { size, mode } = fs.fstatSync(fd);
+      temps.at(-1)!.holds = size;
+      if ((mode & 0o7777) !== DEFAULT_FILE_MODE) fs.fchmodSync(fd, DEFAULT_FILE_MODE);
+    }
+  } catch (error) {
+    for (const t of temps) fs.closeSync(t.fd);
+    throw error;
+  }
+  return temps;
 }
 
 /**

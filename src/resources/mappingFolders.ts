@@ -106,9 +106,12 @@ export class MappingFolders {
     return this.spares.readyCount;
   }
 
-  /** Closes the files held open in folders made ahead (they are removed by the next start). */
-  close(): void {
-    this.spares.stop();
+  /**
+   * Closes the files held open in folders made ahead (they are removed by the
+   * next start); resolves once none is still being made.
+   */
+  close(): Promise<void> {
+    return this.spares.stop();
   }
 
   /** Makes the folder, then the host port and the TTY, durably; `tty` appears last. */
@@ -197,6 +200,9 @@ export class MappingFolders {
    * When no write is in flight the same calls are made on the event loop, as
    * the writes are (./atomicFile.ts): a hand-off to the thread pool and the
    * event loop's wake-up cost more than an unlink on a quiet file system.
+   * Then too, a folder of plain files is taken back as a folder made ahead
+   * when one is wanted (./spareFolders.ts, `takeBack`): it leaves its place
+   * in one rename, and its start files serve the next start.
    */
   async remove(containerId: string): Promise<void> {
     this.dpiShown.delete(containerId);
@@ -211,6 +217,16 @@ export class MappingFolders {
       return walk();
     }
     if (entries.some((e) => e.isDirectory())) return walk();
+    // Kept as the next start's folder when a spare is wanted, rather than freed here and made anew.
+    if (calls === callsInline && entries.every((e) => e.isFile())) {
+      if (
+        this.spares.takeBack(
+          folder,
+          entries.map((e) => e.name),
+        )
+      )
+        return;
+    }
     await Promise.all(
       entries.map(async (e) => {
         try {

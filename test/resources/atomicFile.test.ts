@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   linkInPlace,
   openTemps,
+  reuseAsTemps,
   writeFilesAtomic,
   type FileToWrite,
   type WriteStrategy,
@@ -234,6 +235,44 @@ describe.each<WriteStrategy>(['inline', 'threadPool'])(
     });
   },
 );
+
+describe.each<WriteStrategy>(['inline', 'threadPool'])('files reused as temps (%s)', (strategy) => {
+  it('writes over what they held from the start, cut to the new length or grown past it', async () => {
+    const folder = path.join(dir, 'container');
+    fs.mkdirSync(folder);
+    fs.writeFileSync(path.join(folder, 'hostPort'), '40001');
+    fs.writeFileSync(path.join(folder, 'tty'), '10');
+    fs.chmodSync(path.join(folder, 'tty'), 0o600);
+    const inodes = ['hostPort', 'tty'].map((n) => fs.statSync(path.join(folder, n)).ino);
+    const temps = reuseAsTemps(folder, ['hostPort', 'tty']);
+    expect(temps.map((t) => t.holds)).toEqual([5, 2]);
+    // Out of the names a container reads until written: only temps are there.
+    expect(fs.readdirSync(folder).every((n) => n.endsWith('.tmp'))).toBe(true);
+    await writeFilesAtomic(
+      [
+        { file: path.join(folder, 'hostPort'), content: '7' },
+        { file: path.join(folder, 'tty'), content: '12345' },
+      ],
+      { temps, strategy },
+    );
+    expect(fs.readdirSync(folder).sort()).toEqual(['hostPort', 'tty']);
+    expect(fs.readFileSync(path.join(folder, 'hostPort'), 'utf8')).toBe('7');
+    expect(fs.readFileSync(path.join(folder, 'tty'), 'utf8')).toBe('12345');
+    expect(['hostPort', 'tty'].map((n) => fs.statSync(path.join(folder, n)).ino)).toEqual(inodes);
+    // A file whose mode was changed gets the mode every file written here has.
+    expect(modeOf(path.join(folder, 'tty'))).toBe(0o644);
+  });
+
+  it('closes what it opened and leaves the rest when one is missing', () => {
+    const folder = path.join(dir, 'container');
+    fs.mkdirSync(folder);
+    fs.writeFileSync(path.join(folder, 'hostPort'), '40001');
+    const open = () => fs.readdirSync('/proc/self/fd').length;
+    const before = open();
+    expect(() => reuseAsTemps(folder, ['hostPort', 'tty'])).toThrow(/ENOENT/);
+    expect(open()).toBe(before);
+  });
+});
 
 describe('atomic file writes, strategy chosen per write', () => {
   it('lands every file of many overlapping writes, each folder complete', async () => {

@@ -15,8 +15,8 @@ beforeEach(() => {
   failures = [];
   spares = new SpareFolders(root, 0o755, NAMES, (error) => failures.push(error));
 });
-afterEach(() => {
-  spares.stop();
+afterEach(async () => {
+  await spares.stop();
   fs.rmSync(root, { recursive: true, force: true });
 });
 
@@ -176,7 +176,7 @@ describe('folders made ahead', () => {
     await waitFor('the failures reported', () => failures.length >= 1, 5000, 5);
     expect(String(failures[0])).toMatch(/ENOENT/);
     expect(await orphan.takeAs(path.join(gone, 'a'.repeat(64)))).toBeUndefined();
-    orphan.stop();
+    await orphan.stop();
   });
 
   it('once stopped, closes what it holds and makes no more', async () => {
@@ -184,11 +184,71 @@ describe('folders made ahead', () => {
     await allMade();
     const folder = path.join(root, 'a'.repeat(64));
     expect(openUnderRoot()).toBe(SPARE_FOLDER_COUNT * NAMES.length);
-    spares.stop();
+    await spares.stop();
     expect(openUnderRoot()).toBe(0);
     expect(await spares.takeAs(folder)).toBeUndefined();
     spares.fill();
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(spareNames()).toHaveLength(SPARE_FOLDER_COUNT);
+  });
+});
+
+describe("a container's folder taken back as a spare", () => {
+  /** A folder as a start leaves it: the start files with their values, plus `extra` files. */
+  function containerFolder(extra: Record<string, string> = {}): string {
+    const folder = path.join(root, 'c'.repeat(64));
+    fs.mkdirSync(folder, { mode: 0o755 });
+    const files = { [NAMES[0]!]: '40001', [NAMES[1]!]: '100', ...extra };
+    for (const [name, content] of Object.entries(files)) fs.writeFileSync(path.join(folder, name), content);
+    return folder;
+  }
+
+  it('takes it when one is wanted: the start files become its temps, open as they are; the rest goes', async () => {
+    const folder = containerFolder({ DPI: '192', '.ready': '.ready' });
+    const inodes = NAMES.map((n) => fs.statSync(path.join(folder, n)).ino);
+    expect(spares.takeBack(folder, fs.readdirSync(folder))).toBe(true);
+    expect(fs.existsSync(folder)).toBe(false);
+    expect(spares.readyCount).toBe(1);
+    const [spare] = spareNames();
+    const temps = fs.readdirSync(path.join(root, spare!)).sort();
+    expect(temps).toHaveLength(NAMES.length);
+    expect(temps.every((t) => t.endsWith('.tmp'))).toBe(true);
+    expect(openUnderRoot()).toBe(NAMES.length);
+    // Taken by a start, its temps are the same files, holding what they held until written.
+    const taken = await spares.takeAs(path.join(root, 'd'.repeat(64)), 'inline');
+    expect(taken!.map((t) => fs.fstatSync(t.fd).ino)).toEqual(inodes);
+    expect(taken!.map((t) => t.holds)).toEqual([5, 3]);
+    expect(failures).toEqual([]);
+  });
+
+  it('leaves it where it is when no spare is wanted, or a start file is missing', async () => {
+    spares.fill();
+    await allMade();
+    const folder = containerFolder();
+    expect(spares.takeBack(folder, fs.readdirSync(folder))).toBe(false);
+    expect(fs.readdirSync(folder).sort()).toEqual([...NAMES].sort());
+    await spares.takeAs(path.join(root, 'd'.repeat(64)), 'inline');
+    fs.unlinkSync(path.join(folder, NAMES[1]!));
+    expect(spares.takeBack(folder, fs.readdirSync(folder))).toBe(false);
+    expect(fs.readdirSync(folder)).toEqual([NAMES[0]]);
+    expect(spares.readyCount).toBe(SPARE_FOLDER_COUNT - 1);
+  });
+
+  it('reports a step that failed once the folder left its place, and keeps no half-made spare', () => {
+    const folder = containerFolder();
+    // An entry that is not there: its unlink fails after the folder was moved and its temps opened.
+    expect(spares.takeBack(folder, [...fs.readdirSync(folder), 'gone'])).toBe(true);
+    expect(fs.existsSync(folder)).toBe(false);
+    expect(spares.readyCount).toBe(0);
+    expect(spareNames()).toEqual([]);
+    expect(openUnderRoot()).toBe(0);
+    expect(String(failures[0])).toMatch(/ENOENT/);
+  });
+
+  it('takes none once stopped', async () => {
+    await spares.stop();
+    const folder = containerFolder();
+    expect(spares.takeBack(folder, fs.readdirSync(folder))).toBe(false);
+    expect(fs.existsSync(folder)).toBe(true);
   });
 });
