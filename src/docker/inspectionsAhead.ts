@@ -5,8 +5,8 @@
  * engine answers while those steps run, and the container's actor takes
  * the answer when it asks. Start → `tty`, one at a time, in turn with the
  * build before on a quiet engine: p50 0.14-0.39 ms lower in six pairs of
- * six, the CPU a lifecycle unchanged (bench/MEASUREMENTS.md, "The
- * inspection asked for as the start event arrives, kept").
+ * six, the CPU a lifecycle unchanged (bench/MEASUREMENTS.md, "A quiet
+ * day").
  *
  * Only an answer the container's own first inspection can use is kept: one
  * asked for a live start (the event at most `maxAgeMs` old: a replay after

@@ -276,11 +276,12 @@ export function reuseAsTemps(folder: string, names: readonly string[]): OpenTemp
     for (const name of names) {
       const temp = tempNameFor(`${folder}/${name}`);
       fs.renameSync(`${folder}/${name}`, temp);
-      const fd = fs.openSync(temp, 'r+');
-      temps.push({ temp, fd, holds: 0 });
-      const { size, mode } = fs.fstatSync(fd);
-      temps.at(-1)!.holds = size;
-      if ((mode & 0o7777) !== DEFAULT_FILE_MODE) fs.fchmodSync(fd, DEFAULT_FILE_MODE);
+      const reused: OpenTemp = { temp, fd: fs.openSync(temp, 'r+'), holds: 0 };
+      // Listed as soon as it is open, so that a failure below closes it.
+      temps.push(reused);
+      const { size, mode } = fs.fstatSync(reused.fd);
+      reused.holds = size;
+      if ((mode & 0o7777) !== DEFAULT_FILE_MODE) fs.fchmodSync(reused.fd, DEFAULT_FILE_MODE);
     }
   } catch (error) {
     for (const t of temps) fs.closeSync(t.fd);

@@ -218,15 +218,10 @@ export class MappingFolders {
     }
     if (entries.some((e) => e.isDirectory())) return walk();
     // Kept as the next start's folder when a spare is wanted, rather than freed here and made anew.
-    if (calls === callsInline && entries.every((e) => e.isFile())) {
-      if (
-        this.spares.takeBack(
-          folder,
-          entries.map((e) => e.name),
-        )
-      )
-        return;
-    }
+    const names = entries.map((e) => e.name);
+    const takenBack =
+      calls === callsInline && entries.every((e) => e.isFile()) && this.spares.takeBack(folder, names);
+    if (takenBack) return;
     await Promise.all(
       entries.map(async (e) => {
         try {
