@@ -11,6 +11,8 @@ import {
   startEngine,
   stopEngine,
 } from '../support/engine.js';
+import { SPARE_FOLDER_COUNT } from '../../src/resources/spareFolders.js';
+import { apiClient } from '../support/api.js';
 import { allFoldersGone, listFolders, readFolder } from '../support/mappings.js';
 import { startService, type RunningService } from '../support/service.js';
 import { sleep, waitFor } from '../support/wait.js';
@@ -49,6 +51,36 @@ describe('container lifecycle on a real engine', () => {
 
     await removeContainer(container.id);
     await waitFor('the folder removed', () => readFolder(service.mappings, container.id) === undefined);
+  });
+
+  it("one at a time, a dead container's folder serves a later start: its own files only, never a stale .ready", async () => {
+    const api = await apiClient(service);
+    const spares = () => fs.readdirSync(service.mappings).filter((n) => n.startsWith('.spare-'));
+    const seen: { folder: number; tty: number }[] = [];
+    try {
+      for (let i = 0; i < 2 * SPARE_FOLDER_COUNT; i++) {
+        const container = await startContainer();
+        const folder = await waitFor('the folder', () => complete(service.mappings, container.id));
+        // Only what this start wrote, with this container's values, whatever the folder held before.
+        expect(folder.files).toEqual(['hostPort_for_my_32262_tcp', 'tty']);
+        expect(folder.hostPort).toBe(await publishedPort(container.id));
+        const dir = path.join(service.mappings, container.id);
+        seen.push({ folder: fs.statSync(dir).ino, tty: fs.statSync(path.join(dir, 'tty')).ino });
+        // The folder then holds DPI and .ready too when its container dies.
+        expect((await api.setDpi(folder.hostPort!, 96 + i)).status).toBe(200);
+        expect(readFolder(service.mappings, container.id)?.ready).toBe(true);
+        await removeContainer(container.id);
+        await waitFor('the folder gone', () => readFolder(service.mappings, container.id) === undefined);
+        await waitFor('the spares back', () => spares().length === SPARE_FOLDER_COUNT);
+      }
+    } finally {
+      api.close();
+    }
+    // Taken back at each death and taken again, oldest first, four starts later: the same folder
+    // and the same tty file, neither made anew.
+    for (let i = SPARE_FOLDER_COUNT; i < seen.length; i++) {
+      expect(seen[i]).toEqual(seen[i - SPARE_FOLDER_COUNT]);
+    }
   });
 
   it('gives 50 concurrent containers 50 distinct TTYs and frees them all when they go', async () => {
