@@ -148,8 +148,8 @@ async function foldersGone(mappings: string): Promise<void> {
 
 /**
  * `start` → `tty` for ONE_AT_A_TIME containers started one after the other,
- * the CPU `pid` used per lifecycle, and the wall time a lifecycle took (the service's idle
- * work, `idleCpuPerSecond`, runs on through it).
+ * the CPU `pid` used per lifecycle, and the wall time a lifecycle took (the
+ * service's idle work, `idleCpuPerSecond`, runs on through it).
  */
 async function oneAtATime(
   starts: Map<string, number>,

@@ -106,7 +106,7 @@ export class SpareFolders {
       const made: Promise<void> = this.makeOne()
         .then(
           (spare) => {
-            if (this.stopped) closeTemps(spare);
+            if (this.stopped) closeTemps(spare.temps);
             else this.ready.push(spare);
           },
           (error: unknown) => this.onFailure(error),
@@ -141,7 +141,7 @@ export class SpareFolders {
       // (the spare itself gone) drops it, and the next fill makes another.
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'ENOTDIR') this.ready.unshift(spare);
-      else closeTemps(spare);
+      else closeTemps(spare.temps);
       return undefined;
     }
     // The temps keep their names in the folder's new place (`folder` as MappingFolders makes it).
@@ -162,17 +162,16 @@ export class SpareFolders {
    * on this machine's file system, beside an engine that frees many, making
    * one cost up to 0.4 ms of CPU, and a lifecycle one at a time spent
    * 0.17-0.66 ms less with this (bench/MEASUREMENTS.md, "A quiet day").
-   * Blocking calls, for the event
-   * loop while no write is in flight. False, with nothing changed, when no
-   * spare is wanted, not all the start files are there, or the folder could
-   * not be moved; true once it has left its place, even if a later step
-   * failed (that is reported through `onFailure`, and the rest removed).
+   * Blocking calls, for the event loop while no write is in flight. False,
+   * with nothing changed, when no spare is wanted, not all the start files
+   * are there, or the folder could not be moved; true once it has left its
+   * place, even if a later step failed (that is reported through
+   * `onFailure`, and the rest removed).
    */
   takeBack(folder: string, entries: readonly string[]): boolean {
     if (this.stopped || this.ready.length + this.making >= this.count) return false;
     if (!this.fileNames.every((name) => entries.includes(name))) return false;
-    sparesMade += 1;
-    const spareFolder = path.join(this.root, `${SPARE_PREFIX}${process.pid}-${sparesMade}`);
+    const spareFolder = this.newSpareName();
     try {
       renameSync(folder, spareFolder);
     } catch {
@@ -188,7 +187,7 @@ export class SpareFolders {
       this.ready.push({ folder: spareFolder, temps });
     } catch (error) {
       // The folder has left its place either way; what is left of it is not a spare.
-      closeTemps({ folder: spareFolder, temps });
+      closeTemps(temps);
       try {
         rmSync(spareFolder, { recursive: true, force: true });
       } catch {
@@ -206,14 +205,19 @@ export class SpareFolders {
    */
   async stop(): Promise<void> {
     this.stopped = true;
-    for (const spare of this.ready.splice(0)) closeTemps(spare);
+    for (const spare of this.ready.splice(0)) closeTemps(spare.temps);
     await Promise.allSettled([this.leftoversGone, ...this.inFlight]);
+  }
+
+  /** A name no spare of this process has had: new to the root. */
+  private newSpareName(): string {
+    sparesMade += 1;
+    return path.join(this.root, `${SPARE_PREFIX}${process.pid}-${sparesMade}`);
   }
 
   private async makeOne(): Promise<SpareFolder> {
     await this.leftoversGone;
-    sparesMade += 1;
-    const folder = path.join(this.root, `${SPARE_PREFIX}${process.pid}-${sparesMade}`);
+    const folder = this.newSpareName();
     // A spare's name is new to the root: mkdir makes the folder, or fails.
     await fs.mkdir(folder, { mode: this.folderMode });
     try {
@@ -263,8 +267,8 @@ export class SpareFolders {
   }
 }
 
-function closeTemps(spare: SpareFolder): void {
-  for (const t of spare.temps) {
+function closeTemps(temps: readonly OpenTemp[]): void {
+  for (const t of temps) {
     try {
       closeSync(t.fd);
     } catch {

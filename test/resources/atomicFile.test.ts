@@ -262,7 +262,9 @@ describe.each<WriteStrategy>(['inline', 'threadPool'])('files reused as temps (%
     // A file whose mode was changed gets the mode every file written here has.
     expect(modeOf(path.join(folder, 'tty'))).toBe(0o644);
   });
+});
 
+describe('files reused as temps, one missing', () => {
   it('closes what it opened and leaves the rest when one is missing', () => {
     const folder = path.join(dir, 'container');
     fs.mkdirSync(folder);
