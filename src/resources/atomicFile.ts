@@ -54,8 +54,9 @@ export interface WriteOptions {
   /** Make the files' folder first (it may exist), with exactly this mode. */
   folderMode?: number;
   /**
-   * Temp files made ahead (`openTemps`), one per file in the same order, in
-   * the files' folder: the write then makes no file, it only fills these.
+   * Temp files made ahead (`openTemps`, `reuseAsTemps`, `holdAsTemp`), one
+   * per file in the same order, in the files' folder or another of the same
+   * file system: the write then makes no file, it only fills these.
    */
   temps?: readonly OpenTemp[];
   /** For tests; by default chosen per write as described above. */
@@ -288,6 +289,34 @@ export function reuseAsTemps(folder: string, names: readonly string[]): OpenTemp
     throw error;
   }
   return temps;
+}
+
+/**
+ * Holds `file`, a file of a folder that is going, as a temp for a later
+ * write: renamed to a temp name in `heldFolder` (on the same file system)
+ * and opened as it is, like `reuseAsTemps`. Only a file that is small
+ * (`maxBytes`) and has no other name is held: a write into a file with two
+ * names would change both. Otherwise it is unlinked where it went, and
+ * undefined returned. Blocking calls; throws when a call fails (the file
+ * then is gone or in `heldFolder`, which is removed as a whole later).
+ */
+export function holdAsTemp(file: string, heldFolder: string, maxBytes: number): OpenTemp | undefined {
+  const temp = tempNameFor(`${heldFolder}/${file.slice(file.lastIndexOf('/') + 1)}`);
+  fs.renameSync(file, temp);
+  const fd = fs.openSync(temp, 'r+');
+  try {
+    const { size, mode, nlink } = fs.fstatSync(fd);
+    if (nlink === 1 && size <= maxBytes) {
+      if ((mode & 0o7777) !== DEFAULT_FILE_MODE) fs.fchmodSync(fd, DEFAULT_FILE_MODE);
+      return { temp, fd, holds: size };
+    }
+  } catch (error) {
+    fs.closeSync(fd);
+    throw error;
+  }
+  fs.closeSync(fd);
+  fs.unlinkSync(temp);
+  return undefined;
 }
 
 /**

@@ -26,6 +26,9 @@ const FOLDER_MODE = 0o755;
  */
 const inFolder = (folder: string, name: string) => `${folder}/${name}`;
 
+/** The files a folder taken back holds as temps for the next first DPI (./spareFolders.ts, `takeBack`). */
+const HELD_AFTER_REMOVAL = [DPI_FILE, READY_FILE];
+
 /**
  * The most value files a folder keeps (the one shown among them): a few cover
  * a DPI that goes back and forth; the least recently shown goes first.
@@ -138,7 +141,9 @@ export class MappingFolders {
    * already in place stays (the container waits for it once; a new `DPI` is
    * still complete before the request is answered), and a DPI the folder
    * already shows is not put in place again, since the request's answer only
-   * says what the file already says.
+   * says what the file already says. The first DPI of a container fills
+   * the `DPI` and `.ready` of a folder taken back earlier, held open for it
+   * (./spareFolders.ts, `takeHeldTemps`), when there are: no file is made.
    *
    * A later DPI is kept as a value file (`.DPI-<dpi>`), written once,
    * fsynced and renamed like any other, then shown by renaming a new link of
@@ -159,10 +164,14 @@ export class MappingFolders {
     this.dpiShown.delete(containerId);
     const dpiFile = inFolder(folder, DPI_FILE);
     if (shown === undefined) {
-      await writeFilesAtomic([
-        { file: dpiFile, content: String(dpi) },
-        { file: inFolder(folder, READY_FILE), content: READY_FILE },
-      ]);
+      const temps = this.spares.takeHeldTemps(2);
+      await writeFilesAtomic(
+        [
+          { file: dpiFile, content: String(dpi) },
+          { file: inFolder(folder, READY_FILE), content: READY_FILE },
+        ],
+        temps && { temps },
+      );
       this.dpiShown.set(containerId, { dpi, valueFiles: undefined });
       return;
     }
@@ -202,7 +211,8 @@ export class MappingFolders {
    * event loop's wake-up cost more than an unlink on a quiet file system.
    * Then too, a folder of plain files is taken back as a folder made ahead
    * when one is wanted (./spareFolders.ts, `takeBack`): it leaves its place
-   * in one rename, and its start files serve the next start.
+   * in one rename, its start files serve the next start, and its `DPI`
+   * and `.ready` the next container's first DPI.
    */
   async remove(containerId: string): Promise<void> {
     this.dpiShown.delete(containerId);
@@ -220,7 +230,9 @@ export class MappingFolders {
     // Kept as the next start's folder when a spare is wanted, rather than freed here and made anew.
     const names = entries.map((e) => e.name);
     const takenBack =
-      calls === callsInline && entries.every((e) => e.isFile()) && this.spares.takeBack(folder, names);
+      calls === callsInline &&
+      entries.every((e) => e.isFile()) &&
+      this.spares.takeBack(folder, names, HELD_AFTER_REMOVAL);
     if (takenBack) return;
     await Promise.all(
       entries.map(async (e) => {

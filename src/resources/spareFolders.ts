@@ -17,14 +17,16 @@
  *
  * The names start with a dot and are not container ids, so nothing that
  * reads the folders (adoption, clean-up, the containers) sees them. Those an
- * earlier process left are removed when the first are made.
+ * earlier process left are removed when the first are made, with the folder
+ * of files held from taken-back folders for later writes (`takeHeldTemps`).
  */
 import fs from 'node:fs/promises';
-import { closeSync, renameSync, rmSync, unlinkSync } from 'node:fs';
+import { closeSync, mkdirSync, renameSync, rmSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import {
   currentStrategy,
   DEFAULT_FILE_MODE,
+  holdAsTemp,
   openTemps,
   reuseAsTemps,
   type OpenTemp,
@@ -43,6 +45,16 @@ export const SPARE_FOLDER_COUNT = 4;
  */
 export const SPARE_REFILL_BATCH = 2;
 const SPARE_PREFIX = '.spare-';
+/** The folder of the held temps (`takeHeldTemps`); removed with the spares an earlier process left. */
+const HELD_PREFIX = '.held-';
+/**
+ * How many other files of taken-back folders are held as temps for later
+ * writes (`takeBack`'s `holdable`): a host's first DPI of a container takes
+ * two. Each holds a few bytes and an open descriptor.
+ */
+export const MAX_HELD_TEMPS = 8;
+/** Larger files are not held: a write of a few bytes into one would free its blocks. */
+const MAX_HELD_BYTES = 4096;
 
 /**
  * Counted for the process, not for each SpareFolders: two on one root (the
@@ -65,6 +77,16 @@ export class SpareFolders {
   /** The probe of the modes, shared by the spares made while it runs; forgotten if it fails. */
   private modesProbe: Promise<boolean> | undefined;
   private probedModesAsAsked: boolean | undefined;
+  /** Other files of taken-back folders, open, for later writes (`takeHeldTemps`). */
+  private readonly held: OpenTemp[] = [];
+  /** Where they wait: a hidden folder of the root, made with the first one. */
+  private heldFolder: string | undefined;
+  /**
+   * Names this process gave before the leftovers of earlier processes were
+   * removed: a folder taken back meanwhile is not a leftover. Undefined once
+   * they are removed.
+   */
+  private namesBeforeLeftoversRemoved: Set<string> | undefined = new Set();
 
   /**
    * @param fileNames the files a start writes, in order: one temp each
@@ -156,19 +178,25 @@ export class SpareFolders {
    * is wanted (fewer ready or being made than the count): renamed out of its
    * place to a spare's name first, so the container's name goes at once,
    * then its start files (`entries`, the folder's plain files, must hold
-   * them) made its temps (`reuseAsTemps`) and every other entry unlinked.
-   * No file or folder is made, and only those other entries are freed,
+   * them) made its temps (`reuseAsTemps`), the entries named in `holdable`
+   * held as temps for later writes (`takeHeldTemps`, up to MAX_HELD_TEMPS),
+   * and every other entry unlinked. No file or folder is made, and only
+   * those other entries are freed,
    * where a removal and a spare made anew free three inodes and make three:
    * on this machine's file system, beside an engine that frees many, making
    * one cost up to 0.4 ms of CPU, and a lifecycle one at a time spent
    * 0.17-0.66 ms less with this (bench/MEASUREMENTS.md, "A quiet day").
+   * A host's container also has a `DPI` and a `.ready` when it dies:
+   * unlinked, their blocks were freed, which on this machine's disk held the
+   * event loop up to 10 ms, and the next container's first DPI made both
+   * anew (bench/MEASUREMENTS.md, "The DPI and .ready files held").
    * Blocking calls, for the event loop while no write is in flight. False,
    * with nothing changed, when no spare is wanted, not all the start files
    * are there, or the folder could not be moved; true once it has left its
    * place, even if a later step failed (that is reported through
    * `onFailure`, and the rest removed).
    */
-  takeBack(folder: string, entries: readonly string[]): boolean {
+  takeBack(folder: string, entries: readonly string[], holdable: readonly string[] = []): boolean {
     if (this.stopped || this.ready.length + this.making >= this.count) return false;
     if (!this.fileNames.every((name) => entries.includes(name))) return false;
     const spareFolder = this.newSpareName();
@@ -182,7 +210,13 @@ export class SpareFolders {
     try {
       temps = reuseAsTemps(spareFolder, this.fileNames);
       for (const name of entries) {
-        if (!this.fileNames.includes(name)) unlinkSync(`${spareFolder}/${name}`);
+        if (!this.fileNames.includes(name) && !holdable.includes(name)) unlinkSync(`${spareFolder}/${name}`);
+      }
+      // In `holdable`'s order, so that a write of those files in that order takes each its own.
+      for (const name of holdable) {
+        if (!entries.includes(name)) continue;
+        if (this.held.length < MAX_HELD_TEMPS) this.hold(`${spareFolder}/${name}`);
+        else unlinkSync(`${spareFolder}/${name}`);
       }
       this.ready.push({ folder: spareFolder, temps });
     } catch (error) {
@@ -199,6 +233,22 @@ export class SpareFolders {
   }
 
   /**
+   * `count` temps held from taken-back folders (`takeBack`), open, each
+   * holding a few bytes of its earlier use, for one `writeFilesAtomic`; or
+   * undefined when fewer are held. They are in a hidden folder of the root,
+   * and the write renames them into their folder.
+   */
+  takeHeldTemps(count: number): OpenTemp[] | undefined {
+    if (this.held.length < count) return undefined;
+    return this.held.splice(this.held.length - count, count);
+  }
+
+  /** How many temps are held (for tests). */
+  get heldCount(): number {
+    return this.held.length;
+  }
+
+  /**
    * Closes the spares' files; the folders stay for the next process to
    * remove. Resolves once those being made are done and closed too, after
    * which nothing more is made in the root (tests then remove it).
@@ -206,13 +256,27 @@ export class SpareFolders {
   async stop(): Promise<void> {
     this.stopped = true;
     for (const spare of this.ready.splice(0)) closeTemps(spare.temps);
+    closeTemps(this.held.splice(0));
     await Promise.allSettled([this.leftoversGone, ...this.inFlight]);
   }
 
   /** A name no spare of this process has had: new to the root. */
-  private newSpareName(): string {
+  private newSpareName(prefix = SPARE_PREFIX): string {
     sparesMade += 1;
-    return path.join(this.root, `${SPARE_PREFIX}${process.pid}-${sparesMade}`);
+    const name = `${prefix}${process.pid}-${sparesMade}`;
+    this.namesBeforeLeftoversRemoved?.add(name);
+    return path.join(this.root, name);
+  }
+
+  /** `file` held as a temp, in the held folder (made here the first time). */
+  private hold(file: string): void {
+    if (this.heldFolder === undefined) {
+      const folder = this.newSpareName(HELD_PREFIX);
+      mkdirSync(folder, { mode: 0o700 });
+      this.heldFolder = folder;
+    }
+    const temp = holdAsTemp(file, this.heldFolder, MAX_HELD_BYTES);
+    if (temp !== undefined) this.held.push(temp);
   }
 
   private async makeOne(): Promise<SpareFolder> {
@@ -258,12 +322,17 @@ export class SpareFolders {
   }
 
   private async removeLeftovers(): Promise<void> {
-    const names = await fs.readdir(this.root);
-    await Promise.all(
-      names
-        .filter((n) => n.startsWith(SPARE_PREFIX))
-        .map((n) => fs.rm(path.join(this.root, n), { recursive: true, force: true })),
-    );
+    try {
+      const names = await fs.readdir(this.root);
+      const ours = this.namesBeforeLeftoversRemoved;
+      await Promise.all(
+        names
+          .filter((n) => (n.startsWith(SPARE_PREFIX) || n.startsWith(HELD_PREFIX)) && !ours?.has(n))
+          .map((n) => fs.rm(path.join(this.root, n), { recursive: true, force: true })),
+      );
+    } finally {
+      this.namesBeforeLeftoversRemoved = undefined;
+    }
   }
 }
 

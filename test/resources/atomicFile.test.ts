@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
+  holdAsTemp,
   linkInPlace,
   openTemps,
   reuseAsTemps,
@@ -272,6 +273,49 @@ describe('files reused as temps, one missing', () => {
     const open = () => fs.readdirSync('/proc/self/fd').length;
     const before = open();
     expect(() => reuseAsTemps(folder, ['hostPort', 'tty'])).toThrow(/ENOENT/);
+    expect(open()).toBe(before);
+  });
+});
+
+describe('a file held as a temp in another folder', () => {
+  const setUp = () => {
+    const folder = path.join(dir, 'container');
+    const held = path.join(dir, 'held');
+    fs.mkdirSync(folder);
+    fs.mkdirSync(held);
+    return { folder, held };
+  };
+
+  it('moves a small file of one name there, open as it is, and a write puts it in its new place', async () => {
+    const { folder, held } = setUp();
+    fs.writeFileSync(path.join(folder, 'DPI'), '192');
+    fs.chmodSync(path.join(folder, 'DPI'), 0o600);
+    const ino = fs.statSync(path.join(folder, 'DPI')).ino;
+    const temp = holdAsTemp(path.join(folder, 'DPI'), held, 4096)!;
+    expect(temp.holds).toBe(3);
+    expect(fs.readdirSync(folder)).toEqual([]);
+    expect(fs.readdirSync(held)).toHaveLength(1);
+    const target = path.join(dir, 'next', 'DPI');
+    fs.mkdirSync(path.dirname(target));
+    await writeFilesAtomic([{ file: target, content: '96' }], { temps: [temp] });
+    expect(fs.readFileSync(target, 'utf8')).toBe('96');
+    expect(fs.statSync(target).ino).toBe(ino);
+    expect(modeOf(target)).toBe(0o644);
+    expect(fs.readdirSync(held)).toEqual([]);
+  });
+
+  it('holds no file with a second name, nor a large one: each is unlinked, the other name untouched', () => {
+    const { folder, held } = setUp();
+    fs.writeFileSync(path.join(folder, 'DPI'), '192');
+    fs.linkSync(path.join(folder, 'DPI'), path.join(folder, '.DPI-192'));
+    fs.writeFileSync(path.join(folder, 'big'), 'x'.repeat(5000));
+    const open = () => fs.readdirSync('/proc/self/fd').length;
+    const before = open();
+    expect(holdAsTemp(path.join(folder, 'DPI'), held, 4096)).toBeUndefined();
+    expect(holdAsTemp(path.join(folder, 'big'), held, 4096)).toBeUndefined();
+    expect(fs.readdirSync(folder)).toEqual(['.DPI-192']);
+    expect(fs.readFileSync(path.join(folder, '.DPI-192'), 'utf8')).toBe('192');
+    expect(fs.readdirSync(held)).toEqual([]);
     expect(open()).toBe(before);
   });
 });

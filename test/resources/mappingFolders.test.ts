@@ -215,6 +215,7 @@ describe('mapping folders: removal', () => {
 
 describe('mapping folders: start files in a folder made ahead', () => {
   const OTHER = 'b'.repeat(64);
+  const THIRD = 'c'.repeat(64);
   const spareFolders = () => fs.readdirSync(root).filter((n) => n.startsWith('.spare-'));
   let ahead: MappingFolders;
   const sparesReady = (writer: MappingFolders, what: string) =>
@@ -288,6 +289,48 @@ describe('mapping folders: start files in a folder made ahead', () => {
       String(40010 + ids.indexOf(reused)),
     );
     expect(fs.statSync(path.join(root, reused, TTY_FILE)).mode & 0o777).toBe(0o644);
+  });
+
+  it("its DPI and .ready are held for the next container's first DPI: the same files, only its values, no temp left", async () => {
+    await ahead.writeStartFiles(OTHER, 40001, 100);
+    await ahead.writeDpi(OTHER, 192);
+    const ino = (...parts: string[]) => fs.statSync(path.join(root, ...parts)).ino;
+    const held = [ino(OTHER, DPI_FILE), ino(OTHER, READY_FILE)];
+    await ahead.remove(OTHER);
+    // Neither is in a spare: the start four starts later holds no stale DPI or .ready.
+    for (const spare of spareFolders()) expect(fs.readdirSync(path.join(root, spare))).toHaveLength(2);
+    await ahead.writeStartFiles(ID, 40002, 12);
+    await ahead.writeDpi(ID, 96);
+    expect([ino(ID, DPI_FILE), ino(ID, READY_FILE)]).toEqual(held);
+    // "192" cut to "96"; .ready says .ready; modes as written anew.
+    expect(fs.readFileSync(path.join(root, ID, DPI_FILE), 'utf8')).toBe('96');
+    expect(fs.readFileSync(path.join(root, ID, READY_FILE), 'utf8')).toBe(READY_FILE);
+    expect(fs.statSync(path.join(root, ID, DPI_FILE)).mode & 0o777).toBe(0o644);
+    expect(fs.readdirSync(path.join(root, ID)).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+    // Once taken, a first DPI makes its files again.
+    await ahead.writeStartFiles(THIRD, 40003, 13);
+    await ahead.writeDpi(THIRD, 144);
+    expect(held).not.toContain(ino(THIRD, DPI_FILE));
+    expect(fs.readFileSync(path.join(root, THIRD, DPI_FILE), 'utf8')).toBe('144');
+  });
+
+  it('a DPI shown through a value file is held once the value files are gone, and the next first DPI is whole', async () => {
+    await ahead.writeStartFiles(OTHER, 40001, 100);
+    await ahead.writeDpi(OTHER, 192);
+    await ahead.writeDpi(OTHER, 96);
+    // `DPI` is then a second name of `.DPI-96`: held only once that name is gone.
+    expect(fs.statSync(path.join(root, OTHER, DPI_FILE)).nlink).toBe(2);
+    const dpiIno = fs.statSync(path.join(root, OTHER, DPI_FILE)).ino;
+    await ahead.remove(OTHER);
+    await ahead.writeStartFiles(ID, 40002, 12);
+    await ahead.writeDpi(ID, 144);
+    expect(fs.statSync(path.join(root, ID, DPI_FILE)).ino).toBe(dpiIno);
+    expect(fs.statSync(path.join(root, ID, DPI_FILE)).nlink).toBe(1);
+    expect(fs.readFileSync(path.join(root, ID, DPI_FILE), 'utf8')).toBe('144');
+    expect(fs.readFileSync(path.join(root, ID, READY_FILE), 'utf8')).toBe(READY_FILE);
+    expect(fs.readdirSync(path.join(root, ID)).sort()).toEqual(
+      [DPI_FILE, READY_FILE, HOST_PORT_FILE, TTY_FILE].sort(),
+    );
   });
 
   it('a folder removed while every spare is ready, or while a write is in flight, is removed as before', async () => {

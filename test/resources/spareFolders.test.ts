@@ -3,7 +3,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { WriteStrategy } from '../../src/resources/atomicFile.js';
-import { SPARE_FOLDER_COUNT, SPARE_REFILL_BATCH, SpareFolders } from '../../src/resources/spareFolders.js';
+import {
+  MAX_HELD_TEMPS,
+  SPARE_FOLDER_COUNT,
+  SPARE_REFILL_BATCH,
+  SpareFolders,
+} from '../../src/resources/spareFolders.js';
 import { FSYNCED_WORK_WAIT_MS, waitFor } from '../support/wait.js';
 
 const NAMES = ['hostPort_for_my_32262_tcp', 'tty'];
@@ -243,6 +248,49 @@ describe("a container's folder taken back as a spare", () => {
     expect(spareNames()).toEqual([]);
     expect(openUnderRoot()).toBe(0);
     expect(String(failures[0])).toMatch(/ENOENT/);
+  });
+
+  it('holds the holdable files, in their order, for later writes, up to MAX_HELD_TEMPS; the rest goes', async () => {
+    const folder = containerFolder({ DPI: '192', '.ready': '.ready', other: 'x' });
+    const inodes = ['DPI', '.ready'].map((n) => fs.statSync(path.join(folder, n)).ino);
+    expect(spares.takeBack(folder, fs.readdirSync(folder), ['DPI', '.ready'])).toBe(true);
+    expect(spares.heldCount).toBe(2);
+    const [spare] = spareNames();
+    expect(fs.readdirSync(path.join(root, spare!))).toHaveLength(NAMES.length);
+    expect(spares.takeHeldTemps(3)).toBeUndefined();
+    const held = spares.takeHeldTemps(2)!;
+    expect(held.map((t) => fs.fstatSync(t.fd).ino)).toEqual(inodes);
+    expect(held.map((t) => t.holds)).toEqual([3, 6]);
+    expect(held.every((t) => path.basename(path.dirname(t.temp)).startsWith('.held-'))).toBe(true);
+    expect(spares.heldCount).toBe(0);
+    for (const t of held) fs.closeSync(t.fd);
+    // At most MAX_HELD_TEMPS: past that, they are unlinked as before.
+    for (let i = 0; i <= MAX_HELD_TEMPS / 2; i++) {
+      const taken = await spares.takeAs(path.join(root, 'd'.repeat(64)), 'inline');
+      for (const t of taken!) fs.closeSync(t.fd);
+      fs.rmSync(path.join(root, 'd'.repeat(64)), { recursive: true, force: true });
+      const next = containerFolder({ DPI: '192', '.ready': '.ready' });
+      expect(spares.takeBack(next, fs.readdirSync(next), ['DPI', '.ready'])).toBe(true);
+    }
+    expect(spares.heldCount).toBe(MAX_HELD_TEMPS);
+    expect(openUnderRoot()).toBe(MAX_HELD_TEMPS + NAMES.length);
+    await spares.stop();
+    expect(openUnderRoot()).toBe(0);
+    expect(failures).toEqual([]);
+  });
+
+  it('keeps what it took back before the leftovers of an earlier process were removed, and removes those', async () => {
+    const leftovers = ['.spare-1-1', '.held-1-2'];
+    for (const name of leftovers) fs.mkdirSync(path.join(root, name));
+    const folder = containerFolder({ DPI: '192' });
+    expect(spares.takeBack(folder, fs.readdirSync(folder), ['DPI'])).toBe(true);
+    spares.fill();
+    await allMade();
+    const names = fs.readdirSync(root);
+    for (const name of leftovers) expect(names).not.toContain(name);
+    expect(names.filter((n) => n.startsWith('.held-'))).toHaveLength(1);
+    expect(spares.takeHeldTemps(1)).toHaveLength(1);
+    expect(failures).toEqual([]);
   });
 
   it('takes none once stopped', async () => {

@@ -53,10 +53,11 @@ describe('container lifecycle on a real engine', () => {
     await waitFor('the folder removed', () => readFolder(service.mappings, container.id) === undefined);
   });
 
-  it("one at a time, a dead container's folder serves a later start: its own files only, never a stale .ready", async () => {
+  it("one at a time, a dead container's folder serves a later start and its DPI and .ready the next DPI: its own files only, never a stale .ready", async () => {
     const api = await apiClient(service);
     const spares = () => fs.readdirSync(service.mappings).filter((n) => n.startsWith('.spare-'));
     const seen: { folder: number; tty: number }[] = [];
+    const dpiFiles: number[][] = [];
     try {
       for (let i = 0; i < 2 * SPARE_FOLDER_COUNT; i++) {
         const container = await startContainer();
@@ -68,7 +69,12 @@ describe('container lifecycle on a real engine', () => {
         seen.push({ folder: fs.statSync(dir).ino, tty: fs.statSync(path.join(dir, 'tty')).ino });
         // The folder then holds DPI and .ready too when its container dies.
         expect((await api.setDpi(folder.hostPort!, 96 + i)).status).toBe(200);
-        expect(readFolder(service.mappings, container.id)?.ready).toBe(true);
+        const written = readFolder(service.mappings, container.id);
+        expect(written?.ready).toBe(true);
+        expect(written?.dpi).toBe(96 + i);
+        expect(written?.files).toEqual(['.ready', 'DPI', 'hostPort_for_my_32262_tcp', 'tty']);
+        expect(fs.readFileSync(path.join(dir, '.ready'), 'utf8')).toBe('.ready');
+        dpiFiles.push(['DPI', '.ready'].map((name) => fs.statSync(path.join(dir, name)).ino));
         await removeContainer(container.id);
         await waitFor('the folder gone', () => readFolder(service.mappings, container.id) === undefined);
         await waitFor('the spares back', () => spares().length === SPARE_FOLDER_COUNT);
@@ -81,6 +87,8 @@ describe('container lifecycle on a real engine', () => {
     for (let i = SPARE_FOLDER_COUNT; i < seen.length; i++) {
       expect(seen[i]).toEqual(seen[i - SPARE_FOLDER_COUNT]);
     }
+    // Held at each death, the DPI and .ready are the next container's, made anew only the first time.
+    for (let i = 1; i < dpiFiles.length; i++) expect(dpiFiles[i]).toEqual(dpiFiles[0]);
   });
 
   it('gives 50 concurrent containers 50 distinct TTYs and frees them all when they go', async () => {

@@ -291,11 +291,17 @@ describe('a stop is no worse than a crash', () => {
         );
         expect(new Set(state.ttys).size, `trial ${trial}: a TTY held twice`).toBe(state.ttys.length);
         expect(listFolders(service.mappings)).toEqual(state.running);
-        // The folders the killed process made ahead of starts are gone; the new process has its own.
-        const madeAhead = () => fs.readdirSync(service.mappings).filter((n) => n.startsWith('.spare-'));
+        // The folders the killed process made ahead of starts, and the one of the files it held for
+        // later writes, are gone; the new process has its own.
+        const madeAhead = () =>
+          fs.readdirSync(service.mappings).filter((n) => n.startsWith('.spare-') || n.startsWith('.held-'));
         await waitFor(`trial ${trial}: folders made ahead by the new process only`, () => {
           const names = madeAhead();
-          return names.length > 0 && names.every((n) => n.startsWith(`.spare-${service.process.pid}-`));
+          const pid = service.process.pid;
+          return (
+            names.length > 0 &&
+            names.every((n) => n.startsWith(`.spare-${pid}-`) || n.startsWith(`.held-${pid}-`))
+          );
         });
         const livePorts = new Set(await Promise.all(state.running.map((id) => publishedPort(id))));
         await waitFor(
