@@ -20,6 +20,9 @@
  * and the service's idle work (re-lists, heartbeat) goes on through it: its
  * rate with no container, read for a minute before, is shown beside. Both
  * the floor and the service are first left to finish their start (SETTLE_MS).
+ * Then as many again with the webserver's DPI request for each container
+ * once its `tty` is there: a host's lifecycle, whose `DPI` and `.ready` are
+ * written and then dealt with at its death.
  *
  * The service runs with Sentry on, as hosts do, against a local stand-in.
  *
@@ -29,6 +32,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -51,6 +55,8 @@ import {
   spentText,
   sentryAsOnHosts,
 } from './lib.js';
+import { send } from '../test/support/api.js';
+import { TEST_AUTH_SECRET } from '../test/support/service.js';
 
 const BATCH = Number(process.env['BENCH_BATCH'] ?? 100);
 const LIFECYCLES = Number(process.env['BENCH_LIFECYCLES'] ?? 1000);
@@ -157,6 +163,8 @@ async function oneAtATime(
   pid: number,
   /** The service's mapping root, to wait for its clean-up; the floor has none. */
   mappings: string | undefined,
+  /** What the webserver does once the container's `tty` is there (a host's lifecycle), if anything. */
+  onceReady?: (containerId: string) => Promise<void>,
 ): Promise<{ latencies: number[]; cpuPerContainer: CpuSpent; msPerContainer: number }> {
   const latencies: number[] = [];
   const n = ONE_AT_A_TIME;
@@ -166,6 +174,7 @@ async function oneAtATime(
     const id = await startOne();
     await waitUntil('tty', () => ttys.has(id) && starts.has(id));
     latencies.push(ttys.get(id)! - starts.get(id)!);
+    if (onceReady !== undefined) await onceReady(id);
     await docker.getContainer(id).remove({ force: true });
   }
   if (mappings !== undefined) await foldersGone(mappings);
@@ -195,6 +204,32 @@ async function idleCpuPerSecond(pid: number): Promise<CpuSpent> {
   const spent = cpuSince(pid);
   await sleep(IDLE_MS);
   return cpuPer(IDLE_MS / 1000, spent());
+}
+
+/**
+ * The webserver's DPI request for a container once its `tty` is there, as
+ * on a host: its `DPI` and `.ready` are then written, and dealt with at its
+ * death. On one kept-alive connection, so that the figure is the
+ * container's work and not a TLS handshake's (bench/api.bench.ts has those).
+ */
+function dpiSender(service: BenchService): (containerId: string) => Promise<void> {
+  const agent = new https.Agent({
+    ca: fs.readFileSync(path.join(service.root, 'fractalprivate', 'cert.pem')),
+    // The certificate names the host, and the request goes to 127.0.0.1: the pinned CA is the check.
+    checkServerIdentity: () => undefined,
+    keepAlive: true,
+    maxSockets: 1,
+  });
+  return async (containerId) => {
+    const hostPortFile = path.join(service.mappings, containerId, 'hostPort_for_my_32262_tcp');
+    const body = {
+      auth_secret: TEST_AUTH_SECRET,
+      host_port: Number(fs.readFileSync(hostPortFile, 'utf8')),
+      dpi: 192,
+    };
+    const res = await send(agent, service.port, 'PUT', '/set_container_dpi', body);
+    if (res.status !== 200) throw new Error(`a DPI request was answered ${res.status}: ${res.body}`);
+  };
 }
 
 /** `start` → `tty` for a batch started at once, the batch's wall time, and the CPU `pid` used on the starts. */
@@ -336,9 +371,10 @@ async function main() {
 
   // Its client holds 1.3-2.5 MB when idle: the memory targets are read with it.
   const sentry = await sentryAsOnHosts();
-  const service = await startBenchService({ HOST_SERVICE_RELIST_INTERVAL_MS: '10000', ...sentry.env }, [
-    '--expose-gc',
-  ]);
+  const service = await startBenchService(
+    { HOST_SERVICE_RELIST_INTERVAL_MS: '10000', WEBSERVER_AUTH_SECRET: TEST_AUTH_SECRET, ...sentry.env },
+    ['--expose-gc'],
+  );
   await service.waitFor('engine connected');
   const { seen: ttys } = await watchTtyFiles(service.mappings);
   await sleep(500);
@@ -348,6 +384,7 @@ async function main() {
   await sleep(SETTLE_MS);
   const idle = await idleCpuPerSecond(pid);
   const single = await oneAtATime(starts, ttys, pid, service.mappings);
+  const withDpi = await oneAtATime(starts, ttys, pid, service.mappings, dpiSender(service));
   const withService = await serviceBatch(service, starts, ttys);
   const batch = withService.latencies;
 
@@ -381,6 +418,9 @@ async function main() {
     `  of which idle work ≈ ${idleShare(idle.total)} ms (main thread ${idleShare(idle.main)}): a lifecycle took ` +
       `${single.msPerContainer.toFixed(0)} ms here, and the service spends ${idle.total.toFixed(2)} ms/s ` +
       `(main thread ${idle.main.toFixed(2)}) with no container (re-lists, heartbeat; ${IDLE_MS / 1000} s before)`,
+  );
+  console.log(
+    `  a host's lifecycle, one at a time (start, one DPI request on a kept-alive connection, death): ${summary(withDpi.latencies)}; ${cpu(withDpi.cpuPerContainer)}`,
   );
   console.log(
     `  a minimal Node implementation (bench/floorReactor.ts), one at a time: ${summary(floor.single.latencies)}; ${cpu(floor.single.cpuPerContainer)} (no clean-up)`,
