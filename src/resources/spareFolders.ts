@@ -180,8 +180,9 @@ export class SpareFolders {
    * then its start files (`entries`, the folder's plain files, must hold
    * them) made its temps (`reuseAsTemps`), the entries named in `holdable`
    * held as temps for later writes (`takeHeldTemps`, up to MAX_HELD_TEMPS),
-   * and every other entry unlinked. No file or folder is made, and only
-   * those other entries are freed,
+   * and every other entry unlinked. No file or folder is made (the held
+   * files' folder once, with the first), and only those other entries are
+   * freed,
    * where a removal and a spare made anew free three inodes and make three:
    * on this machine's file system, beside an engine that frees many, making
    * one cost up to 0.4 ms of CPU, and a lifecycle one at a time spent

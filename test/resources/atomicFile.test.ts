@@ -286,23 +286,26 @@ describe('a file held as a temp in another folder', () => {
     return { folder, held };
   };
 
-  it('moves a small file of one name there, open as it is, and a write puts it in its new place', async () => {
-    const { folder, held } = setUp();
-    fs.writeFileSync(path.join(folder, 'DPI'), '192');
-    fs.chmodSync(path.join(folder, 'DPI'), 0o600);
-    const ino = fs.statSync(path.join(folder, 'DPI')).ino;
-    const temp = holdAsTemp(path.join(folder, 'DPI'), held, 4096)!;
-    expect(temp.holds).toBe(3);
-    expect(fs.readdirSync(folder)).toEqual([]);
-    expect(fs.readdirSync(held)).toHaveLength(1);
-    const target = path.join(dir, 'next', 'DPI');
-    fs.mkdirSync(path.dirname(target));
-    await writeFilesAtomic([{ file: target, content: '96' }], { temps: [temp] });
-    expect(fs.readFileSync(target, 'utf8')).toBe('96');
-    expect(fs.statSync(target).ino).toBe(ino);
-    expect(modeOf(target)).toBe(0o644);
-    expect(fs.readdirSync(held)).toEqual([]);
-  });
+  it.each<WriteStrategy>(['inline', 'threadPool'])(
+    'moves a small file of one name there, open as it is, and a write puts it in its new place (%s)',
+    async (strategy) => {
+      const { folder, held } = setUp();
+      fs.writeFileSync(path.join(folder, 'DPI'), '192');
+      fs.chmodSync(path.join(folder, 'DPI'), 0o600);
+      const ino = fs.statSync(path.join(folder, 'DPI')).ino;
+      const temp = holdAsTemp(path.join(folder, 'DPI'), held, 4096)!;
+      expect(temp.holds).toBe(3);
+      expect(fs.readdirSync(folder)).toEqual([]);
+      expect(fs.readdirSync(held)).toHaveLength(1);
+      const target = path.join(dir, 'next', 'DPI');
+      fs.mkdirSync(path.dirname(target));
+      await writeFilesAtomic([{ file: target, content: '96' }], { temps: [temp], strategy });
+      expect(fs.readFileSync(target, 'utf8')).toBe('96');
+      expect(fs.statSync(target).ino).toBe(ino);
+      expect(modeOf(target)).toBe(0o644);
+      expect(fs.readdirSync(held)).toEqual([]);
+    },
+  );
 
   it('holds no file with a second name, nor a large one: each is unlinked, the other name untouched', () => {
     const { folder, held } = setUp();
