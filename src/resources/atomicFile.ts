@@ -276,13 +276,8 @@ export function reuseAsTemps(folder: string, names: readonly string[]): OpenTemp
   try {
     for (const name of names) {
       const temp = tempNameFor(`${folder}/${name}`);
-      fs.renameSync(`${folder}/${name}`, temp);
-      const reused: OpenTemp = { temp, fd: fs.openSync(temp, 'r+'), holds: 0 };
-      // Listed as soon as it is open, so that a failure below closes it.
-      temps.push(reused);
-      const { size, mode } = fs.fstatSync(reused.fd);
-      reused.holds = size;
-      if ((mode & 0o7777) !== DEFAULT_FILE_MODE) fs.fchmodSync(reused.fd, DEFAULT_FILE_MODE);
+      const { fd, size } = openAsItIs(`${folder}/${name}`, temp);
+      temps.push({ temp, fd, holds: size });
     }
   } catch (error) {
     for (const t of temps) fs.closeSync(t.fd);
@@ -302,21 +297,29 @@ export function reuseAsTemps(folder: string, names: readonly string[]): OpenTemp
  */
 export function holdAsTemp(file: string, heldFolder: string, maxBytes: number): OpenTemp | undefined {
   const temp = tempNameFor(`${heldFolder}/${file.slice(file.lastIndexOf('/') + 1)}`);
+  const { fd, size, nlink } = openAsItIs(file, temp);
+  if (nlink === 1 && size <= maxBytes) return { temp, fd, holds: size };
+  fs.closeSync(fd);
+  fs.unlinkSync(temp);
+  return undefined;
+}
+
+/**
+ * `file` renamed to `temp` and opened for writing as it is, with the mode
+ * every file written here has: its descriptor, size and number of names.
+ * Closed again if a step after the open fails.
+ */
+function openAsItIs(file: string, temp: string): { fd: number; size: number; nlink: number } {
   fs.renameSync(file, temp);
   const fd = fs.openSync(temp, 'r+');
   try {
     const { size, mode, nlink } = fs.fstatSync(fd);
-    if (nlink === 1 && size <= maxBytes) {
-      if ((mode & 0o7777) !== DEFAULT_FILE_MODE) fs.fchmodSync(fd, DEFAULT_FILE_MODE);
-      return { temp, fd, holds: size };
-    }
+    if ((mode & 0o7777) !== DEFAULT_FILE_MODE) fs.fchmodSync(fd, DEFAULT_FILE_MODE);
+    return { fd, size, nlink };
   } catch (error) {
     fs.closeSync(fd);
     throw error;
   }
-  fs.closeSync(fd);
-  fs.unlinkSync(temp);
-  return undefined;
 }
 
 /**

@@ -164,14 +164,12 @@ export class MappingFolders {
     this.dpiShown.delete(containerId);
     const dpiFile = inFolder(folder, DPI_FILE);
     if (shown === undefined) {
-      const temps = this.spares.takeHeldTemps(2);
-      await writeFilesAtomic(
-        [
-          { file: dpiFile, content: String(dpi) },
-          { file: inFolder(folder, READY_FILE), content: READY_FILE },
-        ],
-        temps && { temps },
-      );
+      const files = [
+        { file: dpiFile, content: String(dpi) },
+        { file: inFolder(folder, READY_FILE), content: READY_FILE },
+      ];
+      const temps = this.spares.takeHeldTemps(files.length);
+      await writeFilesAtomic(files, temps && { temps });
       this.dpiShown.set(containerId, { dpi, valueFiles: undefined });
       return;
     }
