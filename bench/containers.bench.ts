@@ -32,7 +32,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -55,7 +54,8 @@ import {
   spentText,
   sentryAsOnHosts,
 } from './lib.js';
-import { send } from '../test/support/api.js';
+import { pinnedAgent, send } from '../test/support/api.js';
+import { readFolder } from '../test/support/mappings.js';
 import { TEST_AUTH_SECRET } from '../test/support/service.js';
 
 const BATCH = Number(process.env['BENCH_BATCH'] ?? 100);
@@ -213,18 +213,11 @@ async function idleCpuPerSecond(pid: number): Promise<CpuSpent> {
  * container's work and not a TLS handshake's (bench/api.bench.ts has those).
  */
 function dpiSender(service: BenchService): (containerId: string) => Promise<void> {
-  const agent = new https.Agent({
-    ca: fs.readFileSync(path.join(service.root, 'fractalprivate', 'cert.pem')),
-    // The certificate names the host, and the request goes to 127.0.0.1: the pinned CA is the check.
-    checkServerIdentity: () => undefined,
-    keepAlive: true,
-    maxSockets: 1,
-  });
+  const agent = pinnedAgent(path.join(service.root, 'fractalprivate'), { keepAlive: true, maxSockets: 1 });
   return async (containerId) => {
-    const hostPortFile = path.join(service.mappings, containerId, 'hostPort_for_my_32262_tcp');
     const body = {
       auth_secret: TEST_AUTH_SECRET,
-      host_port: Number(fs.readFileSync(hostPortFile, 'utf8')),
+      host_port: readFolder(service.mappings, containerId)?.hostPort,
       dpi: 192,
     };
     const res = await send(agent, service.port, 'PUT', '/set_container_dpi', body);

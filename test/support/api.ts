@@ -22,15 +22,13 @@ export interface ApiClient {
   close(): void;
 }
 
-/** Waits for the API to listen, then returns a client that pins the service's certificate. */
-export async function apiClient(
-  service: RunningService,
+/** An agent that trusts exactly the certificate the service wrote into `privateDir`. */
+export function pinnedAgent(
+  privateDir: string,
   options: { keepAlive?: boolean; maxSockets?: number } = {},
-): Promise<ApiClient> {
-  await service.waitForLog('the API listening', (l) => l.msg === 'HTTPS API listening');
-  const ca = fs.readFileSync(path.join(service.privateDir, 'cert.pem'));
-  const agent = new https.Agent({
-    ca,
+): https.Agent {
+  return new https.Agent({
+    ca: fs.readFileSync(path.join(privateDir, 'cert.pem')),
     // The certificate names the host, and we connect to 127.0.0.1: the pinned CA is the check.
     checkServerIdentity: () => undefined,
     keepAlive: options.keepAlive ?? false,
@@ -41,6 +39,15 @@ export async function apiClient(
     // with "socket hang up", as it would for any client that keeps connections past that limit.
     timeout: 60_000,
   });
+}
+
+/** Waits for the API to listen, then returns a client that pins the service's certificate. */
+export async function apiClient(
+  service: RunningService,
+  options: { keepAlive?: boolean; maxSockets?: number } = {},
+): Promise<ApiClient> {
+  await service.waitForLog('the API listening', (l) => l.msg === 'HTTPS API listening');
+  const agent = pinnedAgent(service.privateDir, options);
   const request = (method: string, urlPath: string, body?: string | object | Buffer) =>
     send(agent, service.port, method, urlPath, body);
   return {
