@@ -399,6 +399,8 @@ async function main() {
   // The same batch again, now that the service has run every path many times
   // (V8 has compiled them): what a host that has been up a while spends.
   const warmed = await serviceBatch(service, starts, ttys);
+  // One at a time again, the code now compiled: the figure above is V8's tier-up as much as ours.
+  const warmedSingle = await oneAtATime(starts, ttys, pid, service.mappings);
   const exitCode = await service.stop();
 
   const pct = (a: number, b: number) => `${Math.round((a / b - 1) * 1000) / 10}%`;
@@ -411,6 +413,9 @@ async function main() {
     `  of which idle work ≈ ${idleShare(idle.total)} ms (main thread ${idleShare(idle.main)}): a lifecycle took ` +
       `${single.msPerContainer.toFixed(0)} ms here, and the service spends ${idle.total.toFixed(2)} ms/s ` +
       `(main thread ${idle.main.toFixed(2)}) with no container (re-lists, heartbeat; ${IDLE_MS / 1000} s before)`,
+  );
+  console.log(
+    `  the same after ${LIFECYCLES} lifecycles and the batches: ${summary(warmedSingle.latencies)}; ${cpu(warmedSingle.cpuPerContainer)}`,
   );
   console.log(
     `  a host's lifecycle, one at a time (start, one DPI request on a kept-alive connection, death): ${summary(withDpi.latencies)}; ${cpu(withDpi.cpuPerContainer)}`,
@@ -458,6 +463,10 @@ async function main() {
     [`${BATCH} at once p50 <= 10 ms (after the lifecycles)`, percentile(warmed.latencies, 50) <= 10],
     [`${BATCH} at once p95 <= 44 ms (after the lifecycles)`, percentile(warmed.latencies, 95) <= 44],
     ['CPU <= 1.9 ms per container, one at a time', single.cpuPerContainer.total <= 1.9],
+    [
+      `CPU <= 1.9 ms per container, one at a time (after the lifecycles)`,
+      warmedSingle.cpuPerContainer.total <= 1.9,
+    ],
     [`CPU <= 1.9 ms per container, ${BATCH} at once (fresh)`, withService.cpuPerContainer.total <= 1.9],
     [
       `CPU <= 1.9 ms per container, ${BATCH} at once (after the lifecycles)`,
