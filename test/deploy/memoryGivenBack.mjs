@@ -2,7 +2,7 @@
 // own), takes twenty blocks of 256 kB, frees them, and prints how many kB of resident
 // memory the process gave back. A freed mapped block raises glibc's mmap threshold (and
 // its trim threshold with it) unless the threshold is pinned: raised, the twenty come from
-// the main heap and stay there once freed; pinned, each is mapped and unmapped on its own.
+// glibc's main arena and stay there once freed; pinned, each is mapped and unmapped alone.
 // Resident memory, not the size of [heap]: when something is mapped just above the heap,
 // glibc grows it with mmap instead of brk, and [heap] stays as it was either way.
 import { Buffer } from 'node:buffer';
