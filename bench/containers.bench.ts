@@ -399,7 +399,7 @@ async function main() {
   // The same batch again, now that the service has run every path many times
   // (V8 has compiled them): what a host that has been up a while spends.
   const warmed = await serviceBatch(service, starts, ttys);
-  // One at a time again, the code now compiled: the figure above is V8's tier-up as much as ours.
+  // One at a time again, every path having run many times: the first figure holds V8's tier-up too.
   const warmedSingle = await oneAtATime(starts, ttys, pid, service.mappings);
   const exitCode = await service.stop();
 
