@@ -66,7 +66,7 @@ export interface WriteOptions {
 interface TempFile {
   temp: string;
   fd: number | undefined;
-  /** Bytes it holds from an earlier use (`reuseAsTemps`): a write shorter than that cuts the rest. */
+  /** Bytes it holds from an earlier use (`reuseAsTemps`, `holdAsTemp`): a write shorter than that cuts the rest. */
   holds?: number;
 }
 

@@ -213,7 +213,8 @@ export class SpareFolders {
       for (const name of entries) {
         if (!this.fileNames.includes(name) && !holdable.includes(name)) unlinkSync(`${spareFolder}/${name}`);
       }
-      // In `holdable`'s order, so that a write of those files in that order takes each its own.
+      // Any held temp serves any later file (the write fills it and renames it to that file's name);
+      // in `holdable`'s order, a write of the same files gets each its own back when all were held.
       for (const name of holdable) {
         if (!entries.includes(name)) continue;
         if (this.held.length < MAX_HELD_TEMPS) this.hold(`${spareFolder}/${name}`);
