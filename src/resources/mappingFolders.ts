@@ -7,7 +7,7 @@ import fs from 'node:fs/promises';
 import type { FolderRecord } from '../../machines/events.js';
 import path from 'node:path';
 import { currentStrategy, linkInPlace, writeFilesAtomic } from './atomicFile.js';
-import { SpareFolders } from './spareFolders.js';
+import { SPARE_FOLDER_COUNT, SpareFolders } from './spareFolders.js';
 
 export const HOST_PORT_FILE = 'hostPort_for_my_32262_tcp';
 export const TTY_FILE = 'tty';
@@ -81,13 +81,24 @@ export class MappingFolders {
   /** `root` normalised, ending in `/`: a container's folder is this and its id. */
   private readonly folderPrefix: string;
 
-  /** @param onSpareFailure told when a folder could not be made ahead; starts then make their own */
+  /**
+   * @param onSpareFailure told when a folder could not be made ahead; starts then make their own
+   * @param keptSpares at most this many removed folders kept for later starts (MAX_KEPT_SPARES; tests set fewer)
+   */
   constructor(
     readonly root: string,
     onSpareFailure: (error: unknown) => void = () => {},
+    keptSpares?: number,
   ) {
     this.folderPrefix = path.join(root, '/');
-    this.spares = new SpareFolders(root, FOLDER_MODE, [HOST_PORT_FILE, TTY_FILE], onSpareFailure);
+    this.spares = new SpareFolders(
+      root,
+      FOLDER_MODE,
+      [HOST_PORT_FILE, TTY_FILE],
+      onSpareFailure,
+      SPARE_FOLDER_COUNT,
+      keptSpares,
+    );
   }
 
   folderOf(containerId: string): string {
@@ -208,7 +219,7 @@ export class MappingFolders {
    * the writes are (./atomicFile.ts): a hand-off to the thread pool and the
    * event loop's wake-up cost more than an unlink on a quiet file system.
    * Then too, a folder of plain files is taken back as a folder made ahead
-   * when one is wanted (./spareFolders.ts, `takeBack`): it leaves its place
+   * while fewer than MAX_KEPT_SPARES are (./spareFolders.ts, `takeBack`): it leaves its place
    * in one rename, its start files serve the next start, and its `DPI`
    * and `.ready` the next container's first DPI.
    */

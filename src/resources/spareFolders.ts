@@ -13,7 +13,9 @@
  * starts take comes back when a container's folder is removed while one is
  * wanted (`takeBack`), or is made again afterwards on the thread pool, two
  * at a time (SPARE_REFILL_BATCH). When none is ready (a burst took them, or
- * making one failed) the start makes its folder itself, as before.
+ * making one failed) the start makes its folder itself, as before. The
+ * folders of a burst are kept as they are removed (up to MAX_KEPT_SPARES),
+ * so that the next burst makes none.
  *
  * The names start with a dot and are not container ids, so nothing that
  * reads the folders (adoption, clean-up, the containers) sees them. Those an
@@ -33,8 +35,21 @@ import {
   type WriteStrategy,
 } from './atomicFile.js';
 
-/** Enough for starts a few at a time; a burst falls back to making folders as it goes. */
+/** Made ahead: enough for starts a few at a time; a first burst falls back to making folders as it goes. */
 export const SPARE_FOLDER_COUNT = 4;
+/**
+ * How many spares the folders of removed containers may make (`takeBack`),
+ * beyond the SPARE_FOLDER_COUNT made ahead: a host that ran a burst of
+ * containers keeps their folders for the next one, rather than freeing
+ * their inodes and making as many again. On this machine's file system
+ * (ext4 without a journal, beside an engine that frees many inodes of its
+ * own), each inode made skips every one freed in the last minutes, and in
+ * batches of 100 that search was a sixth of the service's CPU
+ * (bench/MEASUREMENTS.md, "A burst's folders kept"). Each holds a folder,
+ * its start files and an open descriptor for each; more than a host's
+ * largest burst is never kept, since only a removed folder becomes one.
+ */
+export const MAX_KEPT_SPARES = 128;
 /**
  * Taken spares are made again this many at a time, side by side, once that
  * many are gone: their calls go to the thread pool together, and their
@@ -50,9 +65,12 @@ const HELD_PREFIX = '.held-';
 /**
  * How many other files of taken-back folders are held as temps for later
  * writes (`takeBack`'s `holdable`): a host's first DPI of a container takes
- * two. Each holds a few bytes and an open descriptor.
+ * two, so a burst's `DPI` and `.ready` are held for the next burst as its
+ * folders are. Each holds a few bytes and an open descriptor. In batches of
+ * 100 with their DPI, 256 held instead of 8 took about 0.4 ms of system CPU
+ * a container less (bench/MEASUREMENTS.md, "A burst's folders kept").
  */
-export const MAX_HELD_TEMPS = 8;
+export const MAX_HELD_TEMPS = 2 * MAX_KEPT_SPARES;
 /** Larger files are not held: a write of a few bytes into one would free its blocks. */
 const MAX_HELD_BYTES = 4096;
 
@@ -98,6 +116,7 @@ export class SpareFolders {
     private readonly fileNames: readonly string[],
     private readonly onFailure: (error: unknown) => void,
     private readonly count = SPARE_FOLDER_COUNT,
+    private readonly keep = Math.max(count, MAX_KEPT_SPARES),
   ) {}
 
   /**
@@ -174,8 +193,8 @@ export class SpareFolders {
   }
 
   /**
-   * Takes the folder of a container that is gone back as a spare, when one
-   * is wanted (fewer ready or being made than the count): renamed out of its
+   * Takes the folder of a container that is gone back as a spare, while
+   * fewer than MAX_KEPT_SPARES are ready or being made: renamed out of its
    * place to a spare's name first, so the container's name goes at once,
    * then its start files (`entries`, the folder's plain files, must hold
    * them) made its temps (`reuseAsTemps`), the entries named in `holdable`
@@ -192,13 +211,13 @@ export class SpareFolders {
    * event loop up to 10 ms, and the next container's first DPI made both
    * anew (bench/MEASUREMENTS.md, "The DPI and .ready files held").
    * Blocking calls, for the event loop while no write is in flight. False,
-   * with nothing changed, when no spare is wanted, not all the start files
+   * with nothing changed, when enough spares are kept, not all the start files
    * are there, or the folder could not be moved; true once it has left its
    * place, even if a later step failed (that is reported through
    * `onFailure`, and the rest removed).
    */
   takeBack(folder: string, entries: readonly string[], holdable: readonly string[] = []): boolean {
-    if (this.stopped || this.ready.length + this.making >= this.count) return false;
+    if (this.stopped || this.ready.length + this.making >= this.keep) return false;
     if (!this.fileNames.every((name) => entries.includes(name))) return false;
     const spareFolder = this.newSpareName();
     try {

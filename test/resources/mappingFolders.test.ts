@@ -182,6 +182,12 @@ describe('mapping folders: removal', () => {
 
   describe('on the event loop or on the thread pool', () => {
     const sync = () => [vi.spyOn(fs, 'readdirSync'), vi.spyOn(fs, 'unlinkSync'), vi.spyOn(fs, 'rmdirSync')];
+    // No folder kept beyond those made ahead, which are being made: each removal is a removal.
+    beforeEach(async () => {
+      await folders.close();
+      folders = new MappingFolders(root, undefined, SPARE_FOLDER_COUNT);
+      await folders.writeStartFiles(ID, 40000, 10);
+    });
     afterEach(() => vi.restoreAllMocks());
 
     it('makes its calls on the event loop when no write is in flight', async () => {
@@ -333,7 +339,30 @@ describe('mapping folders: start files in a folder made ahead', () => {
     );
   });
 
-  it('a folder removed while every spare is ready, or while a write is in flight, is removed as before', async () => {
+  it('a folder removed while every spare made ahead is ready is kept too, up to the count kept', async () => {
+    await ahead.close();
+    const kept = SPARE_FOLDER_COUNT + 1;
+    ahead = new MappingFolders(root, undefined, kept);
+    await ahead.ensureRoot();
+    await sparesReady(ahead, 'the spares made');
+    await ahead.writeStartFiles(OTHER, 40001, 11);
+    await ahead.writeStartFiles(THIRD, 40002, 12);
+    await sparesReady(ahead, 'the spares made again');
+    const inodes = [ID, OTHER, THIRD].map((id) => fs.statSync(path.join(root, id)).ino);
+    for (const id of [ID, OTHER, THIRD]) await ahead.remove(id);
+    for (const id of [ID, OTHER, THIRD]) expect(fs.existsSync(path.join(root, id))).toBe(false);
+    // Two of them kept, the third removed.
+    expect(spareFolders()).toHaveLength(kept);
+    const spareInodes = spareFolders().map((n) => fs.statSync(path.join(root, n)).ino);
+    expect(inodes.filter((ino) => spareInodes.includes(ino))).toEqual(inodes.slice(0, 1));
+    expect(ahead.foldersReadyAhead).toBe(kept);
+  });
+
+  it('a folder removed while the spares kept are at their most, or while a write is in flight, is removed as before', async () => {
+    await ahead.close();
+    ahead = new MappingFolders(root, undefined, SPARE_FOLDER_COUNT);
+    await ahead.ensureRoot();
+    await sparesReady(ahead, 'the spares made');
     await ahead.remove(ID);
     expect(fs.existsSync(path.join(root, ID))).toBe(false);
     expect(spareFolders()).toHaveLength(SPARE_FOLDER_COUNT);
@@ -368,5 +397,6 @@ describe('mapping folders: paths', () => {
     );
     await other.remove(id);
     expect(fs.existsSync(path.join(root, id))).toBe(false);
+    await other.close();
   });
 });

@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { WriteStrategy } from '../../src/resources/atomicFile.js';
 import {
   MAX_HELD_TEMPS,
+  MAX_KEPT_SPARES,
   SPARE_FOLDER_COUNT,
   SPARE_REFILL_BATCH,
   SpareFolders,
@@ -208,7 +209,7 @@ describe("a container's folder taken back as a spare", () => {
     return folder;
   }
 
-  it('takes it when one is wanted: the start files become its temps, open as they are; the rest goes', async () => {
+  it('takes it back: the start files become its temps, open as they are; the rest goes', async () => {
     const folder = containerFolder({ DPI: '192', '.ready': '.ready' });
     const inodes = NAMES.map((n) => fs.statSync(path.join(folder, n)).ino);
     expect(spares.takeBack(folder, fs.readdirSync(folder))).toBe(true);
@@ -226,7 +227,50 @@ describe("a container's folder taken back as a spare", () => {
     expect(failures).toEqual([]);
   });
 
-  it('leaves it where it is when no spare is wanted, or a start file is missing', async () => {
+  it('keeps the folders of a burst beyond those made ahead, up to MAX_KEPT_SPARES, and makes none for them', async () => {
+    expect(MAX_KEPT_SPARES).toBeGreaterThanOrEqual(100);
+    await spares.stop();
+    const keep = SPARE_FOLDER_COUNT + 3;
+    spares = new SpareFolders(root, 0o755, NAMES, (error) => failures.push(error), SPARE_FOLDER_COUNT, keep);
+    spares.fill();
+    await allMade();
+    const made = new Set(spareNames());
+    for (let i = 0; i < 3; i++) {
+      const folder = containerFolder();
+      expect(spares.takeBack(folder, fs.readdirSync(folder))).toBe(true);
+    }
+    expect(spares.readyCount).toBe(keep);
+    // Full: the next is left where it is, for the caller to remove.
+    const folder = containerFolder();
+    expect(spares.takeBack(folder, fs.readdirSync(folder))).toBe(false);
+    expect(fs.readdirSync(folder).sort()).toEqual([...NAMES].sort());
+    fs.rmSync(folder, { recursive: true });
+    // A burst takes them all, the ones made ahead first; a fill makes none while enough are ready.
+    for (let i = 0; i < keep; i++) {
+      const taken = await spares.takeAs(path.join(root, `${i}`.repeat(64).slice(0, 64)), 'inline');
+      expect(taken).toHaveLength(NAMES.length);
+      for (const t of taken!) fs.closeSync(t.fd);
+      if (i === 0) {
+        spares.fill();
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        expect(spares.readyCount).toBe(keep - 1);
+      }
+    }
+    expect(spareNames().filter((n) => !made.has(n))).toEqual([]);
+    expect(spares.readyCount).toBe(0);
+    expect(failures).toEqual([]);
+  });
+
+  it('leaves it where it is when enough are kept, or a start file is missing', async () => {
+    await spares.stop();
+    spares = new SpareFolders(
+      root,
+      0o755,
+      NAMES,
+      (error) => failures.push(error),
+      SPARE_FOLDER_COUNT,
+      SPARE_FOLDER_COUNT,
+    );
     spares.fill();
     await allMade();
     const folder = containerFolder();

@@ -91,25 +91,42 @@ describe('container lifecycle on a real engine', () => {
     for (let i = 1; i < dpiFiles.length; i++) expect(dpiFiles[i]).toEqual(dpiFiles[0]);
   });
 
-  it('gives 50 concurrent containers 50 distinct TTYs and frees them all when they go', async () => {
-    const containers = await startContainers(50);
-    const folders = await waitFor(
-      '50 complete folders',
-      () => {
-        const views = containers.map((c) => complete(service.mappings, c.id));
-        return views.every((v) => v !== undefined) ? views : undefined;
-      },
-      60_000,
-    );
-    const ttys = folders.map((f) => f!.tty!);
-    expect(new Set(ttys).size).toBe(50);
-    expect(Math.min(...ttys)).toBeGreaterThanOrEqual(10);
-    for (const [i, container] of containers.entries()) {
-      expect(folders[i]!.hostPort).toBe(await publishedPort(container.id));
-    }
+  it('gives 50 concurrent containers 50 distinct TTYs and frees them all when they go; their folders serve the next 50', async () => {
+    const spareInodes = () =>
+      fs
+        .readdirSync(service.mappings)
+        .filter((n) => n.startsWith('.spare-'))
+        .map((n) => fs.statSync(path.join(service.mappings, n)).ino);
+    let kept: number[] = [];
+    for (const burst of ['first', 'second']) {
+      const containers = await startContainers(50);
+      const folders = await waitFor(
+        '50 complete folders',
+        () => {
+          const views = containers.map((c) => complete(service.mappings, c.id));
+          return views.every((v) => v !== undefined) ? views : undefined;
+        },
+        60_000,
+      );
+      const ttys = folders.map((f) => f!.tty!);
+      expect(new Set(ttys).size).toBe(50);
+      expect(Math.min(...ttys)).toBeGreaterThanOrEqual(10);
+      for (const [i, container] of containers.entries()) {
+        expect(folders[i]!.hostPort).toBe(await publishedPort(container.id));
+        expect(folders[i]!.files).toEqual(['hostPort_for_my_32262_tcp', 'tty']);
+      }
+      if (burst === 'second') {
+        // Every folder of the second burst is one the first left: none made on the way.
+        const inodes = containers.map((c) => fs.statSync(path.join(service.mappings, c.id)).ino);
+        expect(inodes.filter((ino) => !kept.includes(ino))).toEqual([]);
+      }
 
-    await Promise.all(containers.map((c) => removeContainer(c.id)));
-    await allFoldersGone(service.mappings, 30_000);
+      await Promise.all(containers.map((c) => removeContainer(c.id)));
+      await allFoldersGone(service.mappings, 30_000);
+      // Kept for the next burst, with those made ahead.
+      kept = spareInodes();
+      expect(kept.length).toBeGreaterThanOrEqual(50);
+    }
 
     const next = await startContainer();
     const folder = await waitFor('the next folder', () => complete(service.mappings, next.id));
