@@ -46,8 +46,10 @@ export const SPARE_FOLDER_COUNT = 4;
  * own), each inode made skips every one freed in the last minutes, and in
  * batches of 100 that search was a sixth of the service's CPU
  * (bench/MEASUREMENTS.md, "A burst's folders kept"). Each holds a folder,
- * its start files and an open descriptor for each; more than a host's
- * largest burst is never kept, since only a removed folder becomes one.
+ * its start files and an open descriptor for each (with the held temps, at
+ * most 512 descriptors: the unit allows 65,536, and Node raises its soft
+ * limit to the hard one); more than a host's largest burst is never kept,
+ * since only a removed folder becomes one.
  */
 export const MAX_KEPT_SPARES = 128;
 /**
