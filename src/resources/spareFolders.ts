@@ -10,9 +10,9 @@
  * temp file made and open for each start file. A start renames one to the
  * container's id and fills its temps, which are then fsynced and renamed as
  * any others: the files' guarantees are those of `writeFilesAtomic`. What
- * starts take comes back when a container's folder is removed while one is
- * wanted (`takeBack`), or is made again afterwards on the thread pool, two
- * at a time (SPARE_REFILL_BATCH). When none is ready (a burst took them, or
+ * starts take comes back when a container's folder is removed (`takeBack`),
+ * or is made again afterwards on the thread pool, two at a time
+ * (SPARE_REFILL_BATCH). When none is ready (a burst took them, or
  * making one failed) the start makes its folder itself, as before. The
  * folders of a burst are kept as they are removed (up to MAX_KEPT_SPARES),
  * so that the next burst makes none.
@@ -43,7 +43,7 @@ export const SPARE_FOLDER_COUNT = 4;
  * containers keeps their folders for the next one, rather than freeing
  * their inodes and making as many again. On this machine's file system
  * (ext4 without a journal, beside an engine that frees many inodes of its
- * own), each inode made skips every one freed in the last minutes, and in
+ * own), each inode made skips every one freed lately, and in
  * batches of 100 that search was a sixth of the service's CPU
  * (bench/MEASUREMENTS.md, "A burst's folders kept"). Each holds a folder,
  * its start files and an open descriptor for each (with the held temps, at
