@@ -7,7 +7,7 @@ import fs from 'node:fs/promises';
 import type { FolderRecord } from '../../machines/events.js';
 import path from 'node:path';
 import { currentStrategy, linkInPlace, writeFilesAtomic } from './atomicFile.js';
-import { SPARE_FOLDER_COUNT, SpareFolders } from './spareFolders.js';
+import { SpareFolders } from './spareFolders.js';
 
 export const HOST_PORT_FILE = 'hostPort_for_my_32262_tcp';
 export const TTY_FILE = 'tty';
@@ -96,7 +96,7 @@ export class MappingFolders {
       FOLDER_MODE,
       [HOST_PORT_FILE, TTY_FILE],
       onSpareFailure,
-      SPARE_FOLDER_COUNT,
+      undefined,
       keptSpares,
     );
   }
@@ -218,8 +218,8 @@ export class MappingFolders {
    * When no write is in flight the same calls are made on the event loop, as
    * the writes are (./atomicFile.ts): a hand-off to the thread pool and the
    * event loop's wake-up cost more than an unlink on a quiet file system.
-   * Then too, a folder of plain files is taken back as a folder made ahead
-   * while fewer than MAX_KEPT_SPARES are (./spareFolders.ts, `takeBack`): it leaves its place
+   * Then too, a folder of plain files is kept as a spare while fewer than
+   * MAX_KEPT_SPARES are kept (./spareFolders.ts, `takeBack`): it leaves its place
    * in one rename, its start files serve the next start, and its `DPI`
    * and `.ready` the next container's first DPI.
    */
