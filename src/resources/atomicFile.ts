@@ -36,6 +36,7 @@ const link = promisify(fs.link);
 const utimes = promisify(fs.utimes);
 const unlink = promisify(fs.unlink);
 const ftruncate = promisify(fs.ftruncate);
+const fstat = promisify(fs.fstat);
 
 /** The mode of the files written here unless one is given: the containers read them as another user. */
 export const DEFAULT_FILE_MODE = 0o644;
@@ -302,6 +303,48 @@ export function holdAsTemp(file: string, heldFolder: string, maxBytes: number): 
   fs.closeSync(fd);
   fs.unlinkSync(temp);
   return undefined;
+}
+
+/**
+ * A temp an earlier process of this service left open for a later write (a
+ * folder made ahead, a held file), taken over: `file` renamed to a temp name
+ * of this process in `folder`, as for `name`, then opened as it is, on the
+ * thread pool. Only a plain file with no other name and at most `maxBytes`
+ * is taken (a link is not followed: what another process left is not
+ * trusted to be what it seems); anything else is unlinked where it went and
+ * undefined returned. Throws when a call fails (the file is then in
+ * `folder` or where it was, for the caller to remove).
+ */
+export async function adoptAsTemp(
+  file: string,
+  folder: string,
+  name: string,
+  maxBytes: number,
+): Promise<OpenTemp | undefined> {
+  const temp = tempNameFor(`${folder}/${name}`);
+  await rename(file, temp);
+  let fd: number;
+  try {
+    fd = await open(temp, fs.constants.O_RDWR | fs.constants.O_NOFOLLOW);
+  } catch (error) {
+    // A link (ELOOP), a folder, a socket: not taken. Any other failure is the caller's to report.
+    await fs.promises.rm(temp, { recursive: true, force: true }).catch(() => {});
+    if (['ELOOP', 'EISDIR', 'ENXIO'].includes((error as NodeJS.ErrnoException).code ?? '')) return undefined;
+    throw error;
+  }
+  try {
+    const stat = await fstat(fd);
+    if (!stat.isFile() || stat.nlink !== 1 || stat.size > maxBytes) {
+      await close(fd);
+      await unlink(temp);
+      return undefined;
+    }
+    if ((stat.mode & 0o7777) !== DEFAULT_FILE_MODE) await fchmod(fd, DEFAULT_FILE_MODE);
+    return { temp, fd, holds: stat.size };
+  } catch (error) {
+    await close(fd).catch(() => {});
+    throw error;
+  }
 }
 
 /**

@@ -121,8 +121,8 @@ export class MappingFolders {
   }
 
   /**
-   * Closes the files held open in folders made ahead (they are removed by the
-   * next start); resolves once none is still being made.
+   * Closes the files held open in folders made ahead (the next process takes
+   * them over); resolves once none is still being made.
    */
   close(): Promise<void> {
     return this.spares.stop();

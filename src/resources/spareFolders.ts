@@ -18,17 +18,21 @@
  * so that the next burst makes none.
  *
  * The names start with a dot and are not container ids, so nothing that
- * reads the folders (adoption, clean-up, the containers) sees them. Those an
- * earlier process left are removed when the first are made, with the folder
- * of files held from taken-back folders for later writes (`takeHeldTemps`):
- * after a burst, up to MAX_KEPT_SPARES folders and MAX_HELD_TEMPS files,
- * which took the thread pool 21-25 ms here (other calls on it waited up to
- * 4.6 ms meanwhile), once, on a start after such a burst.
+ * reads the folders (adoption, clean-up, the containers) sees them. What an
+ * earlier process of the service left (after a burst, up to MAX_KEPT_SPARES
+ * folders and MAX_HELD_TEMPS held files, each taken back or made whole) is
+ * taken over before the first spare is made (`adoptLeftovers`): a restart
+ * or an upgrade keeps them for the next burst, where removing them took the
+ * thread pool 21-25 ms here and the next burst made every folder again.
+ * Only what is complete is taken, under this process's names; anything else
+ * there (a spare half made or half taken back when a process was killed) is
+ * removed.
  */
 import fs from 'node:fs/promises';
 import { closeSync, mkdirSync, renameSync, rmSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import {
+  adoptAsTemp,
   currentStrategy,
   DEFAULT_FILE_MODE,
   holdAsTemp,
@@ -68,6 +72,15 @@ const SPARE_PREFIX = '.spare-';
 /** The folder of the held temps (`takeHeldTemps`); removed with the spares an earlier process left. */
 const HELD_PREFIX = '.held-';
 /**
+ * How many of the folders an earlier process left are taken over at once:
+ * as many as the thread pool has threads.
+ */
+const ADOPTED_AT_ONCE = 4;
+/** A spare's or the held folder's name, with the process that gave it and its number. */
+const SPARE_NAME = /^\.(?:spare|held)-(\d+)-(\d+)$/;
+/** A temp's name (atomicFile.ts, `tempNameFor`): the file it is for, the process, its number. */
+const TEMP_NAME = /^\.(.+)\.\d+\.\d+\.tmp$/;
+/**
  * How many other files of taken-back folders are held as temps for later
  * writes (`takeBack`'s `holdable`): a host's first DPI of a container takes
  * two, so a burst's `DPI` and `.ready` are held for the next burst as its
@@ -96,7 +109,12 @@ export class SpareFolders {
   /** The spares being made, for `stop` to wait on. */
   private readonly inFlight = new Set<Promise<void>>();
   private stopped = false;
-  private leftoversGone: Promise<void> | undefined;
+  /** The taking over of what earlier processes left, started by the first fill. */
+  private leftovers: Promise<void> | undefined;
+  /** Until it is done no spare is made: what was left may be enough. */
+  private leftoversHandled = false;
+  /** Held temps being taken over from an earlier process's held folder. */
+  private holding = 0;
   /** The probe of the modes, shared by the spares made while it runs; forgotten if it fails. */
   private modesProbe: Promise<boolean> | undefined;
   private probedModesAsAsked: boolean | undefined;
@@ -106,10 +124,10 @@ export class SpareFolders {
   private heldFolder: string | undefined;
   /**
    * Names this process gave before the leftovers of earlier processes were
-   * removed: a folder taken back meanwhile is not a leftover. Undefined once
-   * they are removed.
+   * handled: a folder taken back meanwhile is not a leftover. Undefined once
+   * they are.
    */
-  private namesBeforeLeftoversRemoved: Set<string> | undefined = new Set();
+  private namesBeforeLeftoversHandled: Set<string> | undefined = new Set();
 
   /**
    * @param fileNames the files a start writes, in order: one temp each
@@ -141,11 +159,18 @@ export class SpareFolders {
   }
 
   /**
-   * Starts making spares, once those of an earlier process are gone, up to
-   * the count, when at least SPARE_REFILL_BATCH are missing; never rejects.
+   * Starts making spares up to the count, when at least SPARE_REFILL_BATCH
+   * are missing, once what earlier processes left is taken over; never
+   * rejects.
    */
   fill(): void {
-    this.leftoversGone ??= this.removeLeftovers().catch(this.onFailure);
+    this.leftovers ??= this.adoptLeftovers()
+      .catch(this.onFailure)
+      .finally(() => {
+        this.leftoversHandled = true;
+        this.fill();
+      });
+    if (!this.leftoversHandled) return;
     if (this.ready.length + this.making > this.count - Math.min(SPARE_REFILL_BATCH, this.count)) return;
     while (!this.stopped && this.ready.length + this.making < this.count) {
       this.making += 1;
@@ -251,7 +276,7 @@ export class SpareFolders {
       try {
         rmSync(spareFolder, { recursive: true, force: true });
       } catch {
-        // Hidden, and removed with the other leftovers by the next process's first fill.
+        // Hidden, and not whole: the next process's first fill removes it.
       }
       this.onFailure(error);
     }
@@ -275,38 +300,42 @@ export class SpareFolders {
   }
 
   /**
-   * Closes the spares' files; the folders stay for the next process to
-   * remove. Resolves once those being made are done and closed too, after
+   * Closes the spares' files; the folders and held files stay for the next
+   * process to take over (`adoptLeftovers`). Resolves once those being made are done and closed too, after
    * which nothing more is made in the root (tests then remove it).
    */
   async stop(): Promise<void> {
     this.stopped = true;
     for (const spare of this.ready.splice(0)) closeTemps(spare.temps);
     closeTemps(this.held.splice(0));
-    await Promise.allSettled([this.leftoversGone, ...this.inFlight]);
+    await Promise.allSettled([this.leftovers, ...this.inFlight]);
   }
 
   /** A name no spare of this process has had: new to the root. */
   private newSpareName(prefix = SPARE_PREFIX): string {
     sparesMade += 1;
     const name = `${prefix}${process.pid}-${sparesMade}`;
-    this.namesBeforeLeftoversRemoved?.add(name);
+    this.namesBeforeLeftoversHandled?.add(name);
     return path.join(this.root, name);
   }
 
   /** `file` held as a temp, in the held folder (made here the first time). */
   private hold(file: string): void {
+    const temp = holdAsTemp(file, this.heldFolderMade(), MAX_HELD_BYTES);
+    if (temp !== undefined) this.held.push(temp);
+  }
+
+  /** The folder of the held temps, made the first time it is asked for. */
+  private heldFolderMade(): string {
     if (this.heldFolder === undefined) {
       const folder = this.newSpareName(HELD_PREFIX);
       mkdirSync(folder, { mode: 0o700 });
       this.heldFolder = folder;
     }
-    const temp = holdAsTemp(file, this.heldFolder, MAX_HELD_BYTES);
-    if (temp !== undefined) this.held.push(temp);
+    return this.heldFolder;
   }
 
   private async makeOne(): Promise<SpareFolder> {
-    await this.leftoversGone;
     const folder = this.newSpareName();
     // A spare's name is new to the root: mkdir makes the folder, or fails.
     await fs.mkdir(folder, { mode: this.folderMode });
@@ -347,19 +376,109 @@ export class SpareFolders {
     }
   }
 
-  private async removeLeftovers(): Promise<void> {
+  /**
+   * Takes over the spares and held temps earlier processes left in the root,
+   * up to the counts kept, each under a name of this process (a restarted
+   * service may have the pid an earlier one had); removes the rest. Runs on
+   * the thread pool, while starts go on without spares.
+   */
+  private async adoptLeftovers(): Promise<void> {
     try {
-      const names = await fs.readdir(this.root);
-      const ours = this.namesBeforeLeftoversRemoved;
-      await Promise.all(
-        names
-          .filter((n) => (n.startsWith(SPARE_PREFIX) || n.startsWith(HELD_PREFIX)) && !ours?.has(n))
-          .map((n) => fs.rm(path.join(this.root, n), { recursive: true, force: true })),
-      );
+      const ours = this.namesBeforeLeftoversHandled;
+      const left = (await fs.readdir(this.root)).filter((n) => SPARE_NAME.test(n) && !ours?.has(n));
+      // A name this process gives from now on is none of theirs, whatever the pid.
+      for (const n of left) {
+        const [, pid, number] = SPARE_NAME.exec(n)!;
+        if (Number(pid) === process.pid) sparesMade = Math.max(sparesMade, Number(number));
+      }
+      // A few at a time, so that other calls on the thread pool (a restart's own writes) wait behind
+      // no more than these; each one's failure is reported and the others go on.
+      const queue = [...left];
+      const next = async (): Promise<void> => {
+        const name = queue.shift();
+        if (name === undefined) return;
+        const folder = path.join(this.root, name);
+        const adopted = name.startsWith(HELD_PREFIX) ? this.adoptHeld(folder) : this.adoptSpare(folder);
+        await adopted.catch(this.onFailure);
+        return next();
+      };
+      await Promise.all(Array.from({ length: ADOPTED_AT_ONCE }, next));
     } finally {
-      this.namesBeforeLeftoversRemoved = undefined;
+      this.namesBeforeLeftoversHandled = undefined;
     }
   }
+
+  /** An earlier process's spare, as one of this process's when it is complete and one more is kept; removed otherwise. */
+  private async adoptSpare(earlier: string): Promise<void> {
+    const temps: OpenTemp[] = [];
+    let folder = earlier;
+    if (this.stopped || this.ready.length + this.making >= this.keep) return remove(earlier);
+    this.making += 1;
+    try {
+      const [entries, stat] = await Promise.all([
+        fs.readdir(earlier, { withFileTypes: true }),
+        fs.lstat(earlier),
+      ]);
+      const sources = this.fileNames.map((name) =>
+        entries.find((e) => e.isFile() && TEMP_NAME.exec(e.name)?.[1] === name),
+      );
+      // One temp for each start file and nothing else: a spare made or taken back whole.
+      if (!stat.isDirectory() || entries.length !== sources.length || sources.includes(undefined))
+        return await remove(earlier);
+      folder = this.newSpareName();
+      await fs.rename(earlier, folder);
+      if ((stat.mode & 0o7777) !== this.folderMode) await fs.chmod(folder, this.folderMode);
+      for (const [i, name] of this.fileNames.entries()) {
+        const temp = await adoptAsTemp(`${folder}/${sources[i]!.name}`, folder, name, MAX_HELD_BYTES);
+        if (temp === undefined) {
+          closeTemps(temps);
+          return await remove(folder);
+        }
+        temps.push(temp);
+      }
+      if (this.stopped) closeTemps(temps);
+      else this.ready.push({ folder, temps });
+    } catch (error) {
+      closeTemps(temps);
+      await remove(folder).catch(() => {});
+      throw error;
+    } finally {
+      this.making -= 1;
+    }
+  }
+
+  /** The files of an earlier process's held folder, held here up to MAX_HELD_TEMPS; the folder then removed. */
+  private async adoptHeld(earlier: string): Promise<void> {
+    try {
+      const entries = await fs.readdir(earlier, { withFileTypes: true });
+      for (const entry of entries) {
+        const name = TEMP_NAME.exec(entry.name)?.[1];
+        if (name === undefined || !entry.isFile()) continue;
+        if (this.stopped || this.held.length + this.holding >= MAX_HELD_TEMPS) break;
+        this.holding += 1;
+        try {
+          const temp = await adoptAsTemp(
+            `${earlier}/${entry.name}`,
+            this.heldFolderMade(),
+            name,
+            MAX_HELD_BYTES,
+          );
+          if (temp === undefined) continue;
+          if (this.stopped) closeTemps([temp]);
+          else this.held.push(temp);
+        } finally {
+          this.holding -= 1;
+        }
+      }
+    } finally {
+      await remove(earlier);
+    }
+  }
+}
+
+/** Removes a folder an earlier process left, with all it holds. */
+function remove(folder: string): Promise<void> {
+  return fs.rm(folder, { recursive: true, force: true });
 }
 
 function closeTemps(temps: readonly OpenTemp[]): void {

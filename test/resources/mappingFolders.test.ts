@@ -182,11 +182,18 @@ describe('mapping folders: removal', () => {
 
   describe('on the event loop or on the thread pool', () => {
     const sync = () => [vi.spyOn(fs, 'readdirSync'), vi.spyOn(fs, 'unlinkSync'), vi.spyOn(fs, 'rmdirSync')];
-    // No folder kept beyond those made ahead, which are being made: each removal is a removal.
+    // No folder kept beyond those made ahead (the earlier writer's, taken over), which are all
+    // there: each removal is a removal.
     beforeEach(async () => {
       await folders.close();
       folders = new MappingFolders(root, undefined, SPARE_FOLDER_COUNT);
       await folders.writeStartFiles(ID, 40000, 10);
+      await waitFor(
+        'the spares ready',
+        () => folders.foldersReadyAhead === SPARE_FOLDER_COUNT,
+        FSYNCED_WORK_WAIT_MS,
+        5,
+      );
     });
     afterEach(() => vi.restoreAllMocks());
 

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { WriteStrategy } from '../../src/resources/atomicFile.js';
+import { writeFilesAtomic, type WriteStrategy } from '../../src/resources/atomicFile.js';
 import {
   MAX_HELD_TEMPS,
   MAX_KEPT_SPARES,
@@ -165,7 +165,7 @@ describe('folders made ahead', () => {
     expect(await spares.takeAs(path.join(root, 'f'.repeat(64)))).toBeUndefined();
   });
 
-  it("removes an earlier process's spares before making its own", async () => {
+  it("removes an earlier process's spare that is not whole before making its own", async () => {
     const leftover = path.join(root, '.spare-1-1');
     fs.mkdirSync(leftover);
     fs.writeFileSync(path.join(leftover, '.tty.1.1.tmp'), '');
@@ -342,5 +342,153 @@ describe("a container's folder taken back as a spare", () => {
     const folder = containerFolder();
     expect(spares.takeBack(folder, fs.readdirSync(folder))).toBe(false);
     expect(fs.existsSync(folder)).toBe(true);
+  });
+});
+
+describe('what an earlier process left, taken over', () => {
+  const pid = 1;
+  let numbered = 0;
+  /** A temp's name as an earlier process gave it. */
+  const tempOf = (name: string) => `.${name}.${pid}.${++numbered}.tmp`;
+  /** A folder an earlier process made ahead or took back, holding `files` (name → content). */
+  function leftFolder(name: string, files: Record<string, string>, mode = 0o755): string {
+    const folder = path.join(root, name);
+    fs.mkdirSync(folder);
+    fs.chmodSync(folder, mode);
+    for (const [file, content] of Object.entries(files)) fs.writeFileSync(path.join(folder, file), content);
+    return folder;
+  }
+  const wholeSpare = (name: string, mode = 0o755) =>
+    leftFolder(name, { [tempOf(NAMES[0]!)]: '40001', [tempOf(NAMES[1]!)]: '100' }, mode);
+  const read = (p: string) => fs.readFileSync(p, 'utf8');
+
+  it('takes its whole spares as its own, with their modes, and makes only what is missing', async () => {
+    const left = [wholeSpare('.spare-1-1', 0o700), wholeSpare('.spare-1-2')];
+    for (const file of fs.readdirSync(left[0]!)) fs.chmodSync(path.join(left[0]!, file), 0o600);
+    spares.fill();
+    await allMade();
+    expect(spareNames()).toHaveLength(SPARE_FOLDER_COUNT);
+    expect(spareNames().every((n) => n.startsWith(`.spare-${process.pid}-`))).toBe(true);
+    // The two left are among them, their temps as they were (a spare made new has empty ones).
+    const contents = spareNames().map((n) =>
+      fs
+        .readdirSync(path.join(root, n))
+        .map((t) => read(path.join(root, n, t)))
+        .sort(),
+    );
+    expect(contents.filter((c) => c.join() === '100,40001')).toHaveLength(2);
+    expect(contents.filter((c) => c.join() === ',')).toHaveLength(SPARE_FOLDER_COUNT - 2);
+    for (const folder of left) expect(fs.existsSync(folder)).toBe(false);
+    // Taken by starts, they serve as any spare: the start files hold this write's bytes only.
+    for (let i = 0; i < SPARE_FOLDER_COUNT; i++) {
+      const folder = path.join(root, String(i).repeat(64));
+      const temps = await spares.takeAs(folder);
+      const files = [
+        { file: path.join(folder, NAMES[0]!), content: '40002' },
+        { file: path.join(folder, NAMES[1]!), content: '7' },
+      ];
+      await writeFilesAtomic(files, { temps });
+      expect(fs.readdirSync(folder).sort()).toEqual([...NAMES].sort());
+      expect(files.map((f) => read(f.file))).toEqual(['40002', '7']);
+      expect(modeOf(folder)).toBe(0o755);
+      for (const f of files) expect(modeOf(f.file)).toBe(0o644);
+    }
+    expect(failures).toEqual([]);
+  });
+
+  it('removes what is not a whole spare, and follows no link out of it', async () => {
+    const outside = path.join(root, 'outside');
+    fs.writeFileSync(outside, 'not ours');
+    const left = [
+      leftFolder('.spare-1-1', { [tempOf(NAMES[1]!)]: '' }),
+      leftFolder('.spare-1-2', { [tempOf(NAMES[0]!)]: '', [tempOf(NAMES[1]!)]: '', '.mode-probe': '' }),
+      leftFolder('.spare-1-3', { [tempOf(NAMES[0]!)]: '' }),
+      wholeSpare('.spare-1-4'),
+      leftFolder('.spare-1-5', { [tempOf(NAMES[0]!)]: '' }),
+    ];
+    fs.symlinkSync(outside, path.join(left[2]!, tempOf(NAMES[1]!)));
+    // A temp with another name: a write into it would change that one too.
+    const twoNames = fs.readdirSync(left[3]!).find((n) => n.startsWith(`.${NAMES[0]!}.`));
+    fs.linkSync(path.join(left[3]!, twoNames!), path.join(root, 'another-name'));
+    fs.mkdirSync(path.join(left[4]!, tempOf(NAMES[1]!)));
+    spares.fill();
+    await allMade();
+    for (const folder of left) expect(fs.existsSync(folder)).toBe(false);
+    expect(spareNames().every((n) => n.startsWith(`.spare-${process.pid}-`))).toBe(true);
+    expect(read(outside)).toBe('not ours');
+    expect(read(path.join(root, 'another-name'))).toBe('40001');
+    expect(failures).toEqual([]);
+  });
+
+  it('takes its held files up to MAX_HELD_TEMPS, plain and small ones only, and removes their folder', async () => {
+    const left = leftFolder('.held-1-9', {
+      [tempOf('DPI')]: '192',
+      [tempOf('.ready')]: '.ready',
+      [tempOf('DPI')]: 'x'.repeat(5000),
+      junk: '',
+    });
+    spares.fill();
+    await allMade();
+    expect(fs.existsSync(left)).toBe(false);
+    expect(spares.heldCount).toBe(2);
+    expect(fs.readdirSync(root).filter((n) => n.startsWith('.held-'))).toEqual([
+      expect.stringMatching(new RegExp(`^\\.held-${process.pid}-`)),
+    ]);
+    const folder = path.join(root, 'c'.repeat(64));
+    fs.mkdirSync(folder);
+    const files = [
+      { file: path.join(folder, 'DPI'), content: '96' },
+      { file: path.join(folder, '.ready'), content: '.ready' },
+    ];
+    await writeFilesAtomic(files, { temps: spares.takeHeldTemps(2) });
+    expect(files.map((f) => read(f.file))).toEqual(['96', '.ready']);
+    expect(failures).toEqual([]);
+  });
+
+  it('keeps no more than it may keep, and removes the rest', async () => {
+    await spares.stop();
+    const keep = SPARE_FOLDER_COUNT + 2;
+    spares = new SpareFolders(root, 0o755, NAMES, (error) => failures.push(error), SPARE_FOLDER_COUNT, keep);
+    const left = Array.from({ length: keep + 3 }, (_, i) => wholeSpare(`.spare-1-${i + 1}`));
+    spares.fill();
+    await waitFor(
+      'the leftovers handled',
+      () => left.every((f) => !fs.existsSync(f)),
+      FSYNCED_WORK_WAIT_MS,
+      5,
+    );
+    expect(spares.readyCount).toBe(keep);
+    // Enough are ready: none is made.
+    spares.fill();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(spareNames()).toHaveLength(keep);
+    expect(failures).toEqual([]);
+  });
+
+  it("never gives a name twice when an earlier process had this one's pid", async () => {
+    const high = 1_000_000;
+    const names = [`.spare-${process.pid}-${high}`, `.held-${process.pid}-${high + 1}`];
+    wholeSpare(names[0]!);
+    leftFolder(names[1]!, { [tempOf('DPI')]: '192' });
+    spares.fill();
+    await allMade();
+    expect(spares.heldCount).toBe(1);
+    for (const name of names) expect(fs.existsSync(path.join(root, name))).toBe(false);
+    const numbers = fs
+      .readdirSync(root)
+      .filter((n) => n.startsWith('.spare-') || n.startsWith('.held-'))
+      .map((n) => Number(n.slice(n.lastIndexOf('-') + 1)));
+    expect(numbers.every((n) => n > high + 1)).toBe(true);
+    expect(failures).toEqual([]);
+  });
+
+  it('stopped while it takes them over: closes what it took, makes nothing', async () => {
+    for (let i = 1; i <= 20; i++) wholeSpare(`.spare-1-${i}`);
+    spares.fill();
+    await spares.stop();
+    expect(openUnderRoot()).toBe(0);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(spareNames().length).toBeLessThanOrEqual(20);
+    expect(failures).toEqual([]);
   });
 });
