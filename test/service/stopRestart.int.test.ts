@@ -26,10 +26,11 @@ import {
   removeContainer,
   runningIds,
   startContainer,
+  startContainers,
   startEngine,
   stopEngine,
 } from '../support/engine.js';
-import { listFolders, readFolder } from '../support/mappings.js';
+import { allFoldersGone, listFolders, readFolder } from '../support/mappings.js';
 import { freshRoot, startService, type RunningService } from '../support/service.js';
 import { sleep, waitFor } from '../support/wait.js';
 import { temporaryRoot } from '../support/tempRoots.js';
@@ -228,6 +229,64 @@ describe('a stop is no worse than a crash', () => {
     );
     for (const c of containers.slice(1))
       expect(readFolder(second.mappings, c.id)).toEqual(before[containers.indexOf(c)]);
+    expect(await second.stop()).toBe(0);
+  });
+
+  it('takes over the folders and held files a stopped service kept: a burst after the restart makes none', async () => {
+    await removeAllContainers();
+    const inodes = (folder: string, prefix: string) =>
+      fs
+        .readdirSync(folder)
+        .filter((n) => n.startsWith(prefix))
+        .map((n) => fs.statSync(path.join(folder, n)).ino);
+    /** Twenty containers at once, each given its DPI: what a host's burst leaves when it ends. */
+    const burst = async (service: RunningService) => {
+      const containers = await startContainers(20);
+      const ports = await Promise.all(containers.map((c) => publishedPort(c.id)));
+      const api = await apiClient(service);
+      try {
+        await Promise.all(
+          ports.map(async (port, i) => expect((await api.setDpi(port, 96 + i)).status).toBe(200)),
+        );
+      } finally {
+        api.close();
+      }
+      return containers.map((c, i) => ({ id: c.id, port: ports[i]! }));
+    };
+    const first = await start();
+    await burst(first);
+    await removeAllContainers();
+    await allFoldersGone(first.mappings, 30_000);
+    const keptFolders = inodes(first.mappings, '.spare-');
+    const [heldFolder] = fs.readdirSync(first.mappings).filter((n) => n.startsWith('.held-'));
+    const heldFiles = inodes(path.join(first.mappings, heldFolder!), '.');
+    expect(keptFolders.length).toBeGreaterThanOrEqual(20);
+    expect(heldFiles).toHaveLength(40);
+    expect(await first.stop()).toBe(0);
+
+    const second = await start(first.root);
+    const pid = second.process.pid!;
+    await waitFor('the kept folders taken over', () => {
+      const names = fs.readdirSync(second.mappings).filter((n) => /^\.(spare|held)-/.test(n));
+      return (
+        names.length > 0 &&
+        names.every((n) => n.startsWith(`.spare-${pid}-`) || n.startsWith(`.held-${pid}-`))
+      );
+    });
+    for (const { id, port } of await burst(second)) {
+      const folder = path.join(second.mappings, id);
+      // Its own files only, with its own values, in a folder and files the first service left.
+      expect(readFolder(second.mappings, id)).toMatchObject({
+        files: ['.ready', 'DPI', 'hostPort_for_my_32262_tcp', 'tty'],
+        hostPort: port,
+        ready: true,
+      });
+      expect(keptFolders).toContain(fs.statSync(folder).ino);
+      for (const name of ['DPI', '.ready'])
+        expect(heldFiles).toContain(fs.statSync(path.join(folder, name)).ino);
+    }
+    expect(second.logs.filter((l) => l.level >= 40 && /ahead/.test(String(l.msg)))).toEqual([]);
+    await removeAllContainers();
     expect(await second.stop()).toBe(0);
   });
 
