@@ -415,8 +415,9 @@ export class SpareFolders {
     if (this.stopped || this.ready.length + this.making >= this.keep) return remove(earlier);
     this.making += 1;
     try {
+      // Side by side; a name that is not a folder fails the listing, and is removed as not whole.
       const [entries, stat] = await Promise.all([
-        fs.readdir(earlier, { withFileTypes: true }),
+        fs.readdir(earlier, { withFileTypes: true }).catch(() => []),
         fs.lstat(earlier),
       ]);
       const sources = this.fileNames.map((name) =>
@@ -450,7 +451,8 @@ export class SpareFolders {
   /** The files of an earlier process's held folder, held here up to MAX_HELD_TEMPS; the folder then removed. */
   private async adoptHeld(earlier: string): Promise<void> {
     try {
-      const entries = await fs.readdir(earlier, { withFileTypes: true });
+      // Not a folder: nothing to take, and removed below.
+      const entries = await fs.readdir(earlier, { withFileTypes: true }).catch(() => []);
       for (const entry of entries) {
         const name = TEMP_NAME.exec(entry.name)?.[1];
         if (name === undefined || !entry.isFile()) continue;
