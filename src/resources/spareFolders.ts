@@ -385,10 +385,12 @@ export class SpareFolders {
   private async adoptLeftovers(): Promise<void> {
     try {
       const ours = this.namesBeforeLeftoversHandled;
-      const left = (await fs.readdir(this.root)).filter((n) => SPARE_NAME.test(n) && !ours?.has(n));
+      const left = (await fs.readdir(this.root)).filter(
+        (n) => (n.startsWith(SPARE_PREFIX) || n.startsWith(HELD_PREFIX)) && !ours?.has(n),
+      );
       // A name this process gives from now on is none of theirs, whatever the pid.
       for (const n of left) {
-        const [, pid, number] = SPARE_NAME.exec(n)!;
+        const [, pid, number] = SPARE_NAME.exec(n) ?? [];
         if (Number(pid) === process.pid) sparesMade = Math.max(sparesMade, Number(number));
       }
       // A few at a time, so that other calls on the thread pool (a restart's own writes) wait behind

@@ -411,11 +411,12 @@ describe('what an earlier process left, taken over', () => {
     const twoNames = fs.readdirSync(left[3]!).find((n) => n.startsWith(`.${NAMES[0]!}.`));
     fs.linkSync(path.join(left[3]!, twoNames!), path.join(root, 'another-name'));
     fs.mkdirSync(path.join(left[4]!, tempOf(NAMES[1]!)));
-    // Names of theirs that are not folders at all.
+    // Names of theirs that are not folders at all, and one not numbered as this service numbers them.
     for (const name of ['.spare-1-6', '.held-1-7']) {
       fs.writeFileSync(path.join(root, name), '');
       left.push(path.join(root, name));
     }
+    left.push(leftFolder('.spare-old', {}));
     spares.fill();
     await allMade();
     for (const folder of left) expect(fs.existsSync(folder)).toBe(false);
