@@ -311,7 +311,7 @@ export function holdAsTemp(file: string, heldFolder: string, maxBytes: number): 
  * of this process in `folder`, as for `name`, then opened as it is, on the
  * thread pool. Only a plain file with no other name and at most `maxBytes`
  * is taken (a link is not followed: what another process left is not
- * trusted to be what it seems); anything else is unlinked where it went and
+ * trusted to be what it seems); anything else is removed where it went and
  * undefined returned. Throws when a call fails (the file is then in
  * `folder` or where it was, for the caller to remove).
  */
