@@ -100,6 +100,24 @@ function tempNameFor(file: string): string {
   return `${file.slice(0, slash + 1)}.${file.slice(slash + 1)}.${process.pid}.${tempCounter}.tmp`;
 }
 
+const TEMP_NAME = /^\.(.+)\.\d+\.\d+\.tmp$/;
+
+/** The name of the file a temp named `tempName` (by this process or an earlier one) is for, or undefined for any other name. */
+export function fileOfTemp(tempName: string): string | undefined {
+  return TEMP_NAME.exec(tempName)?.[1];
+}
+
+/**
+ * How a file left from an earlier use is opened to be written again as it
+ * is: for writing, and never through a link, which would write elsewhere.
+ */
+const OPEN_AS_IT_IS = fs.constants.O_RDWR | fs.constants.O_NOFOLLOW;
+
+/** Whether a file opened as it is may serve as a temp: a plain one, with no other name (a write would change both), and small. */
+function servesAsTemp(stat: fs.Stats, maxBytes = Infinity): boolean {
+  return stat.isFile() && stat.nlink === 1 && stat.size <= maxBytes;
+}
+
 /** Throws the first failure, once every promise has settled. */
 async function allSettledOrThrow(promises: readonly Promise<unknown>[]): Promise<void> {
   const settled = await Promise.allSettled(promises);
@@ -277,8 +295,8 @@ export function reuseAsTemps(folder: string, names: readonly string[]): OpenTemp
   try {
     for (const name of names) {
       const temp = tempNameFor(`${folder}/${name}`);
-      const { fd, size } = openAsItIs(`${folder}/${name}`, temp);
-      temps.push({ temp, fd, holds: size });
+      const { fd, stat } = openAsItIs(`${folder}/${name}`, temp);
+      temps.push({ temp, fd, holds: stat.size });
     }
   } catch (error) {
     for (const t of temps) fs.closeSync(t.fd);
@@ -298,8 +316,8 @@ export function reuseAsTemps(folder: string, names: readonly string[]): OpenTemp
  */
 export function holdAsTemp(file: string, heldFolder: string, maxBytes: number): OpenTemp | undefined {
   const temp = tempNameFor(`${heldFolder}/${file.slice(file.lastIndexOf('/') + 1)}`);
-  const { fd, size, nlink } = openAsItIs(file, temp);
-  if (nlink === 1 && size <= maxBytes) return { temp, fd, holds: size };
+  const { fd, stat } = openAsItIs(file, temp);
+  if (servesAsTemp(stat, maxBytes)) return { temp, fd, holds: stat.size };
   fs.closeSync(fd);
   fs.unlinkSync(temp);
   return undefined;
@@ -309,10 +327,10 @@ export function holdAsTemp(file: string, heldFolder: string, maxBytes: number): 
  * A temp an earlier process of this service left open for a later write (a
  * folder made ahead, a held file), taken over: `file` renamed to a temp name
  * of this process in `folder`, as for `name`, then opened as it is, on the
- * thread pool. Only a plain file with no other name and at most `maxBytes`
- * is taken (a link is not followed: what another process left is not
- * trusted to be what it seems); anything else is removed where it went and
- * undefined returned. Throws when a call fails (the file is then in
+ * thread pool: `holdAsTemp`'s steps and rule (`servesAsTemp`), off the event
+ * loop, since a start takes over many at once. Anything else (a link, a
+ * folder, a file of two names or over `maxBytes`) is removed where it went
+ * and undefined returned. Throws when a call fails (the file is then in
  * `folder` or where it was, for the caller to remove).
  */
 export async function adoptAsTemp(
@@ -325,7 +343,7 @@ export async function adoptAsTemp(
   await rename(file, temp);
   let fd: number;
   try {
-    fd = await open(temp, fs.constants.O_RDWR | fs.constants.O_NOFOLLOW);
+    fd = await open(temp, OPEN_AS_IT_IS);
   } catch (error) {
     // A link (ELOOP), a folder, a socket: not taken. Any other failure is the caller's to report.
     await fs.promises.rm(temp, { recursive: true, force: true }).catch(() => {});
@@ -334,7 +352,7 @@ export async function adoptAsTemp(
   }
   try {
     const stat = await fstat(fd);
-    if (!stat.isFile() || stat.nlink !== 1 || stat.size > maxBytes) {
+    if (!servesAsTemp(stat, maxBytes)) {
       await close(fd);
       await unlink(temp);
       return undefined;
@@ -348,17 +366,17 @@ export async function adoptAsTemp(
 }
 
 /**
- * `file` renamed to `temp` and opened for writing as it is, with the mode
- * every file written here has: its descriptor, size and number of names.
- * Closed again if a step after the open fails.
+ * `file` renamed to `temp` and opened for writing as it is (OPEN_AS_IT_IS),
+ * with the mode every file written here has: its descriptor and what it
+ * was when opened. Closed again if a step after the open fails.
  */
-function openAsItIs(file: string, temp: string): { fd: number; size: number; nlink: number } {
+function openAsItIs(file: string, temp: string): { fd: number; stat: fs.Stats } {
   fs.renameSync(file, temp);
-  const fd = fs.openSync(temp, 'r+');
+  const fd = fs.openSync(temp, OPEN_AS_IT_IS);
   try {
-    const { size, mode, nlink } = fs.fstatSync(fd);
-    if ((mode & 0o7777) !== DEFAULT_FILE_MODE) fs.fchmodSync(fd, DEFAULT_FILE_MODE);
-    return { fd, size, nlink };
+    const stat = fs.fstatSync(fd);
+    if ((stat.mode & 0o7777) !== DEFAULT_FILE_MODE) fs.fchmodSync(fd, DEFAULT_FILE_MODE);
+    return { fd, stat };
   } catch (error) {
     fs.closeSync(fd);
     throw error;

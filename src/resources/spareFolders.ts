@@ -35,6 +35,7 @@ import {
   adoptAsTemp,
   currentStrategy,
   DEFAULT_FILE_MODE,
+  fileOfTemp,
   holdAsTemp,
   openTemps,
   reuseAsTemps,
@@ -78,8 +79,6 @@ const HELD_PREFIX = '.held-';
 const ADOPTED_AT_ONCE = 4;
 /** A spare's or the held folder's name, with the process that gave it and its number. */
 const SPARE_NAME = /^\.(?:spare|held)-(\d+)-(\d+)$/;
-/** A temp's name (atomicFile.ts, `tempNameFor`): the file it is for, the process, its number. */
-const TEMP_NAME = /^\.(.+)\.\d+\.\d+\.tmp$/;
 /**
  * How many other files of taken-back folders are held as temps for later
  * writes (`takeBack`'s `holdable`): a host's first DPI of a container takes
@@ -423,7 +422,7 @@ export class SpareFolders {
         fs.lstat(earlier),
       ]);
       const sources = this.fileNames.map((name) =>
-        entries.find((e) => e.isFile() && TEMP_NAME.exec(e.name)?.[1] === name),
+        entries.find((e) => e.isFile() && fileOfTemp(e.name) === name),
       );
       // One temp for each start file and nothing else: a spare made or taken back whole.
       if (!stat.isDirectory() || entries.length !== sources.length || sources.includes(undefined))
@@ -456,7 +455,7 @@ export class SpareFolders {
       // Not a folder: nothing to take, and removed below.
       const entries = await fs.readdir(earlier, { withFileTypes: true }).catch(() => []);
       for (const entry of entries) {
-        const name = TEMP_NAME.exec(entry.name)?.[1];
+        const name = fileOfTemp(entry.name);
         if (name === undefined || !entry.isFile()) continue;
         if (this.stopped || this.held.length + this.holding >= MAX_HELD_TEMPS) break;
         this.holding += 1;

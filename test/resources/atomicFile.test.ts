@@ -3,6 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
+  adoptAsTemp,
+  fileOfTemp,
   holdAsTemp,
   linkInPlace,
   openTemps,
@@ -319,6 +321,67 @@ describe('a file held as a temp in another folder', () => {
     expect(fs.readdirSync(folder)).toEqual(['.DPI-192']);
     expect(fs.readFileSync(path.join(folder, '.DPI-192'), 'utf8')).toBe('192');
     expect(fs.readdirSync(held)).toEqual([]);
+    expect(open()).toBe(before);
+  });
+});
+
+describe('a file reused or held as a temp, found to be a link', () => {
+  it('is not followed: the call fails, and the file it leads to is untouched', () => {
+    const folder = path.join(dir, 'container');
+    const held = path.join(dir, 'held');
+    fs.mkdirSync(folder);
+    fs.mkdirSync(held);
+    const outside = path.join(dir, 'outside');
+    fs.writeFileSync(outside, 'not ours');
+    fs.symlinkSync(outside, path.join(folder, 'tty'));
+    fs.symlinkSync(outside, path.join(folder, 'DPI'));
+    expect(() => reuseAsTemps(folder, ['tty'])).toThrow(/ELOOP/);
+    expect(() => holdAsTemp(path.join(folder, 'DPI'), held, 4096)).toThrow(/ELOOP/);
+    expect(fs.readFileSync(outside, 'utf8')).toBe('not ours');
+  });
+});
+
+describe('a temp an earlier process left, taken over', () => {
+  it("reads the file a temp is for from its name, this process's or another's", async () => {
+    const temps = await openTemps(dir, ['tty', '.ready']);
+    for (const t of temps) fs.closeSync(t.fd);
+    expect(temps.map((t) => fileOfTemp(path.basename(t.temp)))).toEqual(['tty', '.ready']);
+    expect(fileOfTemp('.DPI.1.7.tmp')).toBe('DPI');
+    for (const name of ['tty', '.DPI-192', '.spare-1-2', '.tty.tmp'])
+      expect(fileOfTemp(name)).toBeUndefined();
+  });
+
+  it('opens a plain file of one name as it is, with the mode of every file written here', async () => {
+    const left = path.join(dir, '.tty.1.2.tmp');
+    fs.writeFileSync(left, '100');
+    fs.chmodSync(left, 0o600);
+    const temp = (await adoptAsTemp(left, dir, 'tty', 4096))!;
+    expect(temp.holds).toBe(3);
+    expect(fs.existsSync(left)).toBe(false);
+    expect(fileOfTemp(path.basename(temp.temp))).toBe('tty');
+    expect(modeOf(temp.temp)).toBe(0o644);
+    fs.closeSync(temp.fd);
+  });
+
+  it('takes no link, file of two names or large file, and changes nothing they lead to', async () => {
+    const outside = path.join(dir, 'outside');
+    fs.writeFileSync(outside, 'not ours');
+    fs.symlinkSync(outside, path.join(dir, '.tty.1.1.tmp'));
+    fs.writeFileSync(path.join(dir, '.DPI.1.2.tmp'), '192');
+    fs.linkSync(path.join(dir, '.DPI.1.2.tmp'), path.join(dir, 'another-name'));
+    fs.writeFileSync(path.join(dir, '.DPI.1.3.tmp'), 'x'.repeat(5000));
+    const open = () => fs.readdirSync('/proc/self/fd').length;
+    const before = open();
+    for (const [left, name] of [
+      ['.tty.1.1.tmp', 'tty'],
+      ['.DPI.1.2.tmp', 'DPI'],
+      ['.DPI.1.3.tmp', 'DPI'],
+    ] as const) {
+      expect(await adoptAsTemp(path.join(dir, left), dir, name, 4096)).toBeUndefined();
+    }
+    expect(fs.readdirSync(dir).sort()).toEqual(['another-name', 'outside']);
+    expect(fs.readFileSync(outside, 'utf8')).toBe('not ours');
+    expect(fs.readFileSync(path.join(dir, 'another-name'), 'utf8')).toBe('192');
     expect(open()).toBe(before);
   });
 });
