@@ -91,14 +91,7 @@ export class MappingFolders {
     keptSpares?: number,
   ) {
     this.folderPrefix = path.join(root, '/');
-    this.spares = new SpareFolders(
-      root,
-      FOLDER_MODE,
-      [HOST_PORT_FILE, TTY_FILE],
-      onSpareFailure,
-      undefined,
-      keptSpares,
-    );
+    this.spares = new SpareFolders(root, FOLDER_MODE, [HOST_PORT_FILE, TTY_FILE], onSpareFailure, keptSpares);
   }
 
   folderOf(containerId: string): string {

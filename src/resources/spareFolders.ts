@@ -31,6 +31,7 @@
 import fs from 'node:fs/promises';
 import { closeSync, mkdirSync, renameSync, rmSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
+import { errorMessage } from '../../machines/shared.js';
 import {
   adoptAsTemp,
   currentStrategy,
@@ -70,7 +71,7 @@ export const MAX_KEPT_SPARES = 128;
  */
 export const SPARE_REFILL_BATCH = 2;
 const SPARE_PREFIX = '.spare-';
-/** The folder of the held temps (`takeHeldTemps`); removed with the spares an earlier process left. */
+/** The folder of the held temps (`takeHeldTemps`); the next process takes them over with the spares. */
 const HELD_PREFIX = '.held-';
 /**
  * How many of the folders an earlier process left are taken over at once:
@@ -108,10 +109,8 @@ export class SpareFolders {
   /** The spares being made, for `stop` to wait on. */
   private readonly inFlight = new Set<Promise<void>>();
   private stopped = false;
-  /** The taking over of what earlier processes left, started by the first fill. */
+  /** The taking over of what earlier processes left, started by the first fill; no spare is made until it is done. */
   private leftovers: Promise<void> | undefined;
-  /** Until it is done no spare is made: what was left may be enough. */
-  private leftoversHandled = false;
   /** Held temps being taken over from an earlier process's held folder. */
   private holding = 0;
   /** The probe of the modes, shared by the spares made while it runs; forgotten if it fails. */
@@ -128,17 +127,21 @@ export class SpareFolders {
    */
   private namesBeforeLeftoversHandled: Set<string> | undefined = new Set();
 
+  private get leftoversHandled(): boolean {
+    return this.namesBeforeLeftoversHandled === undefined;
+  }
+
   /**
    * @param fileNames the files a start writes, in order: one temp each
    * @param onFailure told when making a spare failed (starts still make their own)
+   * @param keep at most this many kept, SPARE_FOLDER_COUNT or more (tests set fewer than MAX_KEPT_SPARES)
    */
   constructor(
     private readonly root: string,
     private readonly folderMode: number,
     private readonly fileNames: readonly string[],
     private readonly onFailure: (error: unknown) => void,
-    private readonly count = SPARE_FOLDER_COUNT,
-    private readonly keep = Math.max(count, MAX_KEPT_SPARES),
+    private readonly keep = MAX_KEPT_SPARES,
   ) {}
 
   /**
@@ -165,13 +168,10 @@ export class SpareFolders {
   fill(): void {
     this.leftovers ??= this.adoptLeftovers()
       .catch(this.onFailure)
-      .finally(() => {
-        this.leftoversHandled = true;
-        this.fill();
-      });
+      .finally(() => this.fill());
     if (!this.leftoversHandled) return;
-    if (this.ready.length + this.making > this.count - Math.min(SPARE_REFILL_BATCH, this.count)) return;
-    while (!this.stopped && this.ready.length + this.making < this.count) {
+    if (this.ready.length + this.making > SPARE_FOLDER_COUNT - SPARE_REFILL_BATCH) return;
+    while (!this.stopped && this.ready.length + this.making < SPARE_FOLDER_COUNT) {
       this.making += 1;
       const made: Promise<void> = this.makeOne()
         .then(
@@ -300,8 +300,9 @@ export class SpareFolders {
 
   /**
    * Closes the spares' files; the folders and held files stay for the next
-   * process to take over (`adoptLeftovers`). Resolves once those being made are done and closed too, after
-   * which nothing more is made in the root (tests then remove it).
+   * process to take over (`adoptLeftovers`). Resolves once those being made
+   * are done and closed too, after which nothing more is made in the root
+   * (tests then remove it).
    */
   async stop(): Promise<void> {
     this.stopped = true;
@@ -400,7 +401,13 @@ export class SpareFolders {
         if (name === undefined) return;
         const folder = path.join(this.root, name);
         const adopted = name.startsWith(HELD_PREFIX) ? this.adoptHeld(folder) : this.adoptSpare(folder);
-        await adopted.catch(this.onFailure);
+        await adopted.catch((error: unknown) =>
+          this.onFailure(
+            new Error(`taking over ${name}, left by an earlier process: ${errorMessage(error)}`, {
+              cause: error,
+            }),
+          ),
+        );
         return next();
       };
       await Promise.all(Array.from({ length: ADOPTED_AT_ONCE }, next));

@@ -231,7 +231,7 @@ describe("a container's folder taken back as a spare", () => {
     expect(MAX_KEPT_SPARES).toBeGreaterThanOrEqual(100);
     await spares.stop();
     const keep = SPARE_FOLDER_COUNT + 3;
-    spares = new SpareFolders(root, 0o755, NAMES, (error) => failures.push(error), SPARE_FOLDER_COUNT, keep);
+    spares = new SpareFolders(root, 0o755, NAMES, (error) => failures.push(error), keep);
     spares.fill();
     await allMade();
     const made = new Set(spareNames());
@@ -263,14 +263,7 @@ describe("a container's folder taken back as a spare", () => {
 
   it('leaves it where it is when enough are kept, or a start file is missing', async () => {
     await spares.stop();
-    spares = new SpareFolders(
-      root,
-      0o755,
-      NAMES,
-      (error) => failures.push(error),
-      SPARE_FOLDER_COUNT,
-      SPARE_FOLDER_COUNT,
-    );
+    spares = new SpareFolders(root, 0o755, NAMES, (error) => failures.push(error), SPARE_FOLDER_COUNT);
     spares.fill();
     await allMade();
     const folder = containerFolder();
@@ -454,7 +447,7 @@ describe('what an earlier process left, taken over', () => {
   it('keeps no more than it may keep, and removes the rest', async () => {
     await spares.stop();
     const keep = SPARE_FOLDER_COUNT + 2;
-    spares = new SpareFolders(root, 0o755, NAMES, (error) => failures.push(error), SPARE_FOLDER_COUNT, keep);
+    spares = new SpareFolders(root, 0o755, NAMES, (error) => failures.push(error), keep);
     const left = Array.from({ length: keep + 3 }, (_, i) => wholeSpare(`.spare-1-${i + 1}`));
     spares.fill();
     await waitFor(
