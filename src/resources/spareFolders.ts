@@ -78,8 +78,6 @@ const HELD_PREFIX = '.held-';
  * as many as the thread pool has threads.
  */
 const ADOPTED_AT_ONCE = 4;
-/** A spare's or the held folder's name, with the process that gave it and its number. */
-const SPARE_NAME = /^\.(?:spare|held)-(\d+)-(\d+)$/;
 /**
  * How many other files of taken-back folders are held as temps for later
  * writes (`takeBack`'s `holdable`): a host's first DPI of a container takes
@@ -97,6 +95,23 @@ const MAX_HELD_BYTES = 4096;
  * tests make them) never make the same name while one removes the other's.
  */
 let sparesMade = 0;
+
+/** A spare's or the held folder's name: its prefix, the process that gave it, and its number. */
+function spareName(prefix: string, pid: number, number: number): string {
+  return `${prefix}${pid}-${number}`;
+}
+
+/**
+ * What `spareName` put in `name` (this process's or an earlier one's), read
+ * back: undefined for a name that is neither a spare's nor a held folder's,
+ * and no pid for one of those prefixes not numbered as `spareName` numbers.
+ */
+function spareNameParts(name: string): { prefix: string; pid?: number; number?: number } | undefined {
+  const prefix = [SPARE_PREFIX, HELD_PREFIX].find((p) => name.startsWith(p));
+  if (prefix === undefined) return undefined;
+  const numbers = /^(\d+)-(\d+)$/.exec(name.slice(prefix.length));
+  return numbers === null ? { prefix } : { prefix, pid: Number(numbers[1]), number: Number(numbers[2]) };
+}
 
 interface SpareFolder {
   folder: string;
@@ -314,7 +329,7 @@ export class SpareFolders {
   /** A name no spare of this process has had: new to the root. */
   private newSpareName(prefix = SPARE_PREFIX): string {
     sparesMade += 1;
-    const name = `${prefix}${process.pid}-${sparesMade}`;
+    const name = spareName(prefix, process.pid, sparesMade);
     this.namesBeforeLeftoversHandled?.add(name);
     return path.join(this.root, name);
   }
@@ -385,22 +400,23 @@ export class SpareFolders {
   private async adoptLeftovers(): Promise<void> {
     try {
       const ours = this.namesBeforeLeftoversHandled;
-      const left = (await fs.readdir(this.root)).filter(
-        (n) => (n.startsWith(SPARE_PREFIX) || n.startsWith(HELD_PREFIX)) && !ours?.has(n),
-      );
+      const left = (await fs.readdir(this.root)).flatMap((name) => {
+        const parts = spareNameParts(name);
+        return parts === undefined || ours?.has(name) ? [] : [{ name, ...parts }];
+      });
       // A name this process gives from now on is none of theirs, whatever the pid.
-      for (const n of left) {
-        const [, pid, number] = SPARE_NAME.exec(n) ?? [];
-        if (Number(pid) === process.pid) sparesMade = Math.max(sparesMade, Number(number));
+      for (const { pid, number = 0 } of left) {
+        if (pid === process.pid) sparesMade = Math.max(sparesMade, number);
       }
       // A few at a time, so that other calls on the thread pool (a restart's own writes) wait behind
       // no more than these; each one's failure is reported and the others go on.
       const queue = [...left];
       const next = async (): Promise<void> => {
-        const name = queue.shift();
-        if (name === undefined) return;
+        const leftover = queue.shift();
+        if (leftover === undefined) return;
+        const { name, prefix } = leftover;
         const folder = path.join(this.root, name);
-        const adopted = name.startsWith(HELD_PREFIX) ? this.adoptHeld(folder) : this.adoptSpare(folder);
+        const adopted = prefix === HELD_PREFIX ? this.adoptHeld(folder) : this.adoptSpare(folder);
         await adopted.catch((error: unknown) =>
           this.onFailure(
             new Error(`taking over ${name}, left by an earlier process: ${errorMessage(error)}`, {
