@@ -330,8 +330,9 @@ export function holdAsTemp(file: string, heldFolder: string, maxBytes: number): 
  * thread pool: `holdAsTemp`'s steps and rule (`servesAsTemp`), off the event
  * loop, since a start takes over many at once. Anything else (a link, a
  * folder, a file of two names or over `maxBytes`) is removed where it went
- * and undefined returned. Throws when a call fails (the file is then in
- * `folder` or where it was, for the caller to remove).
+ * and undefined returned. Throws when a call fails: the file is then where
+ * it was (the rename failed), removed (the open failed), or closed in
+ * `folder`, for the caller to remove with the folder.
  */
 export async function adoptAsTemp(
   file: string,
