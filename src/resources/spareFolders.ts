@@ -395,7 +395,8 @@ export class SpareFolders {
    * Takes over the spares and held temps earlier processes left in the root,
    * up to the counts kept, each under a name of this process (a restarted
    * service may have the pid an earlier one had); removes the rest. Runs on
-   * the thread pool, while starts go on without spares.
+   * the thread pool, while starts go on without spares. A stop meanwhile
+   * leaves what is not yet handled where it is, for the next process.
    */
   private async adoptLeftovers(): Promise<void> {
     try {
@@ -413,7 +414,7 @@ export class SpareFolders {
       const queue = [...left];
       const next = async (): Promise<void> => {
         const leftover = queue.shift();
-        if (leftover === undefined) return;
+        if (leftover === undefined || this.stopped) return;
         const { name, prefix } = leftover;
         const folder = path.join(this.root, name);
         const adopted = prefix === HELD_PREFIX ? this.adoptHeld(folder) : this.adoptSpare(folder);
@@ -436,7 +437,7 @@ export class SpareFolders {
   private async adoptSpare(earlier: string): Promise<void> {
     const temps: OpenTemp[] = [];
     let folder = earlier;
-    if (this.stopped || this.ready.length + this.making >= this.keep) return remove(earlier);
+    if (this.ready.length + this.making >= this.keep) return remove(earlier);
     this.making += 1;
     try {
       // Side by side; a name that is not a folder fails the listing, and is removed as not whole.
@@ -472,7 +473,11 @@ export class SpareFolders {
     }
   }
 
-  /** The files of an earlier process's held folder, held here up to MAX_HELD_TEMPS; the folder then removed. */
+  /**
+   * The files of an earlier process's held folder, held here up to
+   * MAX_HELD_TEMPS; the folder then removed, unless a stop came first (what
+   * it still holds is the next process's to take).
+   */
   private async adoptHeld(earlier: string): Promise<void> {
     try {
       // Not a folder: nothing to take, and removed below.
@@ -497,7 +502,7 @@ export class SpareFolders {
         }
       }
     } finally {
-      await remove(earlier);
+      if (!this.stopped) await remove(earlier);
     }
   }
 }

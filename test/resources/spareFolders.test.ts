@@ -481,13 +481,26 @@ describe('what an earlier process left, taken over', () => {
     expect(failures).toEqual([]);
   });
 
-  it('stopped while it takes them over: closes what it took, makes nothing', async () => {
+  it('stopped while it takes them over: closes what it took, makes nothing, keeps the rest for the next process', async () => {
     for (let i = 1; i <= 20; i++) wholeSpare(`.spare-1-${i}`);
+    leftFolder('.held-1-30', { [tempOf('DPI')]: '192' });
     spares.fill();
     await spares.stop();
     expect(openUnderRoot()).toBe(0);
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(spareNames().length).toBeLessThanOrEqual(20);
     expect(failures).toEqual([]);
+    // Taken under this process's names or left as they were: none removed, none made new.
+    const contents = (folder: string) =>
+      fs
+        .readdirSync(folder)
+        .map((t) => read(path.join(folder, t)))
+        .sort()
+        .join();
+    expect(spareNames().map((n) => contents(path.join(root, n)))).toEqual(Array(20).fill('100,40001'));
+    const held = fs.readdirSync(root).filter((n) => n.startsWith('.held-'));
+    expect(
+      held.flatMap((n) => fs.readdirSync(path.join(root, n)).map((t) => read(path.join(root, n, t)))),
+    ).toEqual(['192']);
   });
 });
