@@ -73,7 +73,8 @@ export function engineDeadline(timeoutMs: number): { abortSignal: AbortSignal } 
  * Runs one engine call with a deadline that ends with the call. An
  * `AbortSignal.timeout` outlives its call: docker-modem ties it to the
  * response, which stays referenced until the timer fires and is then
- * destroyed for nothing. For the calls made per container.
+ * destroyed for nothing. For an inspection through dockerode, where the
+ * engine is not on a unix socket (the bare-socket call has its own timer).
  *
  * A call cut off by the deadline fails with the deadline's own error: Node's
  * HTTP client rejects with a bare "The operation was aborted", which is all
@@ -126,7 +127,8 @@ const connectionsOf = new WeakMap<Docker, EngineConnections>();
 export function getJsonFromEngine<T>(
   docker: Docker,
   path: string,
-  signal: AbortSignal,
+  /** A deadline in ms, or a signal that ends the call (`EngineConnections.getJson`). */
+  until: AbortSignal | number,
 ): Promise<T> | undefined {
   const modem = docker.modem as ModemAddress;
   const { agent, socketPath, version } = modem;
@@ -137,7 +139,7 @@ export function getJsonFromEngine<T>(
     connections = new EngineConnections(socketPath);
     connectionsOf.set(docker, connections);
   }
-  return connections.getJson<T>(version === undefined ? path : `/${version}${path}`, signal);
+  return connections.getJson<T>(version === undefined ? path : `/${version}${path}`, until);
 }
 
 export function describeDockerHost(): string {

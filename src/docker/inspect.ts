@@ -12,15 +12,9 @@ export async function inspectContainer(
 ): Promise<ContainerInspection> {
   let info: Docker.ContainerInspectInfo;
   try {
-    info = await withEngineDeadline(
-      timeoutMs,
-      (deadline) =>
-        getJsonFromEngine<Docker.ContainerInspectInfo>(
-          docker,
-          `/containers/${encodeURIComponent(containerId)}/json`,
-          deadline.abortSignal,
-        ) ?? docker.getContainer(containerId).inspect(deadline),
-    );
+    const path = `/containers/${encodeURIComponent(containerId)}/json`;
+    info = await (getJsonFromEngine<Docker.ContainerInspectInfo>(docker, path, timeoutMs) ??
+      withEngineDeadline(timeoutMs, (deadline) => docker.getContainer(containerId).inspect(deadline)));
   } catch (error) {
     // The engine no longer has it: as far as the machines care, it is not running.
     if (isNotFoundError(error)) {

@@ -82,6 +82,14 @@ describe('a GET of the engine on a unix socket', () => {
     ).rejects.toThrow('the engine gave no answer within 200 ms');
   });
 
+  it('given a deadline in ms, as an inspection is, gives up then and says so', async () => {
+    const startedAt = Date.now();
+    await expect(getJsonFromEngine(docker, '/containers/silent/json', 200)!).rejects.toThrow(
+      'the engine gave no answer within 200 ms',
+    );
+    expect(Date.now() - startedAt).toBeGreaterThanOrEqual(190);
+  });
+
   it('serves again after each of those', async () => {
     await expect(get('other')).rejects.toMatchObject({ statusCode: 500 });
   });

@@ -8,7 +8,7 @@ import http from 'node:http';
 import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   EngineAnswerError,
   EngineConnections,
@@ -41,6 +41,7 @@ beforeAll(async () => {
       setTimeout(() => response.end(JSON.stringify({ Id: url.slice('/slow/'.length) })), 20);
       return;
     }
+    if (url === '/never') return; // Answers nothing: a call waits for its deadline.
     if (url === '/closing') {
       response.writeHead(200, { 'content-type': 'application/json', connection: 'close' });
       response.end('{"Id": "closing"}');
@@ -129,6 +130,43 @@ describe('GETs of the engine on kept connections', () => {
     await expect(call).rejects.toThrow('deadline');
     expect(engine.idleCount).toBe(0);
     await expect(engine.getJson('/a', controller.signal)).rejects.toThrow('deadline');
+  });
+
+  it('a deadline in ms ends a call not answered by then, says so, and its connection is not kept', async () => {
+    const engine = fresh();
+    await expect(engine.getJson('/slow/x', 5)).rejects.toThrow('the engine gave no answer within 5 ms');
+    expect(engine.idleCount).toBe(0);
+    expect(await engine.getJson('/a', 5_000)).toEqual({ Id: 'a' });
+  });
+
+  it('a call answered before its deadline clears its timer', async () => {
+    const engine = fresh();
+    const setTimer = vi.spyOn(globalThis, 'setTimeout');
+    const clearTimer = vi.spyOn(globalThis, 'clearTimeout');
+    try {
+      const call = engine.getJson('/a', 60_000);
+      const deadlineTimer = setTimer.mock.results.find((_, i) => (setTimer.mock.calls[i]![1] ?? 0) > 59_000);
+      expect(deadlineTimer).toBeDefined();
+      expect(await call).toEqual({ Id: 'a' });
+      expect(clearTimer).toHaveBeenCalledWith(deadlineTimer!.value);
+    } finally {
+      setTimer.mockRestore();
+      clearTimer.mockRestore();
+    }
+  });
+
+  it('a call made again on a new connection keeps its first deadline', async () => {
+    const engine = fresh();
+    await engine.getJson('/a', 5_000);
+    // The kept connection dies once the call waits on it: the call is made again with what is left
+    // of its 300 ms, so it ends about 300 ms after it began, not 200 + 300.
+    const kept = [...serverSockets];
+    const startedAt = Date.now();
+    const call = engine.getJson('/never', 300);
+    setTimeout(() => kept.forEach((socket) => socket.destroy()), 200);
+    await expect(call).rejects.toThrow('the engine gave no answer within 300 ms');
+    expect(Date.now() - startedAt).toBeLessThan(450);
+    expect(connectionsMade).toBe(2);
   });
 
   it('an engine that is not there fails the call with the reason', async () => {
