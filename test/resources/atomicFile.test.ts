@@ -179,6 +179,24 @@ describe.each<WriteStrategy>(['inline', 'threadPool'])(
       expect(fs.readdirSync(dir).filter((n) => n.endsWith('.tmp'))).toEqual([]);
     });
 
+    it('when an fsync fails, fails with it once every fsync has ended, and leaves no file', async () => {
+      const temps = await openTemps(dir, names);
+      // fsync of /dev/null fails with EINVAL; a write to it does not.
+      fs.closeSync(temps[1]!.fd);
+      const failing = { ...temps[1]!, fd: fs.openSync('/dev/null', 'w') };
+      await expect(
+        writeFilesAtomic(
+          [
+            { file: path.join(dir, names[0]!), content: '32768' },
+            { file: path.join(dir, names[1]!), content: '10' },
+          ],
+          { strategy, temps: [temps[0]!, failing] },
+        ),
+      ).rejects.toMatchObject({ code: 'EINVAL' });
+      expect(fs.readdirSync(dir)).toEqual([]);
+      for (const fd of [temps[0]!.fd, failing.fd]) expect(() => fs.fstatSync(fd)).toThrow(/EBADF/);
+    });
+
     it('refuses temps that do not match the files one to one', async () => {
       const temps = await openTemps(dir, names);
       await expect(
