@@ -129,7 +129,7 @@ async function allSettledOrThrow(promises: readonly Promise<unknown>[]): Promise
  * fsyncs `fds` side by side on the thread pool; throws the first failure
  * once every fsync has ended, so that no descriptor is closed while an
  * fsync on it is in flight. One promise for all of them: a promisified call
- * each and `allSettled` made 1.5 kB more a container's start
+ * each and `allSettled` made 2.9 kB a container's start, sampled
  * (bench/MEASUREMENTS.md, "The start files' loops and fsyncs").
  */
 function fsyncAll(fds: readonly number[]): Promise<void> {
