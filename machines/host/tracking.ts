@@ -156,18 +156,27 @@ export function applyClaimResult(
     delivered.push({ pending, to });
     pendingRequests = withoutKey(pendingRequests, pending.requestId);
   }
-  const values: Partial<HostContext> = { ...alongside };
-  if (containers !== context.containers) values.containers = containers;
-  if (pendingRequests !== context.pendingRequests) values.pendingRequests = pendingRequests;
-  if (
+  const changed =
+    options.alongside !== undefined ||
+    containers !== context.containers ||
+    pendingRequests !== context.pendingRequests ||
     ttyTable !== context.ttyTable ||
     hostPorts !== context.hostPorts ||
     diedByList !== context.diedByList ||
-    deferredClaims !== context.deferredClaims
-  ) {
-    Object.assign(values, { ttyTable, hostPorts, diedByList, deferredClaims });
+    deferredClaims !== context.deferredClaims;
+  // One literal, whatever changed: a field assigned its own value stays as it was, and an object
+  // grown key by key (`Object.assign`, then `Object.keys` to see if it was) made about 1 kB a call.
+  if (changed) {
+    enqueue.assign({
+      ...alongside,
+      containers,
+      pendingRequests,
+      ttyTable,
+      hostPorts,
+      diedByList,
+      deferredClaims,
+    });
   }
-  if (Object.keys(values).length > 0) enqueue.assign(values);
   let claim: ClaimAnswer | undefined;
   for (const { containerId, ...answer } of result.answers) {
     if (containerId === inspected?.containerId) {
