@@ -102,19 +102,23 @@ export function eventLines$(stream: Readable): Observable<string> {
 }
 
 /** `timeNano` as the engine writes it: a bare JSON number, after the actor's attributes (all strings). */
-const TIME_NANO_FIELD = /"timeNano":(\d+)[,}]/g;
+const TIME_NANO_KEY = '"timeNano":';
+const DIGITS_TO_FIELD_END = /(\d+)[,}]/y;
 
 /**
  * The event's time in ns, exactly. The engine writes it as a JSON number
  * above 2^53, which `JSON.parse` rounds to a multiple of 256 ns: a replay
  * from a rounded-up time (`since`) could pass over an event in those last
- * nanoseconds. The digits are read from the line itself; the last match is
+ * nanoseconds. The digits are read from the line itself; the last key is
  * the event's own field, and it must agree with the parsed number.
  */
 function exactTimeNano(line: string, raw: RawEvent): string {
   if (raw.timeNano === undefined) return (BigInt(raw.time ?? 0) * 1_000_000_000n).toString();
   if (typeof raw.timeNano === 'number') {
-    const digits = [...line.matchAll(TIME_NANO_FIELD)].at(-1)?.[1];
+    // The last key is the event's own (without `matchAll`'s iterator and array of every match).
+    const at = line.lastIndexOf(TIME_NANO_KEY);
+    DIGITS_TO_FIELD_END.lastIndex = at + TIME_NANO_KEY.length;
+    const digits = at < 0 ? undefined : DIGITS_TO_FIELD_END.exec(line)?.[1];
     if (digits !== undefined && Number(digits) === raw.timeNano) return digits;
   }
   return BigInt(raw.timeNano).toString();
