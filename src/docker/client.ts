@@ -16,6 +16,7 @@ import http from 'node:http';
 import util from 'node:util';
 import Docker from 'dockerode';
 import { EngineConnections } from './engineConnections.js';
+import { engineGaveNoAnswer } from './errors.js';
 
 /**
  * docker-modem listens for errors on a response body only for streams. When
@@ -85,10 +86,7 @@ export async function withEngineDeadline<T>(
   call: (options: { abortSignal: AbortSignal }) => Promise<T>,
 ): Promise<T> {
   const deadline = new AbortController();
-  const timer = setTimeout(
-    () => deadline.abort(new Error(`the engine gave no answer within ${timeoutMs} ms`)),
-    timeoutMs,
-  );
+  const timer = setTimeout(() => deadline.abort(engineGaveNoAnswer(timeoutMs)), timeoutMs);
   try {
     return await call({ abortSignal: deadline.signal });
   } catch (error) {

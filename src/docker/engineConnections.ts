@@ -16,6 +16,7 @@
  */
 import net from 'node:net';
 import { HTTPParser } from 'http-parser-js';
+import { engineGaveNoAnswer } from './errors.js';
 
 export const MAX_IDLE_CONNECTIONS = 4;
 
@@ -157,7 +158,7 @@ export class EngineConnections {
       if (end instanceof AbortSignal) end.addEventListener('abort', onAbort, { once: true });
       else {
         const { timeoutMs, endsAtMs } = end;
-        const onDeadline = () => endWith(new Error(`the engine gave no answer within ${timeoutMs} ms`));
+        const onDeadline = () => endWith(engineGaveNoAnswer(timeoutMs));
         deadline = setTimeout(onDeadline, Math.max(0, endsAtMs - performance.now()));
       }
       socket.write(`GET ${path} HTTP/1.1\r\nHost: docker\r\nAccept: application/json\r\n\r\n`);
