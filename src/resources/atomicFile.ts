@@ -144,7 +144,14 @@ function fsyncAll(fds: readonly number[]): Promise<void> {
       else reject(failure);
     };
     if (pending === 0) resolve();
-    for (let i = 0; i < fds.length; i++) fs.fsync(fds[i]!, ended);
+    for (let i = 0; i < fds.length; i++) {
+      // A call refused at once (a bad descriptor's type) counts as ended, so the rule above holds.
+      try {
+        fs.fsync(fds[i]!, ended);
+      } catch (error) {
+        ended(error as NodeJS.ErrnoException);
+      }
+    }
   });
 }
 
@@ -163,7 +170,6 @@ async function writeInline(files: readonly FileToWrite[], temps: TempFile[], fol
     fs.chmodSync(folder, folderMode);
   }
   // Index loops: on this path, run cold, an iterator's results were most of the loops' bytes.
-  const fds: number[] = [];
   for (let i = 0; i < files.length; i++) {
     const f = files[i]!;
     const temp = temps[i]!;
@@ -177,9 +183,8 @@ async function writeInline(files: readonly FileToWrite[], temps: TempFile[], fol
     let written = 0;
     while (written < bytes.length) written += fs.writeSync(temp.fd, bytes, written, bytes.length - written);
     if ((temp.holds ?? 0) > bytes.length) fs.ftruncateSync(temp.fd, bytes.length);
-    fds.push(temp.fd);
   }
-  await fsyncAll(fds);
+  await fsyncAll(temps.map((t) => t.fd!));
   for (let i = 0; i < temps.length; i++) {
     fs.closeSync(temps[i]!.fd!);
     temps[i]!.fd = undefined;
