@@ -64,7 +64,7 @@ function sameStateValue(a: unknown, b: unknown): boolean {
     if (!sameStateValue((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false;
     keyCountDifference += 1;
   }
-  for (const k in b) if (Object.hasOwn(b, k)) keyCountDifference -= 1;
+  for (const _ in b) keyCountDifference -= 1;
   return keyCountDifference === 0;
 }
 
