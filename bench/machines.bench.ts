@@ -132,7 +132,7 @@ for (let round = 0; round < ROUNDS; round++) {
   await until(() => ids.every((id) => trackedRef(id) === undefined));
   perLifecycleUs.push(((cpuMs() - beforeLifecycles) / LIFECYCLES_PER_ROUND) * 1000);
   listRunning();
-  await until(() => (actor.getSnapshot().context as HostContext).deathsSeen.size === 0);
+  await until(() => (actor.getSnapshot().context as HostContext).deathsSeen === undefined);
 }
 actor.stop();
 

@@ -5,6 +5,7 @@
  * only applies the decisions.
  */
 import { ECS_AGENT_NAME, type FolderRecord } from '../events.js';
+import { deathsKept, latestDeaths, type DeathsSeen } from './deathsSeen.js';
 import { adoptTty, type TtyTable } from './ttyTable.js';
 
 /** What the host knows of a tracked container, from the container's own events. */
@@ -92,15 +93,16 @@ export function decideRelist(
   adoptable: ReadonlyMap<string, FolderRecord>,
   running: readonly { containerId: string; name: string }[],
   listedAtMs: number,
-  deathsSeen: ReadonlyMap<string, number>,
+  deathsSeen: DeathsSeen,
 ): RelistDecision {
+  const diedAtMs = latestDeaths(deathsSeen);
   const runningIds = new Set(running.map((c) => c.containerId));
   const spawn = new Set([...adoptable.keys()].filter((id) => !tracked.has(id)));
   for (const { containerId, name } of running) {
     if (
       name !== ECS_AGENT_NAME &&
       !tracked.has(containerId) &&
-      !listOlderThanDeath(deathsSeen.get(containerId), listedAtMs)
+      !listOlderThanDeath(diedAtMs.get(containerId), listedAtMs)
     ) {
       spawn.add(containerId);
     }
@@ -116,11 +118,8 @@ export function decideRelist(
  * The deaths a later list can still be older than: lists are asked for one
  * after another, so a death this one cannot be older than, no later one can.
  */
-export function deathsAfter(
-  deathsSeen: ReadonlyMap<string, number>,
-  listedAtMs: number,
-): ReadonlyMap<string, number> {
-  return new Map([...deathsSeen].filter(([, diedAtMs]) => listOlderThanDeath(diedAtMs, listedAtMs)));
+export function deathsAfter(deathsSeen: DeathsSeen, listedAtMs: number): DeathsSeen {
+  return deathsKept(deathsSeen, (diedAtMs) => listOlderThanDeath(diedAtMs, listedAtMs));
 }
 
 export interface StopDecision {

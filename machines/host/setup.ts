@@ -24,7 +24,14 @@ import {
   type FolderRecord,
 } from '../events.js';
 import { enqueueApiReply, notProvided, withEntry, withoutKey } from '../shared.js';
-import { claimResources, markDiedByList, releaseResources, supersededHolder } from './resourceClaims.js';
+import {
+  claimResources,
+  isGranted,
+  markDiedByList,
+  releaseResources,
+  supersededHolder,
+} from './resourceClaims.js';
+import { withDeathSeen } from './deathsSeen.js';
 import { deathsAfter, decideRelist, decideStop, reserveFolders, timeNanoOf } from './reconciliation.js';
 import { nextRequestWait, pendingTimerId, toContainerEvent } from './routing.js';
 import {
@@ -94,7 +101,7 @@ export const hostSetup = setup({
       },
     ),
     trackDeath: enqueueActions(({ context, enqueue }, event: Extract<HostEvent, { type: 'docker.die' }>) => {
-      const deathsSeen = withEntry(context.deathsSeen, event.containerId, timeNanoToMs(event.timeNano));
+      const deathsSeen = withDeathSeen(context.deathsSeen, event.containerId, timeNanoToMs(event.timeNano));
       const tracked = context.containers.get(event.containerId);
       if (tracked === undefined || !isCurrentDeath(tracked, event.timeNano)) {
         enqueue.assign({ deathsSeen });
@@ -340,7 +347,7 @@ export const hostContext: HostConfig['context'] = ({ input }) => ({
   containers: new Map(),
   pendingRequests: new Map(),
   adoptable: new Map(),
-  deathsSeen: new Map(),
+  deathsSeen: undefined,
   diedByList: new Set(),
   deferredClaims: [],
   authToken: undefined,

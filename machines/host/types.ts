@@ -1,6 +1,7 @@
 /** What the host actor takes, holds, exchanges and returns. */
 import type { ContainerActorRef, ContainerDoneEvent, ContainerToHostEvent } from '../container/machine.js';
 import type { ApiRequest, DockerObservation, FolderRecord } from '../events.js';
+import type { DeathsSeen } from './deathsSeen.js';
 import type { ResourceClaim } from './resourceClaims.js';
 import type { TtyTable } from './ttyTable.js';
 
@@ -56,11 +57,8 @@ export interface HostContext extends HostInput {
    * until the engine's first list says which containers still run.
    */
   adoptable: ReadonlyMap<string, FolderRecord>;
-  /**
-   * Deaths the engine reported (engine clock, ms) that a list in flight may
-   * not know of yet; pruned at each list (./reconciliation.ts, deathsAfter).
-   */
-  deathsSeen: ReadonlyMap<string, number>;
+  /** Deaths that a list in flight may not know of yet; pruned at each list (./reconciliation.ts, deathsAfter). */
+  deathsSeen: DeathsSeen;
   /**
    * Containers found dead by the engine's list, or by the engine giving their
    * host port to a container started later, until they give back their TTY

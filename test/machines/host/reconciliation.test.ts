@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { FolderRecord } from '../../../machines/events.js';
+import { latestDeaths } from '../../../machines/host/deathsSeen.js';
 import {
   deathsAfter,
   decideRelist,
@@ -9,6 +10,7 @@ import {
   timeNanoOf,
 } from '../../../machines/host/reconciliation.js';
 import { createTtyTable } from '../../../machines/host/ttyTable.js';
+import { deathsOldestFirst } from '../../support/deathsSeen.js';
 
 const folder = (containerId: string, extra: Partial<FolderRecord>): FolderRecord => ({
   containerId,
@@ -59,7 +61,7 @@ describe('decideRelist', () => {
         { containerId: 'agent', name: 'ecs-agent' },
       ],
       1000,
-      new Map(),
+      undefined,
     );
     expect(decision.spawn.sort()).toEqual(['adopted', 'gone', 'new']);
     expect(decision.adoptedButGone).toEqual(['gone']);
@@ -79,7 +81,7 @@ describe('decideRelist', () => {
       new Map(),
       [],
       listedAtMs,
-      new Map(),
+      undefined,
     );
     expect(decision.died).toEqual(['before']);
   });
@@ -95,7 +97,7 @@ describe('decideRelist', () => {
         { containerId: 'restarted', name: 'c' },
       ],
       listedAtMs,
-      new Map([
+      deathsOldestFirst([
         ['diedAfter', listedAtMs + 1],
         ['diedJustBefore', listedAtMs - LIST_LAG_MS],
         ['restarted', listedAtMs - LIST_LAG_MS - 1],
@@ -108,12 +110,12 @@ describe('decideRelist', () => {
 describe('deathsAfter', () => {
   it('keeps only the deaths a later list could still be older than', () => {
     const listedAtMs = 10_000;
-    const deaths = new Map([
+    const deaths = deathsOldestFirst([
       ['before', listedAtMs - LIST_LAG_MS - 1],
       ['within', listedAtMs - LIST_LAG_MS],
       ['after', listedAtMs + 1],
     ]);
-    expect([...deathsAfter(deaths, listedAtMs).keys()]).toEqual(['within', 'after']);
+    expect([...latestDeaths(deathsAfter(deaths, listedAtMs)).keys()]).toEqual(['after', 'within']);
   });
 });
 

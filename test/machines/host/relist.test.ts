@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { createActor, fromPromise } from 'xstate';
 import { containerIoActions } from '../../../machines/container/machine.js';
 import type { DockerObservation, FolderRecord } from '../../../machines/events.js';
+import { latestDeaths } from '../../../machines/host/deathsSeen.js';
 import type { HostContext } from '../../../machines/host/machine.js';
 import {
   claimResources,
@@ -225,10 +226,10 @@ describe('host: a list older than a death it has not heard of', () => {
       running: [{ containerId: id(1), name: 'desktop' }],
     });
     expect(h.stateOf(1)).toBe('"gone"');
-    expect([...h.context().deathsSeen.keys()]).toEqual([id(1)]);
+    expect([...latestDeaths(h.context().deathsSeen).keys()]).toEqual([id(1)]);
     // A list asked for well after the death forgets it: nothing older can come any more.
     h.engine.next({ type: 'docker.listed', listedAtMs: 9_000, running: [] });
-    expect(h.context().deathsSeen.size).toBe(0);
+    expect(h.context().deathsSeen).toBeUndefined();
   });
 });
 
