@@ -40,6 +40,14 @@ export interface ClaimResult {
   answers: ClaimAnswer[];
 }
 
+/** Whether `result` grants `containerId` its TTY and host port. */
+export function isGranted(result: ClaimResult, containerId: string): boolean {
+  for (const answer of result.answers) {
+    if (answer.containerId === containerId) return answer.type === 'resources.granted';
+  }
+  return false;
+}
+
 function holdsWhatTheClaimWaitsFor(state: ClaimState, claim: ResourceClaim, holder: string): boolean {
   if (state.hostPorts.get(claim.hostPort) === holder) return true;
   const held = ttyHeldBy(state.ttyTable, holder);
@@ -140,10 +148,11 @@ export function markDiedByList(state: ClaimState, containerIds: readonly string[
  */
 export function releaseResources(state: ClaimState, containerId: string): ClaimResult {
   // Up to two: the one reserved from its adopted folder and the one it claimed.
+  // `forEach`: walking the entries as pairs made two objects an entry in V8's lower tiers.
   let hostPorts = state.hostPorts;
-  for (const [port, holder] of state.hostPorts) {
+  state.hostPorts.forEach((holder, port) => {
     if (holder === containerId) hostPorts = withoutKey(hostPorts, port);
-  }
+  });
   const ttyTable = releaseTty(state.ttyTable, containerId);
   const ownClaimWaits = state.deferredClaims.some((claim) => claim.containerId === containerId);
   const marked = state.diedByList.has(containerId);

@@ -165,13 +165,21 @@ export const hostSetup = setup({
           enqueue.sendTo(tracked.ref, { type: 'inspection.done', verdict });
           return;
         }
-        let containers = withTrackedChange(context, containerId, { startedAtMs: verdict.startedAtMs });
         const claim = { containerId, hostPort: verdict.hostPort };
         const superseded = supersededHolder(
           context,
           claim,
           verdict.startedAtMs,
           (id) => context.containers.get(id)?.startedAtMs,
+        );
+        const claimState = superseded === undefined ? context : markDiedByList(context, [superseded]);
+        const result = claimResources(claimState, claim);
+        // Its start and its grant in one copy of `containers` (applyClaimResult leaves a granted one as it is).
+        const { startedAtMs } = verdict;
+        let containers = withTrackedChange(
+          context,
+          containerId,
+          isGranted(result, containerId) ? { startedAtMs, acceptsRequests: true } : { startedAtMs },
         );
         if (superseded !== undefined) {
           // Dead as surely as by a list: it drains, and the claim waits for the port it gives back.
@@ -181,11 +189,7 @@ export const hostSetup = setup({
             timeNano: timeNanoOf(verdict.startedAtMs),
           });
         }
-        const claimState = superseded === undefined ? context : markDiedByList(context, [superseded]);
-        applyClaimResult(context, claimResources(claimState, claim), enqueue, {
-          alongside: { containers },
-          inspected: event,
-        });
+        applyClaimResult(context, result, enqueue, { alongside: { containers }, inspected: event });
       },
     ),
     /** While stopping, a verdict goes on without a claim: the container waits for its `host.leaving` or death. */

@@ -145,7 +145,9 @@ export function applyClaimResult(
     if (answer.type === 'resources.granted') granted.add(answer.containerId);
   let containers = alongside.containers ?? context.containers;
   for (const containerId of granted) {
-    containers = withTrackedChangeIn(containers, containerId, { acceptsRequests: true });
+    if (containers.get(containerId)?.acceptsRequests === false) {
+      containers = withTrackedChangeIn(containers, containerId, { acceptsRequests: true });
+    }
   }
   const delivered: { pending: PendingRequest; to: ContainerActorRef }[] = [];
   let pendingRequests = context.pendingRequests;
