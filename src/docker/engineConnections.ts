@@ -41,8 +41,146 @@ type CallEnd = AbortSignal | { timeoutMs: number; endsAtMs: number };
 /** A call on a kept connection that failed before any byte came back: it may be made on a new one. */
 class NoAnswerOnKeptConnection extends Error {}
 
+/** The call a connection carries: what its answer has shown so far, and how it ends. */
+interface Call {
+  /** Made on a kept connection: a failure before any byte of the answer may be tried again. */
+  kept: boolean;
+  answered: boolean;
+  statusCode: number;
+  keepAlive: boolean;
+  body: Buffer[];
+  end: CallEnd;
+  deadline: NodeJS.Timeout | undefined;
+  resolve(answer: Answer): void;
+  reject(error: Error): void;
+}
+
+/**
+ * One connection to the engine, its listeners and its parser, made once and
+ * used call after call: a parser, its handlers and the socket's listeners
+ * made again for each call were about 3 kB of a container's lifecycle
+ * (bench/MEASUREMENTS.md, "Fewer copies of the host's Maps").
+ */
+class EngineConnection {
+  readonly socket: net.Socket;
+  private readonly parser = new HTTPParser(HTTPParser.RESPONSE);
+  private call: Call | undefined;
+
+  constructor(
+    socketPath: string,
+    private readonly answerRead: (connection: EngineConnection, keepAlive: boolean) => void,
+    closed: (connection: EngineConnection) => void,
+  ) {
+    this.socket = net.connect(socketPath);
+    this.socket
+      .on('data', (chunk: Buffer) => this.onData(chunk))
+      .on('error', (error) => this.fail(error))
+      .on('close', () => {
+        // An answer without a length ends with the connection: the parser completes it, if it is one.
+        if (this.call?.answered === true) this.parser.finish();
+        this.fail(new Error('the engine closed the connection before its answer was complete'));
+        closed(this);
+      });
+    this.parser[HTTPParser.kOnHeadersComplete] = (info) => {
+      if (this.call === undefined) return;
+      this.call.statusCode = info.statusCode;
+      this.call.keepAlive = info.shouldKeepAlive;
+    };
+    this.parser[HTTPParser.kOnBody] = (chunk, offset, length) => {
+      this.call?.body.push(chunk.subarray(offset, offset + length));
+    };
+    this.parser[HTTPParser.kOnMessageComplete] = () => {
+      const call = this.settle();
+      if (call === undefined) return;
+      this.answerRead(this, call.keepAlive);
+      const { body } = call;
+      call.resolve({ statusCode: call.statusCode, body: body.length === 1 ? body[0]! : Buffer.concat(body) });
+    };
+  }
+
+  get(path: string, end: CallEnd, kept: boolean): Promise<Answer> {
+    return new Promise<Answer>((resolve, reject) => {
+      this.call = {
+        kept,
+        answered: false,
+        statusCode: 0,
+        keepAlive: false,
+        body: [],
+        end,
+        deadline: undefined,
+        resolve,
+        reject,
+      };
+      this.socket.ref();
+      if (end instanceof AbortSignal) end.addEventListener('abort', this.onAbort, { once: true });
+      else this.call.deadline = setTimeout(this.onDeadline, Math.max(0, end.endsAtMs - performance.now()));
+      this.socket.write(`GET ${path} HTTP/1.1\r\nHost: docker\r\nAccept: application/json\r\n\r\n`);
+    });
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.call === undefined) {
+      // Nothing asked: whatever this is, the connection cannot be trusted with the next call.
+      this.socket.destroy();
+      return;
+    }
+    this.call.answered = true;
+    const parsed = this.parser.execute(chunk);
+    if (parsed instanceof Error) this.fail(new Error(`unreadable answer from the engine: ${parsed.message}`));
+  }
+
+  private readonly onAbort = () => {
+    const end = this.call?.end;
+    if (end instanceof AbortSignal) this.endWith(end.reason as Error);
+  };
+
+  private readonly onDeadline = () => {
+    const end = this.call?.end;
+    if (end !== undefined && !(end instanceof AbortSignal)) this.endWith(engineGaveNoAnswer(end.timeoutMs));
+  };
+
+  /** The call ends: no timer or listener of it is left. Undefined when none was in flight. */
+  private settle(): Call | undefined {
+    const call = this.call;
+    if (call === undefined) return undefined;
+    this.call = undefined;
+    if (call.end instanceof AbortSignal) call.end.removeEventListener('abort', this.onAbort);
+    else clearTimeout(call.deadline);
+    return call;
+  }
+
+  private fail(error: Error): void {
+    const call = this.settle();
+    if (call === undefined) return;
+    this.socket.destroy();
+    call.reject(
+      call.kept && !call.answered ? new NoAnswerOnKeptConnection(error.message, { cause: error }) : error,
+    );
+  }
+
+  private endWith(reason: Error): void {
+    const call = this.settle();
+    if (call === undefined) return;
+    this.socket.destroy();
+    call.reject(reason);
+  }
+}
+
 export class EngineConnections {
-  private readonly idle: net.Socket[] = [];
+  private readonly idle: EngineConnection[] = [];
+  private readonly release = (connection: EngineConnection, keepAlive: boolean) => {
+    const { socket } = connection;
+    if (!keepAlive || socket.destroyed || this.idle.length >= this.maxIdle) {
+      socket.destroy();
+      return;
+    }
+    socket.unref();
+    this.idle.push(connection);
+  };
+  private readonly forget = (connection: EngineConnection) => {
+    const at = this.idle.indexOf(connection);
+    if (at >= 0) this.idle.splice(at, 1);
+  };
 
   constructor(
     private readonly socketPath: string,
@@ -65,10 +203,10 @@ export class EngineConnections {
     const kept = this.idle.pop();
     let answer: Answer;
     try {
-      answer = await this.get(kept ?? this.connect(), kept !== undefined, path, end);
+      answer = await (kept ?? this.connect()).get(path, end, kept !== undefined);
     } catch (error) {
       if (!(error instanceof NoAnswerOnKeptConnection)) throw error;
-      answer = await this.get(this.connect(), false, path, end);
+      answer = await this.connect().get(path, end, false);
     }
     const text = answer.body.toString();
     if (answer.statusCode >= 200 && answer.statusCode < 300) return JSON.parse(text) as T;
@@ -83,7 +221,7 @@ export class EngineConnections {
 
   /** Closes the idle connections (for tests; the process's exit does it otherwise). */
   close(): void {
-    for (const socket of this.idle.splice(0)) socket.destroy();
+    for (const connection of this.idle.splice(0)) connection.socket.destroy();
   }
 
   /** How many connections wait to be used again (for tests). */
@@ -91,86 +229,7 @@ export class EngineConnections {
     return this.idle.length;
   }
 
-  private connect(): net.Socket {
-    const socket = net.connect(this.socketPath);
-    // While idle nobody listens: an error then only ends the connection, which is then forgotten.
-    socket.on('error', () => {});
-    socket.on('close', () => {
-      const at = this.idle.indexOf(socket);
-      if (at >= 0) this.idle.splice(at, 1);
-    });
-    return socket;
-  }
-
-  private get(socket: net.Socket, kept: boolean, path: string, end: CallEnd): Promise<Answer> {
-    return new Promise<Answer>((resolve, reject) => {
-      socket.ref();
-      let deadline: NodeJS.Timeout | undefined;
-      const parser = new HTTPParser(HTTPParser.RESPONSE);
-      const body: Buffer[] = [];
-      let statusCode = 0;
-      let keepAlive = false;
-      let answered = false;
-      let settled = false;
-      const finish = (outcome: () => void) => {
-        if (settled) return;
-        settled = true;
-        socket.off('data', onData).off('error', onError).off('close', onClose);
-        if (end instanceof AbortSignal) end.removeEventListener('abort', onAbort);
-        else clearTimeout(deadline);
-        outcome();
-      };
-      const fail = (error: Error) =>
-        finish(() => {
-          socket.destroy();
-          reject(kept && !answered ? new NoAnswerOnKeptConnection(error.message, { cause: error }) : error);
-        });
-      const onData = (chunk: Buffer) => {
-        answered = true;
-        const parsed = parser.execute(chunk);
-        if (parsed instanceof Error) fail(new Error(`unreadable answer from the engine: ${parsed.message}`));
-      };
-      const onError = (error: Error) => fail(error);
-      const onClose = () => {
-        // An answer without a length ends with the connection: the parser completes it, if it is one.
-        if (answered) parser.finish();
-        fail(new Error('the engine closed the connection before its answer was complete'));
-      };
-      const endWith = (reason: Error) =>
-        finish(() => {
-          socket.destroy();
-          reject(reason);
-        });
-      const onAbort = () => endWith((end as AbortSignal).reason as Error);
-      parser[HTTPParser.kOnHeadersComplete] = (info) => {
-        statusCode = info.statusCode;
-        keepAlive = info.shouldKeepAlive;
-      };
-      parser[HTTPParser.kOnBody] = (chunk, offset, length) => {
-        body.push(chunk.subarray(offset, offset + length));
-      };
-      parser[HTTPParser.kOnMessageComplete] = () =>
-        finish(() => {
-          this.release(socket, keepAlive);
-          resolve({ statusCode, body: Buffer.concat(body) });
-        });
-      socket.on('data', onData).on('error', onError).on('close', onClose);
-      if (end instanceof AbortSignal) end.addEventListener('abort', onAbort, { once: true });
-      else {
-        const { timeoutMs, endsAtMs } = end;
-        const onDeadline = () => endWith(engineGaveNoAnswer(timeoutMs));
-        deadline = setTimeout(onDeadline, Math.max(0, endsAtMs - performance.now()));
-      }
-      socket.write(`GET ${path} HTTP/1.1\r\nHost: docker\r\nAccept: application/json\r\n\r\n`);
-    });
-  }
-
-  private release(socket: net.Socket, keepAlive: boolean): void {
-    if (!keepAlive || socket.destroyed || this.idle.length >= this.maxIdle) {
-      socket.destroy();
-      return;
-    }
-    socket.unref();
-    this.idle.push(socket);
+  private connect(): EngineConnection {
+    return new EngineConnection(this.socketPath, this.release, this.forget);
   }
 }

@@ -42,6 +42,13 @@ beforeAll(async () => {
       return;
     }
     if (url === '/never') return; // Answers nothing: a call waits for its deadline.
+    if (url === '/then-more') {
+      // Bytes nobody asked for, after a whole answer, on a connection kept for the next call.
+      response.end('{"Id": "then-more"}', () =>
+        setTimeout(() => request.socket.write('HTTP/1.1 200 OK\r\n'), 5),
+      );
+      return;
+    }
     if (url === '/closing') {
       response.writeHead(200, { 'content-type': 'application/json', connection: 'close' });
       response.end('{"Id": "closing"}');
@@ -97,6 +104,15 @@ describe('GETs of the engine on kept connections', () => {
     const call = engine.getJson('/b', deadline());
     expect(engine.idleCount).toBe(0);
     expect(await call).toEqual({ Id: 'b' });
+    expect(connectionsMade).toBe(2);
+  });
+
+  it('drops a kept connection that sends what nobody asked for, and answers the next call on a new one', async () => {
+    const engine = fresh();
+    expect(await engine.getJson('/then-more', deadline())).toEqual({ Id: 'then-more' });
+    expect(engine.idleCount).toBe(1);
+    await vi.waitFor(() => expect(engine.idleCount).toBe(0));
+    expect(await engine.getJson('/b', deadline())).toEqual({ Id: 'b' });
     expect(connectionsMade).toBe(2);
   });
 
