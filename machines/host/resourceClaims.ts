@@ -100,6 +100,7 @@ function withoutDiedByList(state: ClaimState, containerId: string): ClaimState {
 
 /** Decides the waiting claims again, oldest first, after something was given back. */
 function retryDeferred(state: ClaimState): ClaimResult {
+  if (state.deferredClaims.length === 0) return { state, answers: [] };
   let current: ClaimState = { ...state, deferredClaims: [] };
   const answers: ClaimAnswer[] = [];
   for (const claim of state.deferredClaims) {

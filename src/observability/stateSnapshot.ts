@@ -99,7 +99,11 @@ export function createStateClock(now: () => number = Date.now): StateClock {
     }
     if (children === undefined || children === entry.children) return;
     entry.children = children;
-    for (const child of Object.values(children)) if (child !== undefined) watch(child);
+    // `for ... in`, not `Object.values`: an array and its iterator's results each time the children changed.
+    for (const id in children) {
+      const child = children[id];
+      if (child !== undefined) watch(child);
+    }
   };
   const watch = (actor: AnyActorRef) => {
     if (seen.has(actor)) return;
