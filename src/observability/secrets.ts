@@ -69,7 +69,9 @@ export function withoutSecrets<T>(value: T, depth = 0): T {
   if (!isError && !isPlainObject(value)) return value;
   const fields = value as Record<string, unknown>;
   let copy: Record<string, unknown> | undefined;
-  for (const key of Object.keys(fields)) {
+  // `for ... in` walks a line's object without making an array of its keys, as `Object.keys` did.
+  for (const key in fields) {
+    if (!Object.hasOwn(fields, key)) continue;
     const v = fields[key];
     const clean = isSecretKey(key) && v !== undefined ? REDACTED : withoutSecrets(v, depth + 1);
     if (clean === v) continue;
