@@ -189,7 +189,7 @@ export const hostSetup = setup({
             timeNano: timeNanoOf(verdict.startedAtMs),
           });
         }
-        applyClaimResult(context, result, enqueue, { alongside: { containers }, inspected: event });
+        applyClaimResult(context, result, enqueue, { containers, inspected: event });
       },
     ),
     /** While stopping, a verdict goes on without a claim: the container waits for its `host.leaving` or death. */
@@ -227,7 +227,7 @@ export const hostSetup = setup({
       const containers = withoutKey(context.containers, ended.containerId);
       if (ended.end === 'removed') {
         applyClaimResult(context, releaseResources(context, ended.containerId), enqueue, {
-          alongside: { containers },
+          containers,
         });
       } else {
         enqueue.assign({ containers });
