@@ -58,8 +58,9 @@ interface Call {
 /**
  * One connection to the engine, its listeners and its parser, made once and
  * used call after call: a parser, its handlers and the socket's listeners
- * made again for each call were about 3 kB of a container's lifecycle
- * (bench/MEASUREMENTS.md, "Fewer copies of the host's Maps").
+ * made again for each call were about 2 kB of a container's lifecycle
+ * (bench/MEASUREMENTS.md, "Fewer copies of the host's Maps"). Bytes that
+ * come while no call is in flight drop the connection.
  */
 class EngineConnection {
   readonly socket: net.Socket;
