@@ -42,8 +42,10 @@ export interface ClaimResult {
 
 /** Whether `result` grants `containerId` its TTY and host port. */
 export function isGranted(result: ClaimResult, containerId: string): boolean {
-  for (const answer of result.answers) {
-    if (answer.containerId === containerId) return answer.type === 'resources.granted';
+  const { answers } = result;
+  // By index: on every inspection, where an iterator's results are objects in V8's lower tiers.
+  for (let i = 0; i < answers.length; i++) {
+    if (answers[i]!.containerId === containerId) return answers[i]!.type === 'resources.granted';
   }
   return false;
 }
