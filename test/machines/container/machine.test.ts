@@ -31,6 +31,8 @@ interface Fakes {
   /** The claim waits (for what a dead container gives back): the answer comes after the verdict, on its own. */
   claimWaits?: boolean;
   writeStartFiles?: Error;
+  /** The write throws before it returns a promise (a call that fails at once). */
+  writeStartFilesThrowsAtOnce?: Error;
   /** Results of successive writeDpi calls: undefined = success. */
   writeDpi?: (Error | undefined)[];
   cleanUp?: Error;
@@ -82,9 +84,12 @@ function runContainer(fakes: Fakes = {}) {
               ...fakes.inspection,
             };
           }),
-          writeStartFiles: async () => {
-            await fakes.writeGate?.();
-            if (fakes.writeStartFiles) throw fakes.writeStartFiles;
+          writeStartFiles: () => {
+            if (fakes.writeStartFilesThrowsAtOnce) throw fakes.writeStartFilesThrowsAtOnce;
+            return (async () => {
+              await fakes.writeGate?.();
+              if (fakes.writeStartFiles) throw fakes.writeStartFiles;
+            })();
           },
           writeDpi: async () => {
             await fakes.writeGate?.();
@@ -355,6 +360,11 @@ describe('containerMachine', () => {
       'all 246 assignable TTYs are taken',
     ],
     ['a failed write', { writeStartFiles: new Error('EROFS') }, 'writing the start files failed: EROFS'],
+    [
+      'a write that fails before it returns its promise',
+      { writeStartFilesThrowsAtOnce: new Error('EMFILE') },
+      'writing the start files failed: EMFILE',
+    ],
   ])('is rejected after %s, holding nothing, until it dies', async (_, fakes, message) => {
     const c = runContainer(fakes);
     await c.reach('rejected');
