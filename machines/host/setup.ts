@@ -174,7 +174,7 @@ export const hostSetup = setup({
         );
         const claimState = superseded === undefined ? context : markDiedByList(context, [superseded]);
         const result = claimResources(claimState, claim);
-        // Its start and its grant in one copy of `containers` (applyClaimResult leaves a granted one as it is).
+        // Its start and its grant in one copy of `containers` (applyClaimResult then finds nothing to change).
         const { startedAtMs } = verdict;
         let containers = withTrackedChange(
           context,

@@ -107,8 +107,17 @@ function withTrackedChangeIn(
   change: Partial<Omit<TrackedContainer, 'ref'>>,
 ): ReadonlyMap<string, TrackedContainer> {
   const tracked = containers.get(containerId);
-  if (tracked === undefined) return containers;
+  if (tracked === undefined || changesNothing(tracked, change)) return containers;
   return withEntry(containers, containerId, { ...tracked, ...change });
+}
+
+/** Whether every field of `change` already holds its value: then there is nothing to copy. */
+function changesNothing(tracked: TrackedContainer, change: Partial<Omit<TrackedContainer, 'ref'>>): boolean {
+  for (const key in change) {
+    const field = key as keyof typeof change;
+    if (tracked[field] !== change[field]) return false;
+  }
+  return true;
 }
 
 /**
@@ -147,10 +156,7 @@ export function applyClaimResult(
   let containers = options.containers ?? context.containers;
   for (let i = 0; i < answers.length; i++) {
     const answer = answers[i]!;
-    if (
-      answer.type === 'resources.granted' &&
-      containers.get(answer.containerId)?.acceptsRequests === false
-    ) {
+    if (answer.type === 'resources.granted') {
       containers = withTrackedChangeIn(containers, answer.containerId, { acceptsRequests: true });
     }
   }
