@@ -130,14 +130,16 @@ class EngineConnection {
     if (parsed instanceof Error) this.fail(new Error(`unreadable answer from the engine: ${parsed.message}`));
   }
 
+  // The call's own end: never made again on a new connection, whatever it had read.
   private readonly onAbort = () => {
     const end = this.call?.end;
-    if (end instanceof AbortSignal) this.endWith(end.reason as Error);
+    if (end instanceof AbortSignal) this.fail(end.reason as Error, false);
   };
 
   private readonly onDeadline = () => {
     const end = this.call?.end;
-    if (end !== undefined && !(end instanceof AbortSignal)) this.endWith(engineGaveNoAnswer(end.timeoutMs));
+    if (end !== undefined && !(end instanceof AbortSignal))
+      this.fail(engineGaveNoAnswer(end.timeoutMs), false);
   };
 
   /** The call ends: no timer or listener of it is left. Undefined when none was in flight. */
@@ -150,20 +152,20 @@ class EngineConnection {
     return call;
   }
 
-  private fail(error: Error): void {
+  /**
+   * Ends the call with `error` and the connection with it. A call a kept
+   * connection failed before any byte of its answer may be made again on a
+   * new one (NoAnswerOnKeptConnection), unless `mayRetry` says otherwise.
+   */
+  private fail(error: Error, mayRetry = true): void {
     const call = this.settle();
     if (call === undefined) return;
     this.socket.destroy();
     call.reject(
-      call.kept && !call.answered ? new NoAnswerOnKeptConnection(error.message, { cause: error }) : error,
+      mayRetry && call.kept && !call.answered
+        ? new NoAnswerOnKeptConnection(error.message, { cause: error })
+        : error,
     );
-  }
-
-  private endWith(reason: Error): void {
-    const call = this.settle();
-    if (call === undefined) return;
-    this.socket.destroy();
-    call.reject(reason);
   }
 }
 
